@@ -1,0 +1,333 @@
+"""Corpus folders -> manifests: one row per file (path, corpus, speaker, emotion, ...).
+
+A manifest is data, never a folder of copies: splits and datasets are functions of it. Readers
+follow each corpus's published file-name convention and report the files they cannot parse
+instead of crashing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from emovox import audio
+from emovox.labels import normalise_label
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One manifest row."""
+
+    path: str
+    corpus: str
+    speaker: str
+    emotion: str
+    gender: str = ""  # "male" / "female" / "" when unknown
+    intensity: str = ""  # "normal" / "strong" / corpus-specific level / ""
+    text: str = ""  # sentence or word id
+    duration: float = 0.0  # seconds, from the header
+    sha1: str = ""  # content hash: finds byte-identical files, keys caches
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    cause: str
+
+
+@dataclass
+class Manifest:
+    rows: list[Utterance]
+    problems: list[Problem]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> list:
+        return [getattr(r, name) for r in self.rows]
+
+    def write_tsv(self, path: str | Path) -> None:
+        """Write the rows as a tab-separated table (header = field names)."""
+        names = [f.name for f in fields(Utterance)]
+        tmp = Path(str(path) + ".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, names, delimiter="\t")
+            w.writeheader()
+            for r in self.rows:
+                w.writerow(asdict(r))
+        tmp.replace(path)
+
+    @classmethod
+    def read_tsv(cls, path: str | Path) -> Manifest:
+        with Path(path).open(newline="") as f:
+            rows = [
+                Utterance(**{**r, "duration": float(r["duration"] or 0)})
+                for r in csv.DictReader(f, delimiter="\t")
+            ]
+        return cls(rows, [])
+
+
+def sha1_of(path: str | Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _row(path: Path, **kw: str) -> Utterance:
+    """Finish a row: header duration and content hash; raises AudioError on unreadable files."""
+    _, _, duration = audio.info(path)
+    return Utterance(path=str(path), duration=round(duration, 4), sha1=sha1_of(path), **kw)
+
+
+def _scan(
+    root: Path, parse: Callable[[Path], dict[str, str]], files: Iterable[Path] | None = None
+) -> Manifest:
+    rows, problems = [], []
+    for p in sorted(files if files is not None else root.rglob("*")):
+        if p.suffix.lower() not in AUDIO_SUFFIXES or not p.is_file():
+            continue
+        try:
+            rows.append(_row(p, **parse(p)))
+        except (ValueError, KeyError, audio.AudioError) as exc:
+            cause = exc.cause if isinstance(exc, audio.AudioError) else str(exc)
+            problems.append(Problem(str(p), cause))
+    return Manifest(rows, problems)
+
+
+# --- RAVDESS: 03-01-EE-II-SS-RR-AA.(wav|flac) -------------------------------------------------
+_RAVDESS_EMOTIONS = {
+    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
+    "05": "angry", "06": "fear", "07": "disgust", "08": "surprise",
+}  # fmt: skip
+_RAVDESS_RE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+
+
+def _parse_ravdess(p: Path) -> dict[str, str]:
+    m = _RAVDESS_RE.match(p.stem)
+    if not m:
+        raise ValueError("file name does not follow MM-VV-EE-II-SS-RR-AA")
+    modality, channel, emo, inten, stmt, _, actor = m.groups()
+    if channel != "01":
+        raise ValueError(f"vocal channel {channel} is song, not speech")
+    if emo not in _RAVDESS_EMOTIONS:
+        raise ValueError(f"unknown RAVDESS emotion code {emo}")
+    return dict(
+        corpus="ravdess",
+        speaker=f"ravdess-{actor}",
+        gender="male" if int(actor) % 2 else "female",
+        emotion=_RAVDESS_EMOTIONS[emo],
+        intensity={"01": "normal", "02": "strong"}.get(inten, inten),
+        text=stmt,
+    )
+
+
+# --- TESS: OAF_back_angry.wav, YAF_..._ps.wav ---------------------------------------------------
+def _parse_tess(p: Path) -> dict[str, str]:
+    parts = p.stem.split("_")
+    if len(parts) < 3 or parts[0].upper() not in {"OAF", "YAF"}:
+        raise ValueError("file name does not follow (OAF|YAF)_word_emotion")
+    return dict(
+        corpus="tess",
+        speaker=f"tess-{parts[0].upper()}",
+        gender="female",
+        emotion=normalise_label("_".join(parts[2:])),
+        text=parts[1].lower(),
+    )
+
+
+# --- SAVEE: DC_a01.wav (flat) or DC/a01.wav (original) ---------------------------------------
+_SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy",
+                   "n": "neutral", "sa": "sad", "su": "surprise"}  # fmt: skip
+_SAVEE_RE = re.compile(r"^(?:([A-Z]{2})_)?(sa|su|[adfhn])(\d\d)$")
+
+
+def _parse_savee(p: Path) -> dict[str, str]:
+    m = _SAVEE_RE.match(p.stem)
+    speaker = (m.group(1) if m else None) or p.parent.name
+    if not m or not re.fullmatch(r"[A-Z]{2}", speaker):
+        raise ValueError("file name does not follow [SPK_]<a|d|f|h|n|sa|su><NN>")
+    return dict(
+        corpus="savee",
+        speaker=f"savee-{speaker}",
+        gender="male",
+        emotion=_SAVEE_EMOTIONS[m.group(2)],
+        text=f"{m.group(2)}{m.group(3)}",
+    )
+
+
+# --- CREMA-D: 1001_DFA_ANG_XX.wav -------------------------------------------------------------
+_CREMA_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy",
+                   "NEU": "neutral", "SAD": "sad"}  # fmt: skip
+_CREMA_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+
+
+def _crema_genders(root: Path) -> dict[str, str]:
+    """ActorID -> gender from VideoDemographics.csv when the corpus folder has it."""
+    for demo in root.rglob("VideoDemographics.csv"):
+        with demo.open(newline="") as f:
+            return {r["ActorID"]: r["Sex"].strip().lower() for r in csv.DictReader(f)}
+    return {}
+
+
+def _parse_crema(p: Path, genders: dict[str, str]) -> dict[str, str]:
+    parts = p.stem.split("_")
+    if len(parts) != 4 or not parts[0].isdigit() or parts[2] not in _CREMA_EMOTIONS:
+        raise ValueError("file name does not follow ActorID_SENT_EMO_LVL")
+    return dict(
+        corpus="crema-d",
+        speaker=f"crema-{parts[0]}",
+        gender=genders.get(parts[0], ""),
+        emotion=_CREMA_EMOTIONS[parts[2]],
+        intensity=_CREMA_LEVELS.get(parts[3], parts[3].lower()),
+        text=parts[1],
+    )
+
+
+# --- EmoDB: 03a01Fa.wav -----------------------------------------------------------------------
+_EMODB_EMOTIONS = {"W": "angry", "E": "disgust", "A": "fear", "F": "happy",
+                   "N": "neutral", "T": "sad"}  # fmt: skip
+_EMODB_MALE = {"03", "10", "11", "12", "15"}
+_EMODB_RE = re.compile(r"^(\d\d)([a-z]\d\d)([WLEAFTN])([a-z])$")
+
+
+def _parse_emodb(p: Path) -> dict[str, str]:
+    m = _EMODB_RE.match(p.stem)
+    if not m:
+        raise ValueError("file name does not follow SStttEv (e.g. 03a01Fa)")
+    spk, text, emo, _ = m.groups()
+    if emo == "L":
+        raise ValueError("emotion 'boredom' (L) is outside the shared vocabulary")
+    return dict(
+        corpus="emodb",
+        speaker=f"emodb-{spk}",
+        gender="male" if spk in _EMODB_MALE else "female",
+        emotion=_EMODB_EMOTIONS[emo],
+        text=text,
+    )
+
+
+def read_csv_manifest(path: str | Path) -> Manifest:
+    """A user's own corpus: a CSV with columns path, label, speaker (gender, corpus optional).
+
+    Relative paths are taken relative to the CSV file's folder.
+    """
+    path = Path(path)
+    base = path.parent
+    rows, problems = [], []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "label", "speaker"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: CSV manifest lacks columns {sorted(missing)}")
+        for r in reader:
+            p = Path(r["path"])
+            p = p if p.is_absolute() else base / p
+            try:
+                rows.append(
+                    _row(
+                        p,
+                        corpus=r.get("corpus") or path.stem,
+                        speaker=r["speaker"],
+                        gender=(r.get("gender") or "").lower(),
+                        emotion=normalise_label(r["label"]),
+                    )
+                )
+            except (ValueError, audio.AudioError) as exc:
+                cause = exc.cause if isinstance(exc, audio.AudioError) else str(exc)
+                problems.append(Problem(str(p), cause))
+    return Manifest(rows, problems)
+
+
+READERS: dict[str, Callable[[Path], Manifest]] = {
+    "ravdess": lambda root: _scan(root, _parse_ravdess),
+    "tess": lambda root: _scan(root, _parse_tess),
+    "savee": lambda root: _scan(root, _parse_savee),
+    "crema-d": lambda root: _scan(root, lambda p, g=_crema_genders(root): _parse_crema(p, g)),
+    "emodb": lambda root: _scan(root, _parse_emodb),
+}
+
+
+def detect_corpus(root: Path) -> str:
+    """Guess the corpus of a folder from its first audio file's name."""
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() not in AUDIO_SUFFIXES:
+            continue
+        stem = p.stem
+        if _RAVDESS_RE.match(stem):
+            return "ravdess"
+        if _EMODB_RE.match(stem):
+            return "emodb"
+        if re.match(r"^\d{4}_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}$", stem):
+            return "crema-d"
+        if re.match(r"^(OAF|YAF)_", stem, re.I):
+            return "tess"
+        if _SAVEE_RE.match(stem):
+            return "savee"
+        break
+    raise ValueError(f"{root}: cannot tell which corpus this is; pass --corpus or a CSV manifest")
+
+
+def read_corpus(path: str | Path, corpus: str | None = None) -> Manifest:
+    """Manifest of a corpus folder (reader chosen by ``corpus`` or detected), a CSV or a TSV."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_file():
+        if path.suffix == ".tsv":
+            return Manifest.read_tsv(path)
+        return read_csv_manifest(path)
+    name = corpus or detect_corpus(path)
+    if name not in READERS:
+        raise ValueError(f"unknown corpus {name!r}; known: {', '.join(READERS)}")
+    return READERS[name](path)
+
+
+def read_corpora(paths: Iterable[str | Path]) -> Manifest:
+    """Concatenate several corpora into one manifest."""
+    rows, problems = [], []
+    for p in paths:
+        m = read_corpus(p)
+        rows += m.rows
+        problems += m.problems
+    return Manifest(rows, problems)
+
+
+def check_audio(manifest: Manifest, limits: audio.AudioLimits | None = None) -> Manifest:
+    """Decode every row; rows that fail move to ``problems`` with their cause."""
+    good, problems = [], list(manifest.problems)
+    for r in manifest.rows:
+        try:
+            audio.load(r.path, limits=limits)
+            good.append(r)
+        except audio.AudioError as exc:
+            problems.append(Problem(r.path, exc.cause))
+    return Manifest(good, problems)
+
+
+def summarise(manifest: Manifest) -> dict:
+    """Counts per emotion, speaker, corpus and gender, total duration and problem files."""
+
+    def counts(name: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for v in manifest.column(name):
+            out[v] = out.get(v, 0) + 1
+        return dict(sorted(out.items()))
+
+    return {
+        "files": len(manifest),
+        "speakers": len(set(manifest.column("speaker"))),
+        "emotions": counts("emotion"),
+        "corpora": counts("corpus"),
+        "genders": counts("gender"),
+        "per_speaker": counts("speaker"),
+        "duration_s": round(sum(manifest.column("duration")), 3),
+        "problems": [asdict(p) for p in manifest.problems],
+    }

@@ -1,0 +1,129 @@
+"""Metrics, text reports and plots from predictions; knows nothing of models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+
+def metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict:
+    """Accuracy (WA), unweighted average recall (UA), macro F1, per-class P/R/F1, confusion."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    ks = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(
+        y_true, y_pred, labels=ks, zero_division=0
+    )
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "uar": float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        "macro_f1": float(f1_score(y_true, y_pred, labels=ks, average="macro", zero_division=0)),
+        "per_class": {
+            lab: {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
+                  "support": int(s[k])}
+            for k, lab in enumerate(labels)
+        },  # fmt: skip
+        "labels": list(labels),
+        "confusion": confusion_matrix(y_true, y_pred, labels=ks).tolist(),
+    }
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
+    """ECE: mean |accuracy - confidence| over equal-width confidence bins, weighted by count."""
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def report_text(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> str:
+    """scikit-learn's classification report (the reference report's layout) + confusion."""
+    ks = list(range(len(labels)))
+    text = classification_report(
+        y_true, y_pred, labels=ks, target_names=list(labels), digits=4, zero_division=0
+    )
+    cm = confusion_matrix(y_true, y_pred, labels=ks)
+    width = max(len(x) for x in labels) + 1
+    head = " " * width + " ".join(f"{x[:6]:>6}" for x in labels)
+    rows = [f"{lab:>{width - 1}} " + " ".join(f"{v:6d}" for v in cm[k])
+            for k, lab in enumerate(labels)]  # fmt: skip
+    return text + "\nConfusion matrix (rows: true, columns: predicted)\n" + "\n".join(
+        [head, *rows]
+    ) + "\n"
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], path: Path,
+                   title: str = "") -> None:  # fmt: skip
+    """Row-normalised confusion matrix with counts, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(confusion, dtype=float)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2, 1.0 * len(labels) + 1.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            colour = "white" if norm[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center",
+                    fontsize=8, color=colour)  # fmt: skip
+    ax.set_title(title or "Confusion matrix (row-normalised)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_json(obj: dict, path: Path) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+
+
+def write_reports(out: Path, y_true: Sequence[int], y_pred: Sequence[int],
+                  labels: Sequence[str], extra: dict | None = None) -> dict:  # fmt: skip
+    """metrics.json, report.txt and confusion.png in ``out``; returns the metrics."""
+    out.mkdir(parents=True, exist_ok=True)
+    m = metrics(y_true, y_pred, labels) | (extra or {})
+    write_json(m, out / "metrics.json")
+    (out / "report.txt").write_text(report_text(y_true, y_pred, labels))
+    plot_confusion(m["confusion"], labels, out / "confusion.png")
+    return m
+
+
+def summarise_folds(folds: list[dict]) -> dict:
+    """Mean and std over folds of accuracy, UAR and macro F1, plus the summed confusion."""
+    out: dict = {"n_folds": len(folds)}
+    for key in ("accuracy", "uar", "macro_f1"):
+        vals = np.array([f[key] for f in folds])
+        out[f"{key}_mean"] = float(vals.mean())
+        out[f"{key}_std"] = float(vals.std())
+    out["confusion"] = np.sum([f["confusion"] for f in folds], axis=0).tolist()
+    out["labels"] = folds[0]["labels"]
+    out["folds"] = folds
+    return out

@@ -1,0 +1,93 @@
+import json
+
+import numpy as np
+import soundfile as sf
+
+from emovox import cli, corpora
+
+from .conftest import speechlike
+
+
+def _touch_audio(paths):
+    y = speechlike(0.3)
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, y, 16000)
+
+
+def test_ravdess_counts(ravdess_manifest):
+    s = corpora.summarise(ravdess_manifest)
+    assert s["files"] == 1440 and s["speakers"] == 24
+    assert s["emotions"]["neutral"] == 96
+    assert all(v == 192 for k, v in s["emotions"].items() if k != "neutral")
+    assert s["genders"] == {"female": 720, "male": 720}
+    assert s["problems"] == []
+    r = ravdess_manifest.rows[0]
+    assert r.corpus == "ravdess" and r.speaker == "ravdess-01" and r.gender == "male"
+    assert 2.5 < r.duration < 6
+
+
+def test_ravdess_original_wav_layout_and_bad_names(tmp_path):
+    d = tmp_path / "Actor_02"
+    _touch_audio([d / "03-01-05-02-01-01-02.wav", d / "03-02-05-02-01-01-02.wav",
+                  d / "notes.wav"])
+    (d / "03-01-04-01-01-01-02.wav").write_bytes(b"garbage")
+    m = corpora.read_corpus(tmp_path, "ravdess")
+    assert [(r.emotion, r.intensity, r.gender) for r in m.rows] == [("angry", "strong", "female")]
+    causes = {p.path.split("/")[-1]: p.cause for p in m.problems}
+    assert "song" in causes["03-02-05-02-01-01-02.wav"]
+    assert "MM-VV" in causes["notes.wav"]
+    assert "not a readable" in causes["03-01-04-01-01-01-02.wav"]
+
+
+def test_tess_savee_crema_emodb_names(tmp_path):
+    _touch_audio([tmp_path / "tess/OAF_back_angry.wav", tmp_path / "tess/YAF_dog_ps.wav"])
+    _touch_audio([tmp_path / "savee/DC_sa01.wav", tmp_path / "savee/JK/su12.wav",
+                  tmp_path / "savee/KL_n30.wav"])
+    _touch_audio([tmp_path / "crema/1001_DFA_ANG_XX.wav", tmp_path / "crema/1002_IEO_HAP_HI.wav"])
+    (tmp_path / "crema/VideoDemographics.csv").write_text("ActorID,Age,Sex\n1001,51,Male\n")
+    _touch_audio([tmp_path / "emodb/03a01Fa.wav", tmp_path / "emodb/08b02Lb.wav",
+                  tmp_path / "emodb/16a05Wc.wav"])
+
+    tess = corpora.read_corpus(tmp_path / "tess")
+    assert [(r.speaker, r.emotion) for r in tess.rows] == [
+        ("tess-OAF", "angry"), ("tess-YAF", "surprise")]
+    savee = corpora.read_corpus(tmp_path / "savee", "savee")
+    assert sorted((r.speaker, r.emotion) for r in savee.rows) == [
+        ("savee-DC", "sad"), ("savee-JK", "surprise"), ("savee-KL", "neutral")]
+    crema = corpora.read_corpus(tmp_path / "crema")
+    assert [(r.speaker, r.gender, r.emotion, r.intensity) for r in crema.rows] == [
+        ("crema-1001", "male", "angry", "unspecified"), ("crema-1002", "", "happy", "high")]
+    emodb = corpora.read_corpus(tmp_path / "emodb")
+    assert [(r.speaker, r.gender, r.emotion) for r in emodb.rows] == [
+        ("emodb-03", "male", "happy"), ("emodb-16", "female", "angry")]
+    assert "boredom" in emodb.problems[0].cause
+
+
+def test_csv_manifest_and_tsv_roundtrip(tmp_path):
+    _touch_audio([tmp_path / "a.wav", tmp_path / "b.wav"])
+    (tmp_path / "m.csv").write_text(
+        "path,label,speaker\na.wav,Happiness,s1\nb.wav,fearful,s2\nc.wav,sad,s3\nb.wav,bored,s2\n")
+    m = corpora.read_corpus(tmp_path / "m.csv")
+    assert [(r.emotion, r.speaker) for r in m.rows] == [("happy", "s1"), ("fear", "s2")]
+    causes = sorted(p.cause for p in m.problems)
+    assert causes[0] == "file not found" and causes[1].startswith("unknown emotion label 'bored'")
+    m.write_tsv(tmp_path / "m.tsv")
+    back = corpora.read_corpus(tmp_path / "m.tsv")
+    assert back.rows == m.rows
+
+
+def test_check_audio_moves_silent_file_to_problems(tmp_path):
+    _touch_audio([tmp_path / "a.wav"])
+    sf.write(tmp_path / "b.wav", np.zeros(8000), 16000)
+    (tmp_path / "m.csv").write_text("path,label,speaker\na.wav,sad,s1\nb.wav,sad,s1\n")
+    m = corpora.check_audio(corpora.read_corpus(tmp_path / "m.csv"))
+    assert len(m.rows) == 1 and "silent" in m.problems[0].cause
+
+
+def test_cli_inspect_json(ravdess_dir, capsys):
+    assert cli.main(["data", "inspect", str(ravdess_dir), "--json", "--headers-only"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["files"] == 1440 and out["speakers"] == 24
+    assert out["emotions"]["neutral"] == 96 and out["emotions"]["calm"] == 192
+    assert 5000 < out["duration_s"] < 5600 and out["problems"] == []
