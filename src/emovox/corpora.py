@@ -246,11 +246,16 @@ def read_csv_manifest(path: str | Path) -> Manifest:
     return Manifest(rows, problems)
 
 
+def _read_crema(root: Path) -> Manifest:
+    genders = _crema_genders(root)
+    return _scan(root, lambda p: _parse_crema(p, genders))
+
+
 READERS: dict[str, Callable[[Path], Manifest]] = {
     "ravdess": lambda root: _scan(root, _parse_ravdess),
     "tess": lambda root: _scan(root, _parse_tess),
     "savee": lambda root: _scan(root, _parse_savee),
-    "crema-d": lambda root: _scan(root, lambda p, g=_crema_genders(root): _parse_crema(p, g)),
+    "crema-d": lambda root: _read_crema(root),
     "emodb": lambda root: _scan(root, _parse_emodb),
 }
 

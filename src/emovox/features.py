@@ -1,0 +1,435 @@
+"""Batched torch extraction of frame-level handcrafted features that match librosa.
+
+One STFT feeds every spectral feature; ZCR and energy come from one pass over the waveform.
+Each group follows the librosa function named beside it, with the same defaults, so the
+reference everyone trusts and this fast path give the same numbers (see ``tests/test_features.py``
+and ``benchmarks/features.py``):
+
+==========  ====  ===========================================================================
+group       dims  librosa definition
+==========  ====  ===========================================================================
+mfcc        30    ``feature.mfcc`` (slaney mel, power_to_db with top_db 80, DCT-II ortho)
+delta       30    ``feature.delta(mfcc, width=9, order=1)`` (Savitzky-Golay, ``interp`` edges)
+delta2      30    ``feature.delta(mfcc, width=9, order=2)``
+energy      2     ``feature.rms`` (from the waveform) and ``amplitude_to_db(rms)``
+contrast    7     ``feature.spectral_contrast`` (fmin 200 Hz, 6 bands, quantile 0.02)
+zcr         1     ``feature.zero_crossing_rate`` (edge padding, as librosa does)
+chroma      12    ``feature.chroma_stft`` with librosa's per-clip tuning estimate
+==========  ====  ===========================================================================
+
+A padded batch gives each clip exactly what it gives alone: per-clip maxima (top_db), delta
+edges, ZCR edge padding and the tuning estimate all use the clip's own length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.signal import savgol_coeffs
+from torch import nn
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Every parameter of the feature set; saved with each model so inference matches training."""
+
+    sr: int = 16000
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 64
+    n_mfcc: int = 30
+    delta_width: int = 9
+    top_db: float = 80.0
+    contrast_fmin: float = 200.0
+    contrast_bands: int = 6
+    contrast_quantile: float = 0.02
+    n_chroma: int = 12
+    chroma_tuning: float | None = None  # None: estimate per clip, as librosa does
+    groups: tuple[str, ...] = field(
+        default=("mfcc", "delta", "delta2", "energy", "contrast", "zcr", "chroma")
+    )
+
+    def dims(self) -> dict[str, int]:
+        """Width of each enabled group, in output order."""
+        d = {"mfcc": self.n_mfcc, "delta": self.n_mfcc, "delta2": self.n_mfcc, "energy": 2,
+             "contrast": self.contrast_bands + 1, "zcr": 1, "chroma": self.n_chroma}  # fmt: skip
+        return {g: d[g] for g in self.groups}
+
+    def slices(self) -> dict[str, slice]:
+        """Column range of each group in the feature matrix."""
+        out, start = {}, 0
+        for g, n in self.dims().items():
+            out[g] = slice(start, start + n)
+            start += n
+        return out
+
+    @property
+    def n_features(self) -> int:
+        return sum(self.dims().values())
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["groups"] = list(self.groups)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureConfig:
+        return cls(**{**d, "groups": tuple(d.get("groups", cls.groups))})
+
+    def n_frames(self, n_samples: int) -> int:
+        return 1 + n_samples // self.hop_length
+
+
+# --- filter banks (numpy, float64, written to match librosa.filters) ---------------------------
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    mels = f / (200.0 / 3)
+    log_t = f >= 1000.0
+    mels[log_t] = 15.0 + np.log(f[log_t] / 1000.0) / (np.log(6.4) / 27.0)
+    return mels
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    f = (200.0 / 3) * m
+    log_t = m >= 15.0
+    f[log_t] = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m[log_t] - 15.0))
+    return f
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Slaney-style, area-normalised mel filters (librosa.filters.mel defaults): (n_mels, bins)."""
+    fftfreqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0],
+                                   _hz_to_mel(np.array([sr / 2]))[0], n_mels + 2))  # fmt: skip
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fftfreqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II rows (scipy.fft.dct(type=2, norm='ortho')): (n_out, n_in)."""
+    n = np.arange(n_in)
+    k = np.arange(n_out)[:, None]
+    m = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    m[0] /= np.sqrt(2.0)
+    return m
+
+
+def _chroma_frqbins(sr: int, n_fft: int, n_chroma: int) -> np.ndarray:
+    """Chroma bin position of each FFT bin at tuning 0 (librosa.filters.chroma's frqbins)."""
+    freqs = np.linspace(0, sr, n_fft, endpoint=False)[1:]
+    frq = n_chroma * np.log2(freqs / (440.0 / 16))
+    return np.concatenate(([frq[0] - 1.5 * n_chroma], frq))
+
+
+def chroma_filterbank(frqbins: torch.Tensor, tuning: torch.Tensor, n_chroma: int,
+                      n_bins: int) -> torch.Tensor:  # fmt: skip
+    """librosa.filters.chroma for a batch of tunings: (batch, n_chroma, n_bins), float64.
+
+    A tuning of ``t`` chroma bins shifts every FFT bin's chroma position by ``-t``.
+    """
+    frq = frqbins[None, :] - tuning[:, None]  # (batch, n_fft)
+    width = torch.cat(
+        [torch.clamp(frq[:, 1:] - frq[:, :-1], min=1.0), torch.ones_like(frq[:, :1])], dim=1
+    )
+    half = round(n_chroma / 2)
+    d = frq[:, None, :] - torch.arange(n_chroma, dtype=frq.dtype)[None, :, None]
+    d = torch.remainder(d + half + 10 * n_chroma, n_chroma) - half
+    wts = torch.exp(-0.5 * (2 * d / width[:, None, :]) ** 2)
+    wts = wts / torch.linalg.vector_norm(wts, dim=1, keepdim=True)
+    wts = wts * torch.exp(-0.5 * ((frq / n_chroma - 5.0) / 2.0) ** 2)[:, None, :]
+    wts = torch.roll(wts, -3 * (n_chroma // 12), dims=1)
+    return wts[:, :, :n_bins]
+
+
+def _contrast_bands(cfg: FeatureConfig) -> list[tuple[int, int, int]]:
+    """(first bin, last bin + 1, quantile count) per band, as librosa.feature.spectral_contrast."""
+    freq = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sr)
+    octa = np.zeros(cfg.contrast_bands + 2)
+    octa[1:] = cfg.contrast_fmin * 2.0 ** np.arange(cfg.contrast_bands + 1)
+    if np.any(octa[:-1] >= 0.5 * cfg.sr):
+        raise ValueError("spectral contrast band exceeds Nyquist: lower fmin or bands")
+    bands = []
+    for k, (lo, hi) in enumerate(zip(octa[:-1], octa[1:], strict=True)):
+        band = (freq >= lo) & (freq <= hi)
+        idx = np.flatnonzero(band)
+        if k > 0:
+            band[idx[0] - 1] = True
+        if k == cfg.contrast_bands:
+            band[idx[-1] + 1 :] = True
+        sel = np.flatnonzero(band)
+        q = max(1, int(np.rint(cfg.contrast_quantile * band.sum())))
+        end = sel[-1] + 1 if k == cfg.contrast_bands else sel[-1]  # librosa drops the last bin
+        bands.append((int(sel[0]), int(end), q))
+    return bands
+
+
+def _mean_of_extremes(x: torch.Tensor, q: int, largest: bool) -> torch.Tensor:
+    """Mean of the q largest (or smallest) values along the last axis.
+
+    A partial selection: q passes of max/min (q is 1 or 2 for speech bands), no sort.
+    """
+    pick = torch.max if largest else torch.min
+    total, x = None, x
+    for i in range(q):
+        v, idx = pick(x, dim=-1, keepdim=True)
+        total = v if total is None else total + v
+        if i + 1 < q:
+            x = x.scatter(-1, idx, -torch.inf if largest else torch.inf)
+    return total[..., 0] / q
+
+
+class FeatureExtractor(nn.Module):
+    """(batch, samples) waveforms + lengths -> (batch, frames, n_features) features + mask."""
+
+    def __init__(self, cfg: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or FeatureConfig()
+        n_bins = cfg.n_fft // 2 + 1
+        # librosa/torch centre a shorter window inside the n_fft frame
+        win = torch.hann_window(cfg.win_length, periodic=True)
+        left = (cfg.n_fft - cfg.win_length) // 2
+        self.register_buffer("window", F.pad(win, (left, cfg.n_fft - cfg.win_length - left)))
+        mel = torch.from_numpy(mel_filterbank(cfg.sr, cfg.n_fft, cfg.n_mels))
+        self.register_buffer("mel_fb", mel)  # (n_mels, bins)
+        dct = torch.from_numpy(dct_matrix(cfg.n_mfcc, cfg.n_mels)).float()
+        self.register_buffer("dct", dct)  # (n_mfcc, n_mels)
+        k = cfg.delta_width
+        sg = np.stack([savgol_coeffs(k, polyorder=o, deriv=o, use="dot") for o in (1, 2)])
+        self.register_buffer("savgol", torch.from_numpy(sg).float())  # (2, width)
+        self.register_buffer(
+            "frqbins", torch.from_numpy(_chroma_frqbins(cfg.sr, cfg.n_fft, cfg.n_chroma))
+        )
+        self.bands = _contrast_bands(cfg)
+        fft_freqs = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sr)
+        in_range = np.flatnonzero((fft_freqs >= 150.0) & (fft_freqs < min(4000.0, cfg.sr / 2)))
+        self.pitch_range = (max(1, int(in_range[0])), min(n_bins - 1, int(in_range[-1]) + 1))
+        self.register_buffer("hist_edges", torch.from_numpy(np.linspace(-0.5, 0.5, 101)))
+        self.n_bins = n_bins
+        self._fb_cache: dict[float, torch.Tensor] = {}  # tuning -> (n_chroma, bins)
+
+    # -- helpers (all frame-major: (batch, frames, dims)) -----------------------------------
+    def _db(self, x: torch.Tensor, mask: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:
+        """power_to_db(ref=1, top_db) with the max taken over each clip's valid frames."""
+        db = 10.0 * torch.log10(torch.clamp(x, min=amin))
+        top = db.masked_fill(~mask[:, :, None], -torch.inf).amax(dim=(1, 2), keepdim=True)
+        return torch.maximum(db, top - self.cfg.top_db)
+
+    def _frame_sums(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """Sum of x[t*hop : t*hop + n_fft] for each frame t, from sums over small blocks.
+
+        Blocks of gcd(hop, n_fft) samples are summed once, then a float64 cumulative sum over
+        the (few) block sums gives every frame: one pass over the waveform, no framing.
+        """
+        hop, n = self.cfg.hop_length, self.cfg.n_fft
+        g = math.gcd(hop, n)
+        need = (frames - 1) * hop + n
+        x = F.pad(x[:, :need], (0, max(0, need - x.shape[1]) + (-need) % g))
+        blocks = x.reshape(x.shape[0], -1, g).sum(dim=2, dtype=torch.float64)
+        cs = F.pad(torch.cumsum(blocks, dim=1), (1, 0))
+        first = torch.arange(frames, device=x.device) * (hop // g)
+        return cs[:, first + n // g] - cs[:, first]
+
+    def _deltas(self, mfcc: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor:
+        """Savitzky-Golay order 1 and 2 along time; edges repeat the first/last full window.
+
+        mfcc: (b, t, c) -> (b, t, 2c): order-1 deltas of every coefficient, then order-2.
+        """
+        b, t, c = mfcc.shape
+        half = self.cfg.delta_width // 2
+        weight = self.savgol[:, None, :].repeat(c, 1, 1)  # (2c, 1, width), per channel o1,o2
+        d = F.conv1d(mfcc.transpose(1, 2), weight, padding=half, groups=c)  # (b, 2c, t)
+        d = d.view(b, c, 2, t).transpose(1, 2).reshape(b, 2 * c, t).transpose(1, 2)
+        pos = torch.arange(t, device=mfcc.device)[None, :]
+        hi = (n_frames[:, None] - 1 - half).clamp(min=half)
+        idx = torch.minimum(torch.clamp(pos, min=half), hi)[:, :, None].expand(b, t, 2 * c)
+        return torch.gather(d, 1, idx)
+
+    def _zcr(self, wave: torch.Tensor, lengths: torch.Tensor, frames: int) -> torch.Tensor:
+        """Zero-crossing rate with each clip edge-padded at its own ends, as librosa pads."""
+        n = self.cfg.n_fft
+        neg = torch.signbit(torch.where(wave.abs() <= 1e-10, torch.zeros_like(wave), wave))
+        neg = F.pad(neg, (n // 2, n // 2))
+        neg[:, : n // 2] = neg[:, n // 2 : n // 2 + 1]
+        pos = torch.arange(neg.shape[1], device=wave.device)[None, :]
+        last = torch.gather(neg, 1, (lengths[:, None] - 1 + n // 2))
+        neg = torch.where(pos >= lengths[:, None] + n // 2, last, neg)
+        cross = torch.zeros(neg.shape, dtype=torch.float32, device=wave.device)
+        cross[:, 1:] = (neg[:, 1:] != neg[:, :-1]).float()
+        # a frame counts crossings between its own samples: drop the one into its first sample
+        starts = torch.arange(frames, device=wave.device) * self.cfg.hop_length
+        return ((self._frame_sums(cross, frames) - cross[:, starts]) / n).float()
+
+    def _rms(self, wave: torch.Tensor, frames: int) -> torch.Tensor:
+        n = self.cfg.n_fft
+        sq = F.pad(wave * wave, (n // 2, n // 2))
+        return torch.sqrt(self._frame_sums(sq, frames) / n).float()
+
+    def _contrast(self, mag: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        peaks, valleys = [], []
+        for lo, hi, q in self.bands:
+            band = mag[:, :, lo:hi]
+            peaks.append(_mean_of_extremes(band, q, largest=True))
+            valleys.append(_mean_of_extremes(band, q, largest=False))
+        peak, valley = torch.stack(peaks, 2), torch.stack(valleys, 2)  # (b, t, bands)
+        return self._db(peak, mask) - self._db(valley, mask)
+
+    def estimate_tuning(self, power: torch.Tensor) -> torch.Tensor:
+        """librosa.estimate_tuning per clip: piptrack's interpolated spectral peaks in 150-4000
+        Hz, those at or above the clip's median peak magnitude, histogram of their 0.01-bin
+        residuals against equal temperament; the fullest bin wins. power: (b, t, bins), with
+        padded frames zeroed. Peaks are found densely, interpolated only where they are."""
+        lo, hi = self.pitch_range
+        ref = 0.1 * power.amax(dim=2, keepdim=True)
+        sub = power[:, :, lo - 1 : hi + 1]
+        thr = sub * (sub > ref)
+        peak = (thr[:, :, 1:-1] > thr[:, :, :-2]) & (thr[:, :, 1:-1] >= thr[:, :, 2:])
+        bi, ti, ki = torch.nonzero(peak, as_tuple=True)
+        s_m, s_0, s_p = (sub[bi, ti, ki + j].double() for j in range(3))
+        a = s_p + s_m - 2 * s_0
+        half_diff = (s_p - s_m) / 2
+        shift = torch.where(half_diff.abs() >= a.abs(), torch.zeros_like(a), -half_diff / a)
+        mags = s_0 + 0.5 * half_diff * shift
+        pitch = (ki + lo + shift) * (self.cfg.sr / self.cfg.n_fft)
+        b = power.shape[0]
+        # per-clip median of the peak magnitudes (numpy's: mean of the two middle values)
+        counts = torch.bincount(bi, minlength=b)
+        order = torch.argsort(mags, stable=True)
+        order = order[torch.argsort(bi[order], stable=True)]
+        ranked = mags[order]
+        start = torch.cumsum(counts, 0) - counts
+        lo_i = (start + (counts - 1).clamp(min=0) // 2).clamp(max=max(len(ranked) - 1, 0))
+        hi_i = (start + counts // 2).clamp(max=max(len(ranked) - 1, 0))
+        if len(ranked) == 0:
+            return torch.zeros(b, dtype=torch.float64, device=power.device)
+        median = (ranked[lo_i] + ranked[hi_i]) / 2
+        keep = mags >= median[bi]
+        f, clip = pitch[keep], bi[keep]
+        res = torch.remainder(self.cfg.n_chroma * torch.log2(f / (440.0 / 16)), 1.0)
+        res = torch.where(res >= 0.5, res - 1.0, res)
+        edges = self.hist_edges
+        k = ((res - edges[0]) * (100 / (edges[-1] - edges[0]))).long().clamp(0, 99)
+        k = k - (res < edges[k]).long()  # numpy.histogram's edge corrections
+        k = k + ((res >= edges[(k + 1).clamp(max=100)]) & (k != 99)).long()
+        hist = torch.bincount(clip * 100 + k.clamp(0, 99), minlength=b * 100).view(b, 100)
+        return torch.where(counts > 0, edges[hist.argmax(dim=1)], torch.zeros_like(median))
+
+    def _chroma_fb(self, tuning: torch.Tensor) -> torch.Tensor:
+        """Chroma filter banks for each clip's tuning, built once per distinct tuning value."""
+        values, inverse = torch.unique(tuning, return_inverse=True)
+        missing = [v for v in values.tolist() if v not in self._fb_cache]
+        if missing:
+            banks = chroma_filterbank(self.frqbins, torch.tensor(missing, dtype=torch.float64),
+                                      self.cfg.n_chroma, self.n_bins).float()  # fmt: skip
+            self._fb_cache.update(zip(missing, banks, strict=True))
+        return torch.stack([self._fb_cache[v] for v in values.tolist()])[inverse]
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(
+        self, wave: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """wave: (batch, samples) zero-padded; lengths: (batch,) valid samples.
+
+        Returns features (batch, frames, n_features) and mask (batch, frames), True where valid.
+        Padded frames are zero.
+        """
+        cfg = self.cfg
+        b, total = wave.shape
+        frames = cfg.n_frames(total)
+        n_frames = lengths // cfg.hop_length + 1
+        mask = torch.arange(frames, device=wave.device)[None, :] < n_frames[:, None]
+        half = cfg.n_fft // 2
+        framed = F.pad(wave, (half, half)).unfold(1, cfg.n_fft, cfg.hop_length)  # (b, t, n_fft)
+        spec = torch.fft.rfft(framed * self.window, dim=-1)  # (b, t, bins)
+        power = (spec.real.square() + spec.imag.square()) * mask[:, :, None]
+        groups: dict[str, torch.Tensor] = {}  # each (b, t, dims)
+        want = set(cfg.groups)
+        if want & {"mfcc", "delta", "delta2"}:
+            mfcc = self._db(power @ self.mel_fb.T, mask) @ self.dct.T
+            groups["mfcc"] = mfcc
+            if want & {"delta", "delta2"}:
+                groups["delta"], groups["delta2"] = self._deltas(mfcc, n_frames).chunk(2, dim=2)
+        if "energy" in want:
+            rms = self._rms(wave, frames)
+            groups["energy"] = torch.stack(
+                [rms, 20.0 * torch.log10(torch.clamp(rms, min=1e-5))], dim=2
+            )
+        if "contrast" in want:
+            groups["contrast"] = self._contrast(torch.sqrt(power), mask)
+        if "zcr" in want:
+            groups["zcr"] = self._zcr(wave, lengths, frames)[:, :, None]
+        if "chroma" in want:
+            if cfg.chroma_tuning is None:
+                tuning = self.estimate_tuning(power)
+            else:
+                tuning = torch.full((b,), float(cfg.chroma_tuning), dtype=torch.float64)
+            fb = self._chroma_fb(tuning)
+            raw = torch.bmm(power, fb.to(power.dtype).transpose(1, 2))  # (b, t, chroma)
+            peak = raw.abs().amax(dim=2, keepdim=True)
+            tiny = torch.finfo(raw.dtype).tiny
+            groups["chroma"] = raw / torch.where(peak < tiny, torch.ones_like(peak), peak)
+        feats = torch.cat([groups[g] for g in cfg.groups], dim=2)
+        return feats.masked_fill(~mask[:, :, None], 0.0), mask
+
+
+def pad_batch(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad 1-D float arrays into (batch, max_len) plus lengths."""
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+    out = torch.zeros(len(waves), int(lengths.max()), dtype=torch.float32)
+    for i, w in enumerate(waves):
+        out[i, : len(w)] = torch.as_tensor(w, dtype=torch.float32)
+    return out, lengths
+
+
+@torch.inference_mode()
+def extract(
+    waves: Sequence[np.ndarray],
+    extractor: FeatureExtractor,
+    batch_size: int = 32,
+) -> list[np.ndarray]:
+    """Features of each clip, (frames, n_features) float32, in input order.
+
+    Clips are sorted by length and batched with their neighbours (length bucketing), so little
+    time goes into padding; results equal those of batch size 1.
+    """
+    order = np.argsort([len(w) for w in waves], kind="stable")
+    out: list[np.ndarray] = [np.empty(0)] * len(waves)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        wave, lengths = pad_batch([waves[i] for i in idx])
+        feats, mask = extractor(wave, lengths)
+        n = mask.sum(dim=1)
+        for j, i in enumerate(idx):
+            out[i] = feats[j, : n[j]].numpy().copy()
+    return out
+
+
+@dataclass
+class FeatureStats:
+    """Per-feature mean and std, fitted on the training side only, saved with the model."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, feats: Sequence[np.ndarray]) -> FeatureStats:
+        total = sum(len(f) for f in feats)
+        mean = sum(f.sum(axis=0, dtype=np.float64) for f in feats) / total
+        var = sum(((f - mean) ** 2).sum(axis=0) for f in feats) / total
+        std = np.sqrt(np.maximum(var, 0.0))
+        return cls(mean.astype(np.float32), np.maximum(std, 1e-5).astype(np.float32))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+

@@ -1,0 +1,118 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emovox import audio
+from emovox.cache import ArrayCache
+from emovox.data import clean_features
+from emovox.features import (
+    FeatureConfig,
+    FeatureExtractor,
+    FeatureStats,
+    dct_matrix,
+    extract,
+    mel_filterbank,
+)
+
+from .conftest import speechlike
+
+librosa = pytest.importorskip("librosa")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.librosa_reference import librosa_features  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clips(ravdess_manifest):
+    rows = ravdess_manifest.rows[::120]  # 12 clips, every emotion and both genders
+    return [audio.load(r.path) for r in rows]
+
+
+def test_filterbanks_equal_librosa():
+    assert np.allclose(mel_filterbank(16000, 512, 64),
+                       librosa.filters.mel(sr=16000, n_fft=512, n_mels=64), atol=1e-7)
+    import scipy.fft
+    eye = np.eye(64)
+    assert np.allclose(dct_matrix(30, 64), scipy.fft.dct(eye, norm="ortho", axis=0)[:30])
+
+
+def test_parity_with_librosa_on_ravdess(clips):
+    cfg = FeatureConfig(chroma_tuning=0.0)  # estimator compared separately below
+    ours = extract(clips, FeatureExtractor(cfg), batch_size=4)
+    tol = {"mfcc": 2e-3, "delta": 5e-4, "delta2": 5e-4, "energy": 1e-4, "zcr": 1e-7,
+           "chroma": 1e-4}
+    for g, sl in cfg.slices().items():
+        ref = np.concatenate([librosa_features(w, cfg)[g] for w in clips])
+        got = np.concatenate([o[:, sl] for o in ours])
+        assert ref.shape == got.shape, g
+        corr = np.corrcoef(ref.ravel(), got.ravel())[0, 1]
+        assert corr >= 0.999, (g, corr)
+        if g == "contrast":
+            # dB of near-silent valleys amplifies float32 FFT rounding; 99.9% agree closely
+            assert np.quantile(np.abs(ref - got), 0.999) < 0.1
+        else:
+            assert np.abs(ref - got).max() < tol[g], g
+
+
+def test_tuning_estimate_matches_librosa_mostly(clips):
+    ex = FeatureExtractor()
+    ours = extract(clips, ex, batch_size=4)
+    close = 0
+    for w, o in zip(clips, ours, strict=True):
+        ref = librosa_features(w, FeatureConfig())["chroma"]
+        close += np.corrcoef(ref.ravel(), o[:, ex.cfg.slices()["chroma"]].ravel())[0, 1] > 0.99
+    assert close >= len(clips) - 2
+
+
+def test_batching_and_padding_invariance():
+    waves = [speechlike(s, seed=i) for i, s in enumerate([0.7, 1.3, 2.05, 0.31, 1.0])]
+    ex = FeatureExtractor()
+    alone = [extract([w], ex, 1)[0] for w in waves]
+    together = extract(waves, ex, batch_size=5)
+    for a, b in zip(alone, together, strict=True):
+        assert a.shape == b.shape
+        assert np.allclose(a, b, atol=1e-4, rtol=1e-4)
+    # a raw padded batch: valid frames equal the clip alone, padded frames are zero and masked
+    wave = torch.zeros(2, 40000)
+    wave[0, :16000] = torch.from_numpy(waves[4])
+    wave[1, :] = torch.from_numpy(np.resize(waves[2], 40000))
+    with torch.inference_mode():
+        feats, mask = ex(wave, torch.tensor([16000, 40000]))
+    assert mask[0].sum() == 101 and mask[1].sum() == 251
+    assert torch.all(feats[0, 101:] == 0)
+    assert np.allclose(feats[0, :101].numpy(), alone[4], atol=1e-4, rtol=1e-4)
+
+
+def test_feature_layout_and_config_roundtrip():
+    cfg = FeatureConfig(groups=("mfcc", "energy", "zcr"), n_mfcc=13)
+    assert cfg.n_features == 16 and cfg.slices()["zcr"] == slice(15, 16)
+    assert FeatureConfig.from_dict(cfg.to_dict()) == cfg
+    out = extract([speechlike(0.5)], FeatureExtractor(cfg))[0]
+    assert out.shape == (51, 16)
+
+
+def test_stats_fit_on_given_side_only():
+    a = [np.full((10, 3), 2.0, np.float32), np.full((30, 3), 6.0, np.float32)]
+    st = FeatureStats.fit(a)
+    assert np.allclose(st.mean, 5.0) and np.allclose(st.std, np.sqrt(3.0))
+    assert np.allclose(st.apply(np.full((1, 3), 5.0)), 0.0)
+
+
+def test_cache_hit_and_invalidation(tmp_path):
+    cache = ArrayCache(tmp_path)
+    w = [speechlike(0.5)]
+    ex = FeatureExtractor()
+    first = clean_features(w, ["abc"], ex, cache)[0]
+    files = list((tmp_path / "features").rglob("*.npy"))
+    assert len(files) == 1
+    # a hit returns the stored array, not a recomputation: poison it and see the poison
+    np.save(files[0], np.zeros_like(first))
+    assert np.all(clean_features(w, ["abc"], ex, cache)[0] == 0)
+    # a changed file (content hash) or config is a different key: recomputed, not stale
+    assert np.allclose(clean_features(w, ["abd"], ex, cache)[0], first)
+    ex13 = FeatureExtractor(FeatureConfig(n_mfcc=13))
+    assert clean_features(w, ["abc"], ex13, cache)[0].shape[1] == 13 * 3 + 2 + 7 + 1 + 12
+    assert len(list((tmp_path / "features").rglob("*.npy"))) == 3
+    assert not list((tmp_path / "features").rglob("*.tmp"))
