@@ -80,6 +80,82 @@ def _cmd_features_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    from emovox.train import load_config
+
+    overrides = {"model": args.model, "data": args.data, "protocol": args.protocol,
+                 "fold": args.fold, "labels": args.labels, "seed": args.seed,
+                 "epochs": args.epochs, "batch_size": args.batch_size, "amp": args.amp,
+                 "device": args.device, "test_corpus": args.test_corpus}  # fmt: skip
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    cfg = load_config(args.config, overrides)
+    if args.no_augment:
+        cfg.augment = {**cfg.augment, "enabled": False}
+    return cfg
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from emovox import train
+
+    if args.resume:
+        m = train.train(train.TrainConfig(), args.resume, resume=True)
+        out = args.resume
+    else:
+        if not args.out:
+            raise ValueError("--out RUN_DIR is required (or --resume RUN_DIR)")
+        m = train.train(_train_config(args), args.out)
+        out = args.out
+    if m:
+        print(f"{out}: accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  "
+              f"macro-F1 {m['macro_f1']:.4f}  ({m['train_seconds']:.0f} s training)")
+    return 0
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from emovox import train
+
+    if not args.out:
+        raise ValueError("--out DIR is required")
+    folds = [int(k) for k in args.folds.split(",")] if args.folds else None
+    s = train.cv(_train_config(args), args.out, folds)
+    print(f"{args.out}: accuracy {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}  "
+          f"UAR {s['uar_mean']:.4f}  macro-F1 {s['macro_f1_mean']:.4f}  over {s['n_folds']} folds")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from emovox import train
+
+    m = train.evaluate_run(args.run, args.data, args.out)
+    print(f"accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+          f"on {m['n']} clips -> {args.out or args.run}")
+    return 0
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML or TOML config file; flags override it")
+    p.add_argument("--model", choices=["cnn_lstm"], help="default: cnn_lstm")
+    p.add_argument("--data", action="append", help="corpus folder/CSV/TSV (repeatable)")
+    p.add_argument("--protocol", choices=["random", "speaker", "cross-corpus"])
+    p.add_argument("--fold", type=int, help="speaker fold, or split seed for random")
+    p.add_argument("--test-corpus", help="cross-corpus: the corpus to test on")
+    p.add_argument("--labels", type=int, choices=[7, 8], help="7 (no calm) or 8 classes")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"])
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-augment", action="store_true", help="turn waveform augmentation off")
+    p.add_argument("--set", action="append", metavar="KEY=JSON",
+                   help='any config key, e.g. --set lr=\'{"cnn_lstm":1e-3,"head":1e-3}\'')
+    p.add_argument("--out", help="run folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emovox", description="Speech emotion recognition toolkit")
     sub = p.add_subparsers(dest="command", required=True)
@@ -101,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--corpus", help="reader to use (default: detect)")
     ext.add_argument("--no-cache", action="store_true", help="do not read/write the cache")
     ext.set_defaults(func=_cmd_features_extract)
+
+    tr = sub.add_parser("train", help="train one model (one fold / split) into a run folder")
+    _add_train_args(tr)
+    tr.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
+    tr.set_defaults(func=_cmd_train)
+
+    cvp = sub.add_parser("cv", help="train and evaluate every fold, write summary.json")
+    _add_train_args(cvp)
+    cvp.add_argument("--folds", help="comma-separated subset, e.g. 1,2")
+    cvp.set_defaults(func=_cmd_cv)
+
+    ev = sub.add_parser("evaluate", help="metrics.json, report.txt, confusion.png of a run")
+    ev.add_argument("run", help="run folder")
+    ev.add_argument("--data", action="append", help="evaluate on these corpora instead")
+    ev.add_argument("--out", help="output folder (default: the run folder)")
+    ev.set_defaults(func=_cmd_evaluate)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Model definitions: one nn.Module per idea, each built from a small config dataclass."""
