@@ -176,14 +176,16 @@ def _contrast_bands(cfg: FeatureConfig) -> list[tuple[int, int, int]]:
 
 
 def _mean_of_extremes(x: torch.Tensor, q: int, largest: bool) -> torch.Tensor:
-    """Mean of the q largest (or smallest) values along the last axis.
+    """Mean of the square roots of the q largest (or smallest) values along the last axis.
 
-    A partial selection: q passes of max/min (q is 1 or 2 for speech bands), no sort.
+    A partial selection: q passes of max/min (q is 1 or 2 for speech bands), no sort; the
+    square root (power -> magnitude) is monotonic, so it is taken on the selected values only.
     """
     pick = torch.max if largest else torch.min
-    total, x = None, x
+    total = None
     for i in range(q):
         v, idx = pick(x, dim=-1, keepdim=True)
+        v = v.sqrt()
         total = v if total is None else total + v
         if i + 1 < q:
             x = x.scatter(-1, idx, -torch.inf if largest else torch.inf)
@@ -236,8 +238,8 @@ class FeatureExtractor(nn.Module):
         g = math.gcd(hop, n)
         need = (frames - 1) * hop + n
         x = F.pad(x[:, :need], (0, max(0, need - x.shape[1]) + (-need) % g))
-        blocks = x.reshape(x.shape[0], -1, g).sum(dim=2, dtype=torch.float64)
-        cs = F.pad(torch.cumsum(blocks, dim=1), (1, 0))
+        blocks = x.reshape(x.shape[0], -1, g).sum(dim=2)  # short float32 sums, then float64
+        cs = F.pad(torch.cumsum(blocks.double(), dim=1), (1, 0))
         first = torch.arange(frames, device=x.device) * (hop // g)
         return cs[:, first + n // g] - cs[:, first]
 
@@ -257,16 +259,16 @@ class FeatureExtractor(nn.Module):
         return torch.gather(d, 1, idx)
 
     def _zcr(self, wave: torch.Tensor, lengths: torch.Tensor, frames: int) -> torch.Tensor:
-        """Zero-crossing rate with each clip edge-padded at its own ends, as librosa pads."""
+        """Zero-crossing rate as librosa computes it (|x| <= 1e-10 counts as +0, edge padding).
+
+        Edge padding repeats the first/last sample, so it adds no crossings: only crossings
+        inside each clip's own samples count, placed at their padded positions.
+        """
         n = self.cfg.n_fft
-        neg = torch.signbit(torch.where(wave.abs() <= 1e-10, torch.zeros_like(wave), wave))
-        neg = F.pad(neg, (n // 2, n // 2))
-        neg[:, : n // 2] = neg[:, n // 2 : n // 2 + 1]
-        pos = torch.arange(neg.shape[1], device=wave.device)[None, :]
-        last = torch.gather(neg, 1, (lengths[:, None] - 1 + n // 2))
-        neg = torch.where(pos >= lengths[:, None] + n // 2, last, neg)
-        cross = torch.zeros(neg.shape, dtype=torch.float32, device=wave.device)
-        cross[:, 1:] = (neg[:, 1:] != neg[:, :-1]).float()
+        neg = wave < -1e-10  # signbit after librosa's threshold
+        pos = torch.arange(1, wave.shape[1], device=wave.device)[None, :]
+        cross = ((neg[:, 1:] != neg[:, :-1]) & (pos < lengths[:, None])).float()
+        cross = F.pad(cross, (n // 2 + 1, n // 2))  # crossing into sample m sits at m + n/2
         # a frame counts crossings between its own samples: drop the one into its first sample
         starts = torch.arange(frames, device=wave.device) * self.cfg.hop_length
         return ((self._frame_sums(cross, frames) - cross[:, starts]) / n).float()
@@ -276,25 +278,27 @@ class FeatureExtractor(nn.Module):
         sq = F.pad(wave * wave, (n // 2, n // 2))
         return torch.sqrt(self._frame_sums(sq, frames) / n).float()
 
-    def _contrast(self, mag: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _contrast(self, power: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Spectral contrast from the power spectrum (librosa works on magnitudes)."""
         peaks, valleys = [], []
         for lo, hi, q in self.bands:
-            band = mag[:, :, lo:hi]
+            band = power[:, :, lo:hi]
             peaks.append(_mean_of_extremes(band, q, largest=True))
             valleys.append(_mean_of_extremes(band, q, largest=False))
         peak, valley = torch.stack(peaks, 2), torch.stack(valleys, 2)  # (b, t, bands)
         return self._db(peak, mask) - self._db(valley, mask)
 
-    def estimate_tuning(self, power: torch.Tensor) -> torch.Tensor:
+    def estimate_tuning(self, power: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """librosa.estimate_tuning per clip: piptrack's interpolated spectral peaks in 150-4000
         Hz, those at or above the clip's median peak magnitude, histogram of their 0.01-bin
-        residuals against equal temperament; the fullest bin wins. power: (b, t, bins), with
-        padded frames zeroed. Peaks are found densely, interpolated only where they are."""
+        residuals against equal temperament; the fullest bin wins. power: (b, t, bins); mask:
+        (b, t) valid frames. Peaks are found densely, interpolated only where they are."""
         lo, hi = self.pitch_range
         ref = 0.1 * power.amax(dim=2, keepdim=True)
         sub = power[:, :, lo - 1 : hi + 1]
         thr = sub * (sub > ref)
         peak = (thr[:, :, 1:-1] > thr[:, :, :-2]) & (thr[:, :, 1:-1] >= thr[:, :, 2:])
+        peak &= mask[:, :, None]
         bi, ti, ki = torch.nonzero(peak, as_tuple=True)
         s_m, s_0, s_p = (sub[bi, ti, ki + j].double() for j in range(3))
         a = s_p + s_m - 2 * s_0
@@ -305,9 +309,9 @@ class FeatureExtractor(nn.Module):
         b = power.shape[0]
         # per-clip median of the peak magnitudes (numpy's: mean of the two middle values)
         counts = torch.bincount(bi, minlength=b)
-        order = torch.argsort(mags, stable=True)
-        order = order[torch.argsort(bi[order], stable=True)]
-        ranked = mags[order]
+        # one sort groups peaks by clip and orders each clip's magnitudes (mags >= 0)
+        span = 2.0 * float(mags.abs().max()) + 1.0 if len(mags) else 1.0
+        ranked = mags[torch.argsort(bi * span + mags)]
         start = torch.cumsum(counts, 0) - counts
         lo_i = (start + (counts - 1).clamp(min=0) // 2).clamp(max=max(len(ranked) - 1, 0))
         hi_i = (start + counts // 2).clamp(max=max(len(ranked) - 1, 0))
@@ -352,7 +356,7 @@ class FeatureExtractor(nn.Module):
         half = cfg.n_fft // 2
         framed = F.pad(wave, (half, half)).unfold(1, cfg.n_fft, cfg.hop_length)  # (b, t, n_fft)
         spec = torch.fft.rfft(framed * self.window, dim=-1)  # (b, t, bins)
-        power = (spec.real.square() + spec.imag.square()) * mask[:, :, None]
+        power = spec.real.square() + spec.imag.square()  # padded frames: masked where it matters
         groups: dict[str, torch.Tensor] = {}  # each (b, t, dims)
         want = set(cfg.groups)
         if want & {"mfcc", "delta", "delta2"}:
@@ -366,12 +370,12 @@ class FeatureExtractor(nn.Module):
                 [rms, 20.0 * torch.log10(torch.clamp(rms, min=1e-5))], dim=2
             )
         if "contrast" in want:
-            groups["contrast"] = self._contrast(torch.sqrt(power), mask)
+            groups["contrast"] = self._contrast(power, mask)
         if "zcr" in want:
             groups["zcr"] = self._zcr(wave, lengths, frames)[:, :, None]
         if "chroma" in want:
             if cfg.chroma_tuning is None:
-                tuning = self.estimate_tuning(power)
+                tuning = self.estimate_tuning(power, mask)
             else:
                 tuning = torch.full((b,), float(cfg.chroma_tuning), dtype=torch.float64)
             fb = self._chroma_fb(tuning)

@@ -20,6 +20,7 @@ class CNNLSTMConfig:
     lstm_hidden: int = 128
     lstm_layers: int = 2
     head_hidden: int = 128
+    utterance_norm: bool = False  # standardise each feature over the clip's own valid frames
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -54,6 +55,15 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over valid time steps. x: (batch, time, dim); mask: (batch, time)."""
     m = mask[:, :, None].to(x.dtype)
     return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+
+
+def utterance_standardise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per clip and feature over valid frames (padding stays 0)."""
+    m = mask[:, :, None].to(x.dtype)
+    n = m.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (x * m).sum(dim=1, keepdim=True) / n
+    var = (((x - mean) * m) ** 2).sum(dim=1, keepdim=True) / n
+    return (x - mean) / torch.sqrt(var + 1e-5) * m
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -99,8 +109,11 @@ class CNNLSTMEncoder(nn.Module):
         )
         self.lstm = BiLSTM(cfg.channels[-1], cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
         self.out_dim = 2 * cfg.lstm_hidden
+        self.utterance_norm = cfg.utterance_norm
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.utterance_norm:
+            x = utterance_standardise(x, mask)
         h = x.transpose(1, 2)  # (batch, feat, time)
         for block in self.blocks:
             h, mask = block(h, mask)
