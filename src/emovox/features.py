@@ -175,21 +175,26 @@ def _contrast_bands(cfg: FeatureConfig) -> list[tuple[int, int, int]]:
     return bands
 
 
-def _mean_of_extremes(x: torch.Tensor, q: int, largest: bool) -> torch.Tensor:
-    """Mean of the square roots of the q largest (or smallest) values along the last axis.
+def _band_extremes(x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean magnitude of the q largest and of the q smallest power values along the last axis.
 
-    A partial selection: q passes of max/min (q is 1 or 2 for speech bands), no sort; the
-    square root (power -> magnitude) is monotonic, so it is taken on the selected values only.
+    A partial selection instead of a sort: one min/max pass when q is 1 (the usual case for
+    speech bands), else q max and q min passes. The square root (power -> magnitude) is
+    monotonic, so it is taken on the selected values only.
     """
-    pick = torch.max if largest else torch.min
-    total = None
-    for i in range(q):
-        v, idx = pick(x, dim=-1, keepdim=True)
-        v = v.sqrt()
-        total = v if total is None else total + v
-        if i + 1 < q:
-            x = x.scatter(-1, idx, -torch.inf if largest else torch.inf)
-    return total[..., 0] / q
+    if q == 1:
+        lo, hi = torch.aminmax(x, dim=-1)
+        return hi.sqrt(), lo.sqrt()
+    out = []
+    for pick, fill in ((torch.max, -torch.inf), (torch.min, torch.inf)):
+        y, total = x, 0.0
+        for i in range(q):
+            v, idx = pick(y, dim=-1, keepdim=True)
+            total = total + v.sqrt()
+            if i + 1 < q:
+                y = y.scatter(-1, idx, fill)
+        out.append(total[..., 0] / q)
+    return out[0], out[1]
 
 
 class FeatureExtractor(nn.Module):
@@ -250,9 +255,8 @@ class FeatureExtractor(nn.Module):
         """
         b, t, c = mfcc.shape
         half = self.cfg.delta_width // 2
-        weight = self.savgol[:, None, :].repeat(c, 1, 1)  # (2c, 1, width), per channel o1,o2
-        d = F.conv1d(mfcc.transpose(1, 2), weight, padding=half, groups=c)  # (b, 2c, t)
-        d = d.view(b, c, 2, t).transpose(1, 2).reshape(b, 2 * c, t).transpose(1, 2)
+        windows = F.pad(mfcc, (0, 0, half, half)).unfold(1, 2 * half + 1, 1)  # (b, t, c, w)
+        d = (windows @ self.savgol.T).transpose(2, 3).reshape(b, t, 2 * c)  # o1 coefs, o2 coefs
         pos = torch.arange(t, device=mfcc.device)[None, :]
         hi = (n_frames[:, None] - 1 - half).clamp(min=half)
         idx = torch.minimum(torch.clamp(pos, min=half), hi)[:, :, None].expand(b, t, 2 * c)
@@ -283,8 +287,9 @@ class FeatureExtractor(nn.Module):
         peaks, valleys = [], []
         for lo, hi, q in self.bands:
             band = power[:, :, lo:hi]
-            peaks.append(_mean_of_extremes(band, q, largest=True))
-            valleys.append(_mean_of_extremes(band, q, largest=False))
+            peak, valley = _band_extremes(band, q)
+            peaks.append(peak)
+            valleys.append(valley)
         peak, valley = torch.stack(peaks, 2), torch.stack(valleys, 2)  # (b, t, bands)
         return self._db(peak, mask) - self._db(valley, mask)
 
@@ -307,17 +312,17 @@ class FeatureExtractor(nn.Module):
         mags = s_0 + 0.5 * half_diff * shift
         pitch = (ki + lo + shift) * (self.cfg.sr / self.cfg.n_fft)
         b = power.shape[0]
-        # per-clip median of the peak magnitudes (numpy's: mean of the two middle values)
         counts = torch.bincount(bi, minlength=b)
-        # one sort groups peaks by clip and orders each clip's magnitudes (mags >= 0)
-        span = 2.0 * float(mags.abs().max()) + 1.0 if len(mags) else 1.0
-        ranked = mags[torch.argsort(bi * span + mags)]
-        start = torch.cumsum(counts, 0) - counts
-        lo_i = (start + (counts - 1).clamp(min=0) // 2).clamp(max=max(len(ranked) - 1, 0))
-        hi_i = (start + counts // 2).clamp(max=max(len(ranked) - 1, 0))
-        if len(ranked) == 0:
+        if len(mags) == 0:
             return torch.zeros(b, dtype=torch.float64, device=power.device)
-        median = (ranked[lo_i] + ranked[hi_i]) / 2
+        # per-clip median of the peak magnitudes (numpy's: mean of the two middle values);
+        # nonzero() lists peaks clip by clip, so each clip's peaks are one contiguous run
+        median = torch.zeros(b, dtype=mags.dtype, device=mags.device)
+        for i, m in enumerate(mags.split(counts.tolist())):
+            n = len(m)
+            if n:
+                lo_v = torch.kthvalue(m, (n + 1) // 2).values
+                median[i] = lo_v if n % 2 else (lo_v + torch.kthvalue(m, n // 2 + 1).values) / 2
         keep = mags >= median[bi]
         f, clip = pitch[keep], bi[keep]
         res = torch.remainder(self.cfg.n_chroma * torch.log2(f / (440.0 / 16)), 1.0)

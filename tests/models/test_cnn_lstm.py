@@ -31,3 +31,19 @@ def test_architecture_follows_reference_design():
     assert all(isinstance(b.bn, torch.nn.BatchNorm1d) for b in model.encoder.blocks)
     assert len(model.encoder.lstm.fwd) == 2 and model.encoder.lstm.fwd[0].hidden_size == 128
     assert set(model.param_groups()) == {"cnn_lstm", "head"}
+
+
+def test_utterance_norm_ignores_per_clip_gain_and_offset():
+    from emovox.models.cnn_lstm import utterance_standardise
+
+    torch.manual_seed(1)
+    x = torch.randn(1, 40, 6)
+    mask = torch.ones(1, 40, dtype=torch.bool)
+    a = utterance_standardise(x, mask)
+    b = utterance_standardise(3.0 * x + 5.0, mask)
+    assert torch.allclose(a, b, atol=1e-4)
+    assert torch.allclose(a.mean(dim=1), torch.zeros(1, 6), atol=1e-5)
+    padded = torch.cat([x, torch.zeros(1, 10, 6)], dim=1)
+    m2 = torch.cat([mask, torch.zeros(1, 10, dtype=torch.bool)], dim=1)
+    out = utterance_standardise(padded, m2)
+    assert torch.allclose(out[:, :40], a, atol=1e-5) and torch.all(out[:, 40:] == 0)
