@@ -255,8 +255,12 @@ class FeatureExtractor(nn.Module):
         """
         b, t, c = mfcc.shape
         half = self.cfg.delta_width // 2
-        windows = F.pad(mfcc, (0, 0, half, half)).unfold(1, 2 * half + 1, 1)  # (b, t, c, w)
-        d = (windows @ self.savgol.T).transpose(2, 3).reshape(b, t, 2 * c)  # o1 coefs, o2 coefs
+        padded = F.pad(mfcc, (0, 0, half, half))
+        d = mfcc.new_zeros(b, t, 2 * c)  # order-1 deltas of each coefficient, then order-2
+        for k, (w1, w2) in enumerate(self.savgol.T.tolist()):  # shifted multiply-adds
+            shifted = padded[:, k : k + t]
+            d[:, :, :c].add_(shifted, alpha=w1)
+            d[:, :, c:].add_(shifted, alpha=w2)
         pos = torch.arange(t, device=mfcc.device)[None, :]
         hi = (n_frames[:, None] - 1 - half).clamp(min=half)
         idx = torch.minimum(torch.clamp(pos, min=half), hi)[:, :, None].expand(b, t, 2 * c)
