@@ -1,0 +1,194 @@
+"""The hybrid model: CNN-LSTM pathway + pretrained-encoder pathway + attention fusion + head.
+
+The encoder's lower layers are frozen and their outputs cached per clip; the model holds only
+the top ``finetune_layers`` encoder layers (trainable) and runs them on the cached states of
+the split layer. Either pathway can be used alone (``use_cnn`` / ``use_ssl``) for ablations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from emovox.models.cnn_lstm import CNNLSTMConfig, CNNLSTMEncoder
+
+
+@dataclass(frozen=True)
+class SSLHeadConfig:
+    """Output processor over an encoder's hidden states."""
+
+    d_model: int = 512
+    layers: tuple[int, ...] = (2, 3, 4)  # hidden-state indices pooled (0 = embeddings)
+    proj_dim: int = 256
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    n_classes: int = 7
+    use_cnn: bool = True
+    use_ssl: bool = True
+    cnn: CNNLSTMConfig = field(default_factory=CNNLSTMConfig)
+    ssl: SSLHeadConfig = field(default_factory=SSLHeadConfig)
+    fusion_dim: int = 256
+    fusion_heads: int = 4
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cnn"] = self.cnn.to_dict()
+        d["ssl"]["layers"] = list(self.ssl.layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HybridConfig:
+        ssl = {**d["ssl"], "layers": tuple(d["ssl"]["layers"])}
+        return cls(**{**d, "cnn": CNNLSTMConfig.from_dict(d["cnn"]), "ssl": SSLHeadConfig(**ssl)})
+
+
+class LayerWeightedSum(nn.Module):
+    """Softmax-weighted sum of selected hidden states: list of (b, t, d) -> (b, t, d)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(n))
+
+    def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
+        w = torch.softmax(self.logits, dim=0)
+        return sum(w[i] * s for i, s in enumerate(states))
+
+
+class AttentiveStatsPool(nn.Module):
+    """Attention-weighted mean and std over valid frames: (b, t, d) -> (b, 2d)."""
+
+    def __init__(self, d: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        s = self.score(x).squeeze(-1).masked_fill(~mask, -torch.inf)  # (b, t)
+        a = torch.softmax(s, dim=1)[:, :, None]
+        mean = (a * x).sum(dim=1)
+        var = (a * (x - mean[:, None]) ** 2).sum(dim=1)
+        return torch.cat([mean, torch.sqrt(var.clamp(min=1e-6))], dim=1)
+
+
+class SSLPathway(nn.Module):
+    """Encoder hidden states -> one vector: layer weights, projection, attentive stats pool."""
+
+    def __init__(self, cfg: SSLHeadConfig) -> None:
+        super().__init__()
+        self.layers = cfg.layers
+        self.mix = LayerWeightedSum(len(cfg.layers))
+        self.proj = nn.Sequential(nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.proj_dim),
+                                  nn.GELU(), nn.Dropout(cfg.dropout))  # fmt: skip
+        self.pool = AttentiveStatsPool(cfg.proj_dim)
+        self.out_dim = 2 * cfg.proj_dim
+
+    def forward(self, states: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        x = self.proj(self.mix([states[i] for i in self.layers]))  # (b, t, proj)
+        return self.pool(x, mask)  # (b, 2 * proj)
+
+
+class AttentionFusion(nn.Module):
+    """Pathway vectors -> fused vector: each projected to a token, self-attention across the
+    tokens lets each pathway weigh the others, then the tokens are concatenated."""
+
+    def __init__(self, dims: list[int], d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.proj = nn.ModuleList(nn.Sequential(nn.Linear(n, d), nn.LayerNorm(d)) for n in dims)
+        self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(d)
+        self.out_dim = d * len(dims)
+
+    def forward(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        tokens = torch.stack([p(v) for p, v in zip(self.proj, vectors, strict=True)], dim=1)
+        attended, _ = self.attn(tokens, tokens, tokens)  # (b, k, d)
+        return self.norm(tokens + attended).flatten(1)  # (b, k * d)
+
+
+class HybridModel(nn.Module):
+    """logits = head(fusion(cnn_lstm(features), ssl(top_layers(cached states))))."""
+
+    def __init__(self, cfg: HybridConfig, top_layers: nn.ModuleList | None = None,
+                 final_norm: nn.Module | None = None) -> None:  # fmt: skip
+        super().__init__()
+        if not (cfg.use_cnn or cfg.use_ssl):
+            raise ValueError("the hybrid needs at least one pathway")
+        self.cfg = cfg
+        self.cnn = CNNLSTMEncoder(cfg.cnn) if cfg.use_cnn else None
+        self.ssl = SSLPathway(cfg.ssl) if cfg.use_ssl else None
+        self.top = top_layers if top_layers is not None else nn.ModuleList()
+        self.final_norm = final_norm
+        dims = ([self.cnn.out_dim] if self.cnn else []) + ([self.ssl.out_dim] if self.ssl else [])
+        self.fusion = AttentionFusion(dims, cfg.fusion_dim, cfg.fusion_heads, cfg.dropout)
+        self.head = nn.Sequential(
+            nn.Dropout(cfg.dropout), nn.Linear(self.fusion.out_dim, cfg.fusion_dim), nn.GELU(),
+            nn.Dropout(cfg.dropout), nn.Linear(cfg.fusion_dim, cfg.n_classes),
+        )  # fmt: skip
+
+    def run_top(self, states: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
+        """Append the trainable top layers' outputs to the cached lower states."""
+        if not len(self.top):
+            return states
+        bias = torch.zeros(mask.shape, dtype=states[-1].dtype, device=mask.device)
+        bias = bias.masked_fill(~mask, torch.finfo(bias.dtype).min)[:, None, None, :]
+        x, out = states[-1], list(states)
+        for layer in self.top:
+            x = layer(x, bias)
+            x = x[0] if isinstance(x, tuple) else x
+            out.append(x)
+        if self.final_norm is not None:
+            out[-1] = self.final_norm(out[-1])
+        return out
+
+    def forward(self, feats: torch.Tensor | None, feat_mask: torch.Tensor | None,
+                states: list[torch.Tensor] | None = None,
+                state_mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        vectors = []
+        if self.cnn is not None:
+            vectors.append(self.cnn(feats, feat_mask))
+        if self.ssl is not None:
+            vectors.append(self.ssl(self.run_top(states, state_mask), state_mask))
+        return self.head(self.fusion(vectors))
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Per-component parameters: encoder top layers, CNN-LSTM, SSL head, fusion + head."""
+        groups = {
+            "encoder": [p for m in (self.top, self.final_norm) if m is not None
+                        for p in m.parameters()],
+            "cnn_lstm": list(self.cnn.parameters()) if self.cnn else [],
+            "ssl_head": list(self.ssl.parameters()) if self.ssl else [],
+            "head": list(self.fusion.parameters()) + list(self.head.parameters()),
+        }  # fmt: skip
+        return {k: v for k, v in groups.items() if v}
+
+
+def split_encoder(encoder, finetune_layers: int) -> tuple[int, nn.ModuleList, nn.Module]:
+    """(split index, trainable top layers, final norm) of a Whisper-style encoder.
+
+    Hidden states 0..split are computed by the frozen part (and cached); the top layers are
+    deep copies, so the frozen encoder's own weights are never touched by training.
+    """
+    import copy
+
+    n = len(encoder.layers)
+    if not 0 <= finetune_layers <= n:
+        raise ValueError(f"finetune_layers must be 0..{n}")
+    split = n - finetune_layers
+    top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:])
+    norm = copy.deepcopy(encoder.layer_norm) if finetune_layers else None
+    return split, top, norm
+
+
+def frozen_states(frames_model, mel: torch.Tensor, mask: torch.Tensor,
+                  split: int) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
+    """Hidden states 0..split of the frozen encoder (what the cache stores), no gradients.
+
+    Only the last layer's output carries the final norm, so states below the top are raw.
+    """
+    with torch.no_grad():
+        states, out_mask = frames_model(mel, mask)
+    return states[: split + 1], out_mask

@@ -1,0 +1,96 @@
+import copy
+
+import torch
+from transformers import WhisperConfig
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from emovox.models.cnn_lstm import CNNLSTMConfig
+from emovox.models.encoders import WhisperFrames
+from emovox.models.hybrid import (
+    HybridConfig,
+    HybridModel,
+    SSLHeadConfig,
+    frozen_states,
+    split_encoder,
+)
+
+
+def _encoder():
+    torch.manual_seed(0)
+    cfg = WhisperConfig(d_model=32, encoder_layers=3, encoder_attention_heads=2,
+                        encoder_ffn_dim=64, num_mel_bins=80, max_source_positions=1500,
+                        decoder_layers=1)
+    return WhisperFrames(WhisperEncoder(cfg).eval())
+
+
+def _cfg(**kw):
+    return HybridConfig(n_classes=7, cnn=CNNLSTMConfig(n_features=10, channels=(8, 8, 8),
+                                                       lstm_hidden=8, n_classes=7),
+                        ssl=SSLHeadConfig(d_model=32, layers=(1, 2, 3), proj_dim=16),
+                        fusion_dim=16, fusion_heads=2, **kw)
+
+
+def _batch():
+    torch.manual_seed(1)
+    mel = torch.randn(2, 80, 60)
+    mask = torch.ones(2, 60, dtype=torch.bool)
+    mask[0, 40:] = False
+    feats = torch.randn(2, 60, 10)
+    feats[0, 40:] = 0.0  # padded frames are zero, as data.collate makes them
+    return mel, mask, feats, mask.clone()
+
+
+def test_cached_lower_states_plus_top_layers_equal_full_forward():
+    enc = _encoder()
+    mel, mask, _, _ = _batch()
+    with torch.no_grad():
+        full, smask = enc(mel, mask)
+    split, top, norm = split_encoder(enc.encoder, finetune_layers=2)
+    assert split == 1
+    cached, cmask = frozen_states(enc, mel, mask, split)
+    model = HybridModel(_cfg(use_cnn=False), top, norm).eval()
+    with torch.no_grad():
+        rebuilt = model.run_top(cached, cmask)
+    assert len(rebuilt) == len(full) == 4
+    for a, b in zip(full, rebuilt, strict=True):
+        assert torch.allclose(a[smask], b[smask], atol=1e-5)
+
+
+def test_frozen_encoder_stays_bit_identical_while_top_layers_train():
+    enc = _encoder()
+    before = copy.deepcopy(enc.state_dict())
+    split, top, norm = split_encoder(enc.encoder, finetune_layers=1)
+    model = HybridModel(_cfg(), top, norm)
+    top_before = copy.deepcopy(model.top.state_dict())
+    opt = torch.optim.AdamW([{"params": p, "lr": 1e-2} for p in model.param_groups().values()])
+    mel, mask, feats, fmask = _batch()
+    for _ in range(3):
+        states, smask = frozen_states(enc, mel, mask, split)
+        loss = torch.nn.functional.cross_entropy(model(feats, fmask, states, smask),
+                                                 torch.tensor([1, 4]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = enc.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert any(not torch.equal(top_before[k], v) for k, v in model.top.state_dict().items())
+    assert set(model.param_groups()) == {"encoder", "cnn_lstm", "ssl_head", "head"}
+
+
+def test_each_pathway_alone_and_padding_invariance():
+    enc = _encoder()
+    mel, mask, feats, fmask = _batch()
+    states, smask = frozen_states(enc, mel, mask, 3)
+    for kw in ({"use_cnn": False}, {"use_ssl": False}, {}):
+        model = HybridModel(_cfg(**kw)).eval()
+        with torch.no_grad():
+            both = model(feats, fmask, states, smask)
+            alone_states, alone_mask = frozen_states(enc, mel[:1, :, :40], mask[:1, :40], 3)
+            alone = model(feats[:1, :40], fmask[:1, :40], alone_states, alone_mask)
+        assert both.shape == (2, 7)
+        assert torch.allclose(both[0], alone[0], atol=1e-4), kw
+
+
+def test_config_roundtrip():
+    cfg = _cfg(use_cnn=False)
+    assert HybridConfig.from_dict(cfg.to_dict()) == cfg
