@@ -298,6 +298,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
     torch.manual_seed(cfg.seed)
     extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature))
     aug_cfg = AugmentConfig.from_dict(cfg.augment)
+    if cfg.model == "ssl":  # augmentation reaches the handcrafted features only, unused here
+        aug_cfg = AugmentConfig(enabled=False)
     encoder = load_encoder(cfg.encoder) if _uses_encoder(cfg.model) else None
     prep = prepare(cfg, extractor, encoder)
     split, labels = prep.split, prep.split.labels
