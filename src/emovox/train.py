@@ -366,7 +366,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
         total, n_batches = 0.0, 0
         for s in range(steps):
             batch = mine[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            seen.extend(int(i) for i in batch) if world > 1 else None
+            if world > 1:  # recorded for the rank report (disjoint shares)
+                seen.extend(int(i) for i in batch)
             feats = _augmented_features(batch, prep, aug_cfg, aug_rng, extractor, sr)
             inputs = _model_inputs(cfg.model, feats,
                                    [prep.states[i] for i in batch] if prep.states else None,
