@@ -87,6 +87,11 @@ def _row(path: Path, **kw: str) -> Utterance:
     return Utterance(path=str(path), duration=round(duration, 4), sha1=sha1_of(path), **kw)
 
 
+def _cause(exc: Exception) -> str:
+    """The plain-words cause of a row that could not be read."""
+    return exc.cause if isinstance(exc, audio.AudioError) else str(exc)
+
+
 def _scan(
     root: Path, parse: Callable[[Path], dict[str, str]], files: Iterable[Path] | None = None
 ) -> Manifest:
@@ -97,8 +102,7 @@ def _scan(
         try:
             rows.append(_row(p, **parse(p)))
         except (ValueError, KeyError, audio.AudioError) as exc:
-            cause = exc.cause if isinstance(exc, audio.AudioError) else str(exc)
-            problems.append(Problem(str(p), cause))
+            problems.append(Problem(str(p), _cause(exc)))
     return Manifest(rows, problems)
 
 
@@ -241,8 +245,7 @@ def read_csv_manifest(path: str | Path) -> Manifest:
                     )
                 )
             except (ValueError, audio.AudioError) as exc:
-                cause = exc.cause if isinstance(exc, audio.AudioError) else str(exc)
-                problems.append(Problem(str(p), cause))
+                problems.append(Problem(str(p), _cause(exc)))
     return Manifest(rows, problems)
 
 

@@ -448,7 +448,7 @@ def _augmented_features(batch: np.ndarray, prep: Prepared, aug_cfg: AugmentConfi
 
 def load_encoder(source: str) -> nn.Module:
     """A frozen encoder by name: Whisper (wheel name, CT2 folder, hub id) or HuBERT-like."""
-    if source.startswith("whisper") or "whisper" in source.lower():
+    if "whisper" in source.lower():
         enc = load_whisper(source)
     else:
         raise ValueError(f"encoder {source!r}: the training engine drives Whisper encoders so "
