@@ -32,7 +32,7 @@ def main() -> None:
     load_s = time.perf_counter() - t
     from transformers import WhisperFeatureExtractor
 
-    whisper_fe = WhisperFeatureExtractor(feature_size=enc.encoder.config.num_mel_bins)
+    whisper_fe = WhisperFeatureExtractor(feature_size=enc.encoder.cfg.n_mels)
     with torch.inference_mode():
         real, padded, cos = 0.0, 0.0, []
         for w in waves:

@@ -6,19 +6,40 @@ import sys
 import numpy as np
 import pytest
 import torch
-from transformers import HubertConfig, HubertModel, WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers import HubertConfig, HubertModel
 
 from emovox import audio
 from emovox.models import encoders as E
+from emovox.models.whisper import WhisperConfig, WhisperEncoder
 
 
 def _tiny_whisper() -> E.WhisperFrames:
     torch.manual_seed(0)
-    cfg = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2,
-                        encoder_ffn_dim=64, num_mel_bins=80, max_source_positions=1500,
-                        decoder_layers=1)
+    cfg = WhisperConfig(d_model=32, n_layers=2, n_heads=2, ffn_dim=64)
     return E.WhisperFrames(WhisperEncoder(cfg).eval())
+
+
+def test_our_encoder_equals_transformers_whisper_encoder():
+    """Same weights, same outputs: transformers' own forward (it pads to 2 x max positions)."""
+    import transformers
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFEncoder
+
+    torch.manual_seed(0)
+    hf = HFEncoder(transformers.WhisperConfig(
+        d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64,
+        num_mel_bins=80, max_source_positions=50, decoder_layers=1)).eval()
+    ours = E.WhisperFrames(E.from_transformers(hf))
+    mel = torch.randn(2, 80, 100)
+    with torch.no_grad():
+        ref = hf(mel, output_hidden_states=True)
+        states, mask = ours(mel, torch.ones(2, 100, dtype=torch.bool))
+    assert bool(mask.all()) and len(states) == len(ref.hidden_states) == 3
+    assert torch.allclose(states[-1], ref.last_hidden_state, atol=1e-5)
+    assert torch.allclose(states[1], ref.hidden_states[1], atol=1e-5)
+    # stopping early runs the lower layers only and gives the same (un-normed) states
+    with torch.no_grad():
+        low, _ = ours(mel, torch.ones(2, 100, dtype=torch.bool), upto=1)
+    assert len(low) == 2 and torch.equal(low[1], states[1])
 
 
 def test_ct2_conversion_matches_ctranslate2_encode(ravdess_manifest, tmp_path):
@@ -38,7 +59,7 @@ def test_ct2_conversion_matches_ctranslate2_encode(ravdess_manifest, tmp_path):
     cos = (ref * ours).sum(-1) / np.linalg.norm(ref, axis=-1) / np.linalg.norm(ours, axis=-1)
     assert cos.min() >= 0.9999
     # converted once, then read from the safetensors cache
-    assert (tmp_path / "whisper-tiny" / "encoder.safetensors").exists()
+    assert (tmp_path / "whisper-tiny" / "whisper.safetensors").exists()
     again = E.load_whisper("whisper-tiny", cache=tmp_path)
     a, b = frames.state_dict(), again.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

