@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.signal import savgol_coeffs
 from torch import nn
 
 
@@ -213,6 +212,8 @@ class FeatureExtractor(nn.Module):
         dct = torch.from_numpy(dct_matrix(cfg.n_mfcc, cfg.n_mels)).float()
         self.register_buffer("dct", dct)  # (n_mfcc, n_mels)
         k = cfg.delta_width
+        from scipy.signal import savgol_coeffs  # here: scipy.signal costs 0.8 s to import
+
         sg = np.stack([savgol_coeffs(k, polyorder=o, deriv=o, use="dot") for o in (1, 2)])
         self.register_buffer("savgol", torch.from_numpy(sg).float())  # (2, width)
         self.register_buffer(
