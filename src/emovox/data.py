@@ -115,6 +115,64 @@ def encoder_states(
     return out  # type: ignore[return-value]
 
 
+def encoder_pooled(
+    waves: Sequence[np.ndarray],
+    hashes: Sequence[str],
+    frames_model: torch.nn.Module,
+    encoder_id: str,
+    cache: ArrayCache | None = None,
+    batch_size: int = 8,
+) -> list[np.ndarray]:
+    """Mean and std over valid frames of every hidden state, (n_layers + 1, 2 * d) float32.
+
+    What a frozen encoder pathway with statistics pooling reads: computed once per clip and
+    cached (file content + encoder), so training a head, an ensemble member or a layer
+    ablation never runs the encoder again.
+    """
+    from emovox.models.encoders import whisper_log_mel
+    from emovox.models.hybrid import layer_stats
+
+    key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32"}
+    keys = [ArrayCache.key(h, key_cfg) if h else "" for h in hashes]
+    out: list[np.ndarray | None] = [
+        cache.get(k) if cache is not None and k else None for k in keys
+    ]
+    todo = sorted((i for i, s in enumerate(out) if s is None), key=lambda i: len(waves[i]))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        mel, mask = whisper_log_mel([waves[i] for i in chunk])
+        with torch.no_grad():
+            states, smask = frames_model(mel, mask)
+            pooled = layer_stats(states, smask).numpy()  # (b, layers, 2d)
+        for j, i in enumerate(chunk):
+            out[i] = pooled[j]
+            if cache is not None and keys[i]:
+                cache.put(keys[i], pooled[j])
+    return out  # type: ignore[return-value]
+
+
+def speaker_standardise(
+    arrays: Sequence[np.ndarray], speakers: Sequence[str], enroll: int, seed: int = 0
+) -> list[np.ndarray]:
+    """Each clip's array standardised with its speaker's mean and std over ``enroll`` of that
+    speaker's clips (drawn with ``seed``; all of them when ``enroll`` < 0 or the speaker has
+    fewer). Speaker adaptation from unlabelled clips: it removes what is constant per voice."""
+    rng = np.random.default_rng(seed)
+    by: dict[str, list[int]] = {}
+    for i, spk in enumerate(speakers):
+        by.setdefault(spk, []).append(i)
+    out: list[np.ndarray] = [np.empty(0)] * len(arrays)
+    for spk in sorted(by):
+        idx = by[spk]
+        ref = idx if enroll < 0 or enroll >= len(idx) else sorted(rng.choice(idx, enroll, False))
+        stack = np.stack([arrays[i] for i in ref]).astype(np.float64)
+        mean = stack.mean(0)
+        std = np.maximum(stack.std(0), 1e-5) if len(ref) > 1 else np.ones_like(mean)
+        for i in idx:
+            out[i] = ((arrays[i] - mean) / std).astype(np.float32)
+    return out
+
+
 def collate_states(states: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Pad (layers, frames, d) arrays to a list of (batch, max_frames, d) float32 + mask."""
     n_layers, _, d = states[0].shape

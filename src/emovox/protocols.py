@@ -201,6 +201,16 @@ def leave_one_speaker_out(
     return _speaker_split(manifest, labels, {speaker}, f"loso-{speaker}", seed, valid_fraction)
 
 
+def all_data(
+    manifest: Manifest, labels: tuple[str, ...], valid_fraction: float = 0.1, seed: int = 0
+) -> Split:
+    """Everything for training (a shipped model), with a speaker-disjoint validation part for
+    early stopping and calibration; the test side is empty."""
+    train, valid = carve_validation(manifest, select(manifest, labels), valid_fraction, seed,
+                                    by_speaker=True)  # fmt: skip
+    return Split("all", labels, train, valid, np.array([], dtype=np.int64), {"seed": seed})
+
+
 def speaker_folds(manifest: Manifest, k: int = 6) -> list[int]:
     """The fold numbers of the speaker protocol: EmoBox's 6 for RAVDESS, else 1..k."""
     return list(EMOBOX_RAVDESS_FOLDS) if _is_ravdess(manifest) else list(range(1, k + 1))

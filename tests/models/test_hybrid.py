@@ -1,8 +1,6 @@
 import copy
 
 import torch
-from transformers import WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from emovox.models.cnn_lstm import CNNLSTMConfig
 from emovox.models.encoders import WhisperFrames
@@ -11,22 +9,23 @@ from emovox.models.hybrid import (
     HybridModel,
     SSLHeadConfig,
     frozen_states,
+    layer_stats,
     split_encoder,
 )
+from emovox.models.whisper import WhisperConfig, WhisperEncoder
 
 
 def _encoder():
     torch.manual_seed(0)
-    cfg = WhisperConfig(d_model=32, encoder_layers=3, encoder_attention_heads=2,
-                        encoder_ffn_dim=64, num_mel_bins=80, max_source_positions=1500,
-                        decoder_layers=1)
+    cfg = WhisperConfig(d_model=32, n_layers=3, n_heads=2, ffn_dim=64)
     return WhisperFrames(WhisperEncoder(cfg).eval())
 
 
 def _cfg(**kw):
+    kw.setdefault("ssl", SSLHeadConfig(d_model=32, layers=(1, 2, 3), proj_dim=16,
+                                       pool="attentive"))
     return HybridConfig(n_classes=7, cnn=CNNLSTMConfig(n_features=10, channels=(8, 8, 8),
                                                        lstm_hidden=8, n_classes=7),
-                        ssl=SSLHeadConfig(d_model=32, layers=(1, 2, 3), proj_dim=16),
                         fusion_dim=16, fusion_heads=2, **kw)
 
 
@@ -94,3 +93,27 @@ def test_each_pathway_alone_and_padding_invariance():
 def test_config_roundtrip():
     cfg = _cfg(use_cnn=False)
     assert HybridConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_meanstd_reads_cached_statistics_or_frames_alike():
+    """Frozen encoder + meanstd pooling: the per-layer statistics cached once per clip give
+    the same logits as the frames they come from, alone or in a padded batch."""
+    enc = _encoder()
+    mel, mask, _, _ = _batch()
+    with torch.no_grad():
+        states, smask = enc(mel, mask)
+        pooled = layer_stats(states, smask)  # (2, 4, 64): what data.encoder_pooled caches
+        alone_states, alone_mask = enc(mel[:1, :, :40], mask[:1, :40])
+        alone = layer_stats(alone_states, alone_mask)
+    assert pooled.shape == (2, 4, 64)
+    assert torch.allclose(pooled[0], alone[0], atol=1e-4)
+    model = HybridModel(_cfg(use_cnn=False, ssl=SSLHeadConfig(d_model=32, layers=(1, 3),
+                                                              pool="meanstd", proj_dim=16)))
+    model.ssl.fit_norm(pooled[:, [1, 3]])
+    assert torch.allclose(model.ssl.norm_mean, pooled[:, [1, 3]].flatten(1).mean(0))
+    model.eval()
+    with torch.no_grad():
+        from_frames = model(None, None, states, smask)
+        from_cache = model(None, None, pooled=pooled[:, [1, 3]])
+    assert from_frames.shape == (2, 7) and model.fusion is None
+    assert torch.allclose(from_frames, from_cache, atol=1e-5)

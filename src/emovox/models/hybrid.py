@@ -21,8 +21,10 @@ class SSLHeadConfig:
 
     d_model: int = 512
     layers: tuple[int, ...] = (2, 3, 4)  # hidden-state indices pooled (0 = embeddings)
+    pool: str = "meanstd"  # meanstd: per-layer mean+std, standardised | attentive
     proj_dim: int = 256
     dropout: float = 0.2
+    input_dropout: float = 0.5  # meanstd: on the standardised statistics
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,18 @@ class LayerWeightedSum(nn.Module):
         return sum(w[i] * s for i, s in enumerate(states))
 
 
+def layer_stats(states: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """Mean and std over valid frames of each state: list of (b, t, d) -> (b, layers, 2d)."""
+    m = mask[:, :, None].to(states[0].dtype)  # (b, t, 1)
+    n = m.sum(dim=1).clamp(min=1.0)  # (b, 1)
+    out = []
+    for s in states:
+        mean = (s * m).sum(dim=1) / n
+        var = (((s - mean[:, None]) ** 2) * m).sum(dim=1) / n
+        out.append(torch.cat([mean, torch.sqrt(var.clamp(min=1e-8))], dim=1))
+    return torch.stack(out, dim=1)
+
+
 class AttentiveStatsPool(nn.Module):
     """Attention-weighted mean and std over valid frames: (b, t, d) -> (b, 2d)."""
 
@@ -76,18 +90,48 @@ class AttentiveStatsPool(nn.Module):
 
 
 class SSLPathway(nn.Module):
-    """Encoder hidden states -> one vector: layer weights, projection, attentive stats pool."""
+    """Encoder hidden states -> one vector.
+
+    ``meanstd``: mean and std over frames of each chosen layer, concatenated, standardised
+    with training-set statistics (buffers, set by :meth:`fit_norm`), then an MLP layer. With a
+    frozen encoder these statistics are fixed per clip, so training reads them from a cache
+    (``pooled``) and never touches frames. ``attentive``: softmax layer weights, projection,
+    attentive statistics pooling (for fine-tuned top layers).
+    """
 
     def __init__(self, cfg: SSLHeadConfig) -> None:
         super().__init__()
+        self.cfg = cfg
         self.layers = cfg.layers
-        self.mix = LayerWeightedSum(len(cfg.layers))
-        self.proj = nn.Sequential(nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.proj_dim),
-                                  nn.GELU(), nn.Dropout(cfg.dropout))  # fmt: skip
-        self.pool = AttentiveStatsPool(cfg.proj_dim)
-        self.out_dim = 2 * cfg.proj_dim
+        if cfg.pool == "meanstd":
+            n = len(cfg.layers) * 2 * cfg.d_model
+            self.register_buffer("norm_mean", torch.zeros(n))
+            self.register_buffer("norm_std", torch.ones(n))
+            self.mlp = nn.Sequential(nn.Dropout(cfg.input_dropout), nn.Linear(n, cfg.proj_dim),
+                                     nn.GELU(), nn.Dropout(cfg.dropout))  # fmt: skip
+            self.out_dim = cfg.proj_dim
+        elif cfg.pool == "attentive":
+            self.mix = LayerWeightedSum(len(cfg.layers))
+            self.proj = nn.Sequential(
+                nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.proj_dim), nn.GELU(),
+                nn.Dropout(cfg.dropout))  # fmt: skip
+            self.pool = AttentiveStatsPool(cfg.proj_dim)
+            self.out_dim = 2 * cfg.proj_dim
+        else:
+            raise ValueError(f"unknown pool {cfg.pool!r}; known: meanstd, attentive")
 
-    def forward(self, states: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    def fit_norm(self, pooled: torch.Tensor) -> None:
+        """Standardisation statistics from training clips' pooled states (n, layers, 2d)."""
+        flat = pooled.flatten(1).double()
+        self.norm_mean.copy_(flat.mean(0).float())
+        self.norm_std.copy_(flat.std(0).clamp(min=1e-5).float())
+
+    def forward(self, states: list[torch.Tensor] | None, mask: torch.Tensor | None,
+                pooled: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        if self.cfg.pool == "meanstd":
+            if pooled is None:  # (b, layers, 2d)
+                pooled = layer_stats([states[i] for i in self.layers], mask)
+            return self.mlp((pooled.flatten(1) - self.norm_mean) / self.norm_std)
         x = self.proj(self.mix([states[i] for i in self.layers]))  # (b, t, proj)
         return self.pool(x, mask)  # (b, 2 * proj)
 
@@ -123,11 +167,15 @@ class HybridModel(nn.Module):
         self.top = top_layers if top_layers is not None else nn.ModuleList()
         self.final_norm = final_norm
         dims = ([self.cnn.out_dim] if self.cnn else []) + ([self.ssl.out_dim] if self.ssl else [])
-        self.fusion = AttentionFusion(dims, cfg.fusion_dim, cfg.fusion_heads, cfg.dropout)
-        self.head = nn.Sequential(
-            nn.Dropout(cfg.dropout), nn.Linear(self.fusion.out_dim, cfg.fusion_dim), nn.GELU(),
-            nn.Dropout(cfg.dropout), nn.Linear(cfg.fusion_dim, cfg.n_classes),
-        )  # fmt: skip
+        if len(dims) > 1:
+            self.fusion = AttentionFusion(dims, cfg.fusion_dim, cfg.fusion_heads, cfg.dropout)
+            self.head = nn.Sequential(
+                nn.Dropout(cfg.dropout), nn.Linear(self.fusion.out_dim, cfg.fusion_dim),
+                nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.fusion_dim, cfg.n_classes),
+            )  # fmt: skip
+        else:  # one pathway: nothing to fuse, a linear classifier on its vector
+            self.fusion = None
+            self.head = nn.Linear(dims[0], cfg.n_classes)
 
     def run_top(self, states: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
         """Append the trainable top layers' outputs to the cached lower states."""
@@ -138,7 +186,6 @@ class HybridModel(nn.Module):
         x, out = states[-1], list(states)
         for layer in self.top:
             x = layer(x, bias)
-            x = x[0] if isinstance(x, tuple) else x
             out.append(x)
         if self.final_norm is not None:
             out[-1] = self.final_norm(out[-1])
@@ -146,13 +193,20 @@ class HybridModel(nn.Module):
 
     def forward(self, feats: torch.Tensor | None, feat_mask: torch.Tensor | None,
                 states: list[torch.Tensor] | None = None,
-                state_mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                state_mask: torch.Tensor | None = None,
+                pooled: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """Logits (b, classes). The encoder pathway reads either hidden states (b, t, d) of
+        layers 0..split with their mask, or, frozen with ``meanstd`` pooling, the cached
+        per-layer statistics ``pooled`` (b, layers, 2d)."""
         vectors = []
         if self.cnn is not None:
             vectors.append(self.cnn(feats, feat_mask))
         if self.ssl is not None:
-            vectors.append(self.ssl(self.run_top(states, state_mask), state_mask))
-        return self.head(self.fusion(vectors))
+            if pooled is not None:
+                vectors.append(self.ssl(None, None, pooled))
+            else:
+                vectors.append(self.ssl(self.run_top(states, state_mask), state_mask))
+        return self.head(self.fusion(vectors) if self.fusion is not None else vectors[0])
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Per-component parameters: encoder top layers, CNN-LSTM, SSL head, fusion + head."""
@@ -161,25 +215,30 @@ class HybridModel(nn.Module):
                         for p in m.parameters()],
             "cnn_lstm": list(self.cnn.parameters()) if self.cnn else [],
             "ssl_head": list(self.ssl.parameters()) if self.ssl else [],
-            "head": list(self.fusion.parameters()) + list(self.head.parameters()),
+            "head": [p for m in (self.fusion, self.head) if m is not None for p in m.parameters()],
         }  # fmt: skip
         return {k: v for k, v in groups.items() if v}
 
 
-def split_encoder(encoder, finetune_layers: int) -> tuple[int, nn.ModuleList, nn.Module]:
+def split_encoder(
+    encoder, finetune_layers: int, cut: int | None = None
+) -> tuple[int, nn.ModuleList, nn.Module | None]:
     """(split index, trainable top layers, final norm) of a Whisper-style encoder.
 
-    Hidden states 0..split are computed by the frozen part (and cached); the top layers are
-    deep copies, so the frozen encoder's own weights are never touched by training.
+    The encoder is used up to layer ``cut`` (default: all; the pathway passes its highest
+    pooled layer, so layers above it are never run). Hidden states 0..split are computed by
+    the frozen part (and cached); the ``finetune_layers`` layers split+1..cut are deep copies,
+    so the frozen encoder's own weights are never touched by training.
     """
     import copy
 
     n = len(encoder.layers)
-    if not 0 <= finetune_layers <= n:
-        raise ValueError(f"finetune_layers must be 0..{n}")
-    split = n - finetune_layers
-    top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:])
-    norm = copy.deepcopy(encoder.layer_norm) if finetune_layers else None
+    cut = n if cut is None else cut
+    if not 0 <= finetune_layers <= cut <= n:
+        raise ValueError(f"finetune_layers must be 0..{cut} (the highest pooled layer)")
+    split = cut - finetune_layers
+    top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:cut])
+    norm = copy.deepcopy(encoder.layer_norm) if finetune_layers and cut == n else None
     return split, top, norm
 
 
@@ -187,8 +246,8 @@ def frozen_states(frames_model, mel: torch.Tensor, mask: torch.Tensor,
                   split: int) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
     """Hidden states 0..split of the frozen encoder (what the cache stores), no gradients.
 
-    Only the last layer's output carries the final norm, so states below the top are raw.
+    The final norm belongs to the last layer only, so states below it are raw.
     """
     with torch.no_grad():
-        states, out_mask = frames_model(mel, mask)
-    return states[: split + 1], out_mask
+        states, out_mask = frames_model(mel, mask, upto=split)
+    return states, out_mask
