@@ -146,3 +146,68 @@ def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
     assert any(k.startswith("model.top.") for k in tensors) == (finetune > 0)
     again = train.evaluate_run(tmp_path / model, out=tmp_path / f"{model}-eval")
     assert again["confusion"] == m["confusion"]
+
+
+def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
+    """--ensemble 2 through cv: members differ by seed on one split, both votes and the
+    calibration are reported per fold and summarised; export gives a model folder whose
+    predictions from waveforms (no cache) reproduce the evaluated soft vote."""
+    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2, 3],
+               epochs=3, ensemble=2, labels=7, model_config={})
+    summary = train.cv(cfg, tmp_path / "cv", folds=[1])
+    fold = tmp_path / "cv" / "fold1"
+    m = json.loads((fold / "metrics.json").read_text())
+    ens = m["ensemble"]
+    assert len(ens["members"]) == 2 and ens["n_members"] == 2
+    assert m["accuracy"] == ens["soft"]["accuracy"]
+    assert 0.0 <= ens["ece_after"] <= 1.0 and ens["temperature"] > 0
+    s0 = json.loads((fold / "member0" / "split.json").read_text())
+    s1 = json.loads((fold / "member1" / "split.json").read_text())
+    assert s0 == s1  # one split, so the votes compare like with like
+    w0, _ = checkpoint.load(fold / "member0" / "checkpoints" / "best")
+    w1, _ = checkpoint.load(fold / "member1" / "checkpoints" / "best")
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0 if k.startswith("model."))
+    assert "soft vote" in (fold / "report.txt").read_text()
+    se = summary["ensemble"]
+    assert len(se["members"]) == 2 and se["soft"]["n_folds"] == 1
+    assert se["soft"]["accuracy_mean"] == m["accuracy"]
+
+    from emovox import data
+    from emovox.corpora import Manifest
+    from emovox.inference import Predictor
+
+    model_dir = train.export(fold, tmp_path / "model")
+    assert not list(model_dir.glob("*.tmp"))
+    spec = json.loads((model_dir / "model.json").read_text())
+    assert spec["temperature"] == json.loads((fold / "ensemble.json").read_text())["temperature"]
+    pred = Predictor.load(model_dir)
+    test = set(s0["test"])
+    rows = [r for r in Manifest.read_tsv(fold / "member0" / "manifest.tsv").rows
+            if r.path in test]
+    clips = data.load_clips(rows)
+    probs = pred.predict_waves(clips.waves)
+    y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert float((probs.argmax(1) == y).mean()) == pytest.approx(m["accuracy"])
+
+
+def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(subset, tmp_path):
+    from emovox import data
+    from emovox.inference import Predictor
+
+    arrays = [np.full(4, v, dtype=np.float32) + np.arange(4) for v in (1.0, 3.0, 10.0, 14.0)]
+    out = data.speaker_standardise(arrays, ["a", "a", "b", "b"], enroll=-1)
+    assert np.allclose(out[0], -1.0) and np.allclose(out[1], 1.0) and np.allclose(out[3], 1.0)
+    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2],
+               epochs=2, speaker_norm=4, model_config={})
+    m = train.train(cfg, tmp_path / "sn", progress=False)
+    assert m["n"] > 0
+    pred = Predictor.load(tmp_path / "sn")
+    assert pred.members[0].meta["speaker_norm"] == 4
+    clip = data.load_clips(Manifest.read_tsv(subset).rows[:3]).waves
+    with pytest.raises(ValueError, match="enrollment"):
+        pred.predict_waves(clip[:1])
+    p = pred.predict_waves(clip[:1], enrollment=clip)
+    assert p.shape == (1, 8) and np.isclose(p.sum(), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="speaker_norm needs"):
+        train.train(_cfg(subset, tmp_path, speaker_norm=4), tmp_path / "bad", progress=False)

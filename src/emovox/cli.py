@@ -87,7 +87,8 @@ def _train_config(args: argparse.Namespace):
                  "fold": args.fold, "labels": args.labels, "seed": args.seed,
                  "epochs": args.epochs, "batch_size": args.batch_size, "amp": args.amp,
                  "device": args.device, "test_corpus": args.test_corpus,
-                 "encoder": args.encoder, "finetune_layers": args.finetune_layers}  # fmt: skip
+                 "encoder": args.encoder, "finetune_layers": args.finetune_layers,
+                 "ensemble": args.ensemble}  # fmt: skip
     for item in args.set or []:
         key, _, value = item.partition("=")
         try:
@@ -109,11 +110,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.out:
             raise ValueError("--out RUN_DIR is required (or --resume RUN_DIR)")
-        m = train.train(_train_config(args), args.out)
+        m = train.run(_train_config(args), args.out)
         out = args.out
-    if m:
+    if m and m.get("n"):
         print(f"{out}: accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  "
               f"macro-F1 {m['macro_f1']:.4f}  ({m['train_seconds']:.0f} s training)")
+    elif m:
+        print(f"{out}: trained ({m['train_seconds']:.0f} s); no test clips")
     return 0
 
 
@@ -138,13 +141,71 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from emovox import audio
+    from emovox.inference import Predictor
+
+    predictor = Predictor.load(args.model)
+    limits = audio.AudioLimits(max_seconds=args.max_seconds)
+    results: list[dict] = [{"path": p} for p in args.files]
+    waves, good = [], []
+    for i, path in enumerate(args.files):
+        try:
+            waves.append(audio.load(path, limits=limits))
+            good.append(i)
+        except audio.AudioError as exc:
+            results[i]["error"] = exc.cause
+        except OSError as exc:  # a folder, no permission...
+            results[i]["error"] = exc.strerror or str(exc)
+    if waves:
+        probs = predictor.predict_waves(waves)
+        for i, p in zip(good, probs, strict=True):
+            k = int(p.argmax())
+            results[i] |= {"emotion": predictor.labels[k], "confidence": round(float(p[k]), 4),
+                           "probabilities": {lab: round(float(v), 4) for lab, v in
+                                             zip(predictor.labels, p, strict=True)}}  # fmt: skip
+    if args.format == "json":
+        print(json.dumps(results))
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['path']}\terror: {r['error']}")
+            else:
+                print(f"{r['path']}\t{r['emotion']}\t{r['confidence']:.2f}")
+    return 0 if len(good) == len(results) else 1
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from emovox import analyze, train
+
+    run = Path(args.run)
+    labels = tuple(_json.loads((run / "checkpoints" / "best.json").read_text())["labels"])
+    rows = train.split_rows(run, labels, args.data)
+    result = analyze.analyze_run(run, rows, train.run_cache(run), args.repeats, args.out)
+    print(analyze.summary_text(result))
+    print(f"-> {Path(args.out or run) / 'analysis.json'}, analysis.png")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from emovox import train
+
+    out = train.export(args.run, args.out)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    print(f"{args.run} -> {out} ({size / 1e6:.1f} MB)")
+    return 0
+
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML or TOML config file; flags override it")
     p.add_argument("--model", choices=["cnn_lstm", "ssl", "hybrid"], help="default: cnn_lstm")
     p.add_argument("--encoder", help="ssl/hybrid: whisper-base, whisper-tiny, a folder or hub id")
     p.add_argument("--finetune-layers", type=int, help="encoder top layers to fine-tune")
     p.add_argument("--data", action="append", help="corpus folder/CSV/TSV (repeatable)")
-    p.add_argument("--protocol", choices=["random", "speaker", "cross-corpus"])
+    p.add_argument("--protocol", choices=["random", "speaker", "cross-corpus", "all"],
+                   help="all: train on everything (a model to ship; no test side)")
     p.add_argument("--fold", type=int, help="speaker fold, or split seed for random")
     p.add_argument("--test-corpus", help="cross-corpus: the corpus to test on")
     p.add_argument("--labels", type=int, choices=[7, 8], help="7 (no calm) or 8 classes")
@@ -153,6 +214,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"])
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--ensemble", type=int, metavar="N",
+                   help="train N members (seeds seed..seed+N-1) and vote")
     p.add_argument("--no-augment", action="store_true", help="turn waveform augmentation off")
     p.add_argument("--set", action="append", metavar="KEY=JSON",
                    help='any config key, e.g. --set lr=\'{"cnn_lstm":1e-3,"head":1e-3}\'')
@@ -196,6 +259,28 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", action="append", help="evaluate on these corpora instead")
     ev.add_argument("--out", help="output folder (default: the run folder)")
     ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="emotion of audio files (default: the bundled model)")
+    pr.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    pr.add_argument("--model", help="model folder, run folder or ensemble run "
+                    "(default: the model bundled with emovox)")  # fmt: skip
+    pr.add_argument("--format", choices=["json", "text"], default="text")
+    pr.add_argument("--max-seconds", type=float, default=30.0,
+                    help="longer files are refused (Whisper encoders see at most 30 s)")
+    pr.set_defaults(func=_cmd_predict)
+
+    an = sub.add_parser("analyze", help="permutation importance of feature groups, encoder "
+                        "layers and pathways per emotion, most confused pairs")  # fmt: skip
+    an.add_argument("run", help="run folder (single model)")
+    an.add_argument("--data", action="append", help="analyse on these corpora instead")
+    an.add_argument("--repeats", type=int, default=3, help="permutations per part")
+    an.add_argument("--out", help="output folder (default: the run folder)")
+    an.set_defaults(func=_cmd_analyze)
+
+    exp = sub.add_parser("export", help="a self-contained model folder from a (ensemble) run")
+    exp.add_argument("run", help="run folder or ensemble run folder")
+    exp.add_argument("--out", required=True, help="model folder to write")
+    exp.set_defaults(func=_cmd_export)
     return p
 
 

@@ -127,3 +127,34 @@ def summarise_folds(folds: list[dict]) -> dict:
     out["labels"] = folds[0]["labels"]
     out["folds"] = folds
     return out
+
+
+def ensemble_text(ens: dict) -> str:
+    """Members and both votes side by side, and the calibration, as plain text."""
+    rows = [(f"member {k}", m) for k, m in enumerate(ens["members"])]
+    rows += [("soft vote", ens["soft"]), ("hard vote", ens["hard"])]
+    lines = [f"{'':12} {'accuracy':>9} {'UAR':>7} {'macro-F1':>9}"]
+    lines += [f"{name:12} {m['accuracy']:9.4f} {m['uar']:7.4f} {m['macro_f1']:9.4f}"
+              for name, m in rows]  # fmt: skip
+    lines.append(f"soft vote ECE {ens['ece_before']:.4f} -> {ens['ece_after']:.4f} after "
+                 f"temperature {ens['temperature']:.3f} (fitted on the validation side)")
+    return "\n".join(lines) + "\n"
+
+
+def summarise_ensembles(per_fold: list[dict]) -> dict:
+    """Fold summaries of each member, of both votes, and mean calibration errors."""
+
+    def brief(ms: list[dict]) -> dict:
+        return {k: v for k, v in summarise_folds(ms).items() if k not in ("folds", "confusion")}
+
+    members = [brief([e["members"][k] for e in per_fold])
+               for k in range(len(per_fold[0]["members"]))]  # fmt: skip
+    best = int(np.argmax([m["accuracy_mean"] for m in members]))
+    return {
+        "members": members, "best_member": best,
+        "soft": brief([e["soft"] for e in per_fold]),
+        "hard": brief([e["hard"] for e in per_fold]),
+        "ece_before": float(np.mean([e["ece_before"] for e in per_fold])),
+        "ece_after": float(np.mean([e["ece_after"] for e in per_fold])),
+        "temperature_mean": float(np.mean([e["temperature"] for e in per_fold])),
+    }  # fmt: skip

@@ -22,16 +22,23 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
-from emovox import checkpoint, corpora, data, evaluate, protocols
+from emovox import checkpoint, corpora, data, ensemble, evaluate, protocols
 from emovox.augment import AugmentConfig, augment
 from emovox.cache import ArrayCache
 from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
+from emovox.inference import (
+    clip_inputs,
+    encoder_inputs,
+    load_encoder,
+    load_model,
+    predict_proba,
+    uses_encoder,
+)
+from emovox.inference import model_inputs as _model_inputs
 from emovox.labels import label_set
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
-from emovox.models.encoders import load_whisper
 from emovox.models.hybrid import HybridConfig, HybridModel, SSLHeadConfig, split_encoder
 
 
@@ -42,21 +49,28 @@ class TrainConfig:
     model: str = "cnn_lstm"  # cnn_lstm | ssl (encoder pathway alone) | hybrid
     data: list[str] = field(default_factory=lambda: ["../shared/datasets/ravdess"])
     labels: int = 7
-    protocol: str = "speaker"  # random | speaker | cross-corpus
+    protocol: str = "speaker"  # random | speaker | cross-corpus | all (no test side)
     fold: int = 1  # speaker fold (1..6 on RAVDESS); for random: the split seed
     test_corpus: str = ""  # cross-corpus: the held-out corpus
-    seed: int = 0
+    seed: int = 0  # weights, data order, augmentation draws, dropout
+    split_seed: int | None = None  # validation speakers / split; None: ``seed``
+    ensemble: int = 1  # members trained with seeds seed, seed + 1, ... on one split
     epochs: int = 30
     batch_size: int = 32
     lr: dict[str, float] = field(default_factory=lambda: {
         "cnn_lstm": 2e-3, "head": 2e-3, "ssl_head": 1e-3, "encoder": 5e-5})  # per component
     encoder: str = "whisper-base"  # ssl/hybrid: wheel name, local directory or hub id
-    finetune_layers: int = 0  # encoder top layers trained; the rest is frozen and cached
+    finetune_layers: int = 0  # trained encoder layers below the highest pooled one; the rest
+    #   is frozen and cached (layers above the highest pooled layer are never run)
     ssl_layers: list[int] = field(default_factory=lambda: [2, 3, 4])  # hidden states pooled
+    ssl_pool: str = "meanstd"  # meanstd (cached per-layer statistics) | attentive
     weight_decay: float = 1e-2
     label_smoothing: float = 0.1
     class_weights: bool = True  # inverse-frequency loss weights (balanced classes)
     patience: int = 10  # early stopping on validation macro-F1
+    select: str = "best"  # checkpoint kept as the model: best (validation macro-F1) | last
+    speaker_norm: int = 0  # >0: standardise encoder statistics per speaker, test speakers
+    #   from this many of their own (unlabelled) clips; training speakers from all of theirs
     valid_fraction: float = 0.1
     amp: str = "auto"  # auto (fp16 on CUDA, off on CPU) | bf16 | fp16 | off
     device: str = "auto"
@@ -130,50 +144,32 @@ def build_model(cfg: TrainConfig, n_features: int, n_classes: int,
         return CNNLSTM(CNNLSTMConfig(**{"n_features": n_features, "n_classes": n_classes,
                                         **cfg.model_config}))  # fmt: skip
     if cfg.model in ("ssl", "hybrid"):
-        _, top, norm = split_encoder(encoder.encoder, cfg.finetune_layers)
+        _, top, norm = split_encoder(encoder.encoder, cfg.finetune_layers, max(cfg.ssl_layers))
         hcfg = HybridConfig(
             n_classes=n_classes, use_cnn=cfg.model == "hybrid",
             cnn=CNNLSTMConfig(n_features=n_features, n_classes=n_classes),
-            ssl=SSLHeadConfig(d_model=encoder.d_model, layers=tuple(cfg.ssl_layers)),
+            ssl=SSLHeadConfig(d_model=encoder.d_model, layers=tuple(cfg.ssl_layers),
+                              pool=cfg.ssl_pool),
             **cfg.model_config,
         )  # fmt: skip
         return HybridModel(hcfg, top, norm)
     raise ValueError(f"unknown model {cfg.model!r}; known: {', '.join(MODELS)}")
 
 
-def model_from_meta(meta: dict, encoder: nn.Module | None = None) -> nn.Module:
-    if meta["model"] == "cnn_lstm":
-        return CNNLSTM(CNNLSTMConfig.from_dict(meta["model_config"]))
-    if meta["model"] in ("ssl", "hybrid"):
-        _, top, norm = split_encoder(encoder.encoder, meta["finetune_layers"])
-        return HybridModel(HybridConfig.from_dict(meta["model_config"]), top, norm)
-    raise ValueError(f"unknown model {meta['model']!r} in checkpoint")
-
-
-def _uses_encoder(model: str) -> bool:
-    return model in ("ssl", "hybrid")
-
-
-def _model_inputs(model: str, feats: list[np.ndarray], states: list[np.ndarray] | None,
-                  device: torch.device) -> tuple:  # fmt: skip
-    """Positional inputs of the model's forward for one batch."""
-    x, mask = data.collate(feats)
-    if not _uses_encoder(model):
-        return x.to(device), mask.to(device)
-    st, smask = data.collate_states(states)
-    return x.to(device), mask.to(device), [s.to(device) for s in st], smask.to(device)
-
-
 def make_split(manifest: corpora.Manifest, cfg: TrainConfig) -> protocols.Split:
     labels = label_set(cfg.labels)
     if cfg.protocol == "random":
         return protocols.random_split(manifest, labels, seed=cfg.fold)
+    seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
     if cfg.protocol == "speaker":
-        return protocols.speaker_fold(manifest, labels, cfg.fold, seed=cfg.seed)
+        return protocols.speaker_fold(manifest, labels, cfg.fold, seed=seed)
     if cfg.protocol == "cross-corpus":
         train = set(manifest.column("corpus")) - {cfg.test_corpus}
-        return protocols.cross_corpus(manifest, labels, train, cfg.test_corpus, seed=cfg.seed)
-    raise ValueError(f"unknown protocol {cfg.protocol!r}; known: random, speaker, cross-corpus")
+        return protocols.cross_corpus(manifest, labels, train, cfg.test_corpus, seed=seed)
+    if cfg.protocol == "all":
+        return protocols.all_data(manifest, labels, cfg.valid_fraction, seed=seed)
+    raise ValueError(f"unknown protocol {cfg.protocol!r}; known: random, speaker, "
+                     "cross-corpus, all")  # fmt: skip
 
 
 def _versions() -> dict:
@@ -209,10 +205,11 @@ class Prepared:
     stats: FeatureStats
     y: dict[int, int]
     errors: list[tuple[str, str]]
-    states: dict[int, np.ndarray] | None = None  # frozen encoder states 0..split, float16
+    states: dict[int, np.ndarray] | None = None  # what the encoder pathway reads (see below)
+    pooled: dict[int, np.ndarray] | None = None  # per-layer statistics (meanstd pooling)
 
 
-def prepare(cfg: TrainConfig, extractor: FeatureExtractor,
+def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
             encoder: nn.Module | None = None) -> Prepared:  # fmt: skip
     manifest = corpora.read_corpora(cfg.data)
     split = make_split(manifest, cfg)
@@ -233,32 +230,30 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor,
     stats = FeatureStats.fit([raw_by[i] for i in split.train])
     feats = {i: stats.apply(f) for i, f in raw_by.items()}
     y = {i: split.labels.index(manifest.rows[i].emotion) for i in raw_by}
-    states = None
+    states = pooled = None
     if encoder is not None:
-        layer = len(encoder.encoder.layers) - cfg.finetune_layers
-        arrs = data.encoder_states(clips.waves, [r.sha1 for r in clips.rows], encoder, layer,
-                                   cfg.encoder, cache)  # fmt: skip
+        arrs, stats_arrs = encoder_inputs(model, encoder, cfg.encoder, clips.waves,
+                                          [r.sha1 for r in clips.rows], cache)  # fmt: skip
         states = dict(zip(keep, arrs, strict=True))
-    return Prepared(manifest, split, waves, feats, stats, y, clips.errors, states)
+        if stats_arrs is not None:
+            pooled = dict(zip(keep, stats_arrs, strict=True))
+        if cfg.speaker_norm:
+            states = pooled = _speaker_norm_split(states, manifest, split, cfg.speaker_norm,
+                                                  cfg.seed)  # fmt: skip
+    return Prepared(manifest, split, waves, feats, stats, y, clips.errors, states, pooled)
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, kind: str, feats: list[np.ndarray],
-                  states: list[np.ndarray] | None, device: torch.device,
-                  batch_size: int = 64) -> np.ndarray:  # fmt: skip
-    """Class probabilities (n, classes) for normalised features (+ encoder states)."""
-    model.eval()
-    order = np.argsort([len(f) for f in feats])
-    chunks = []
-    for s in range(0, len(order), batch_size):
-        sel = order[s : s + batch_size]
-        inputs = _model_inputs(kind, [feats[i] for i in sel],
-                               [states[i] for i in sel] if states else None, device)  # fmt: skip
-        chunks.append((sel, F.softmax(model(*inputs).float(), -1).cpu()))
-    n_classes = chunks[0][1].shape[1]
-    out = np.zeros((len(feats), n_classes), dtype=np.float32)
-    for sel, p in chunks:
-        out[sel] = p.numpy()
+def _speaker_norm_split(arrays: dict[int, np.ndarray], manifest: corpora.Manifest,
+                       split: protocols.Split, enroll: int,
+                       seed: int) -> dict[int, np.ndarray]:  # fmt: skip
+    """Speaker-standardised statistics: training speakers from all their clips, the
+    validation and test speakers from ``enroll`` of theirs (their own side only)."""
+    out: dict[int, np.ndarray] = {}
+    for part, n in ((split.train, -1), (split.valid, enroll), (split.test, enroll)):
+        idx = list(part)
+        normed = data.speaker_standardise([arrays[i] for i in idx],
+                                          [manifest.rows[i].speaker for i in idx], n, seed)
+        out.update(zip(idx, normed, strict=True))
     return out
 
 
@@ -266,7 +261,8 @@ def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> d
     """What a checkpoint needs to be rebuilt; encoder weights are named, never copied in."""
     return {"model": cfg.model, "model_config": model.cfg.to_dict(), "labels": list(labels),
             "feature_config": cfg.feature, "versions": _versions(), "encoder": cfg.encoder,
-            "finetune_layers": cfg.finetune_layers}  # fmt: skip
+            "finetune_layers": cfg.finetune_layers, "speaker_norm": cfg.speaker_norm,
+            "seed": cfg.seed}  # fmt: skip
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
@@ -295,14 +291,24 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
         cfg = TrainConfig.from_dict(saved["train"])
     elif main:
         out.mkdir(parents=True, exist_ok=True)
+    if cfg.speaker_norm and not (cfg.model == "ssl" and cfg.ssl_pool == "meanstd"
+                                 and cfg.finetune_layers == 0 and cfg.protocol != "random"):
+        raise ValueError("speaker_norm needs model ssl, ssl_pool meanstd, finetune_layers 0 "
+                         "and a speaker-disjoint protocol")  # fmt: skip
+    if cfg.select not in ("best", "last"):
+        raise ValueError(f"select must be best or last, not {cfg.select!r}")
     torch.manual_seed(cfg.seed)
     extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature))
     aug_cfg = AugmentConfig.from_dict(cfg.augment)
     if cfg.model == "ssl":  # augmentation reaches the handcrafted features only, unused here
         aug_cfg = AugmentConfig(enabled=False)
-    encoder = load_encoder(cfg.encoder) if _uses_encoder(cfg.model) else None
-    prep = prepare(cfg, extractor, encoder)
-    split, labels = prep.split, prep.split.labels
+    encoder = load_encoder(cfg.encoder) if uses_encoder(cfg.model) else None
+    labels = label_set(cfg.labels)
+    model = build_model(cfg, extractor.cfg.n_features, len(labels), encoder)
+    prep = prepare(cfg, extractor, model, encoder)
+    split = prep.split
+    if prep.pooled is not None:
+        model.ssl.fit_norm(torch.from_numpy(np.stack([prep.pooled[i] for i in split.train])))
     if main and not resume:
         prep.manifest.write_tsv(out / "manifest.tsv")
         prep.split.save(out / "split.json", prep.manifest)
@@ -310,7 +316,6 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
                              "manifest_sha256": _manifest_hash(prep.manifest),
                              "decode_errors": prep.errors}, out / "config.json")  # fmt: skip
 
-    model = build_model(cfg, extractor.cfg.n_features, len(labels), encoder)
     model.to(device)
     groups = model.param_groups()
     missing = set(groups) - set(cfg.lr)
@@ -369,7 +374,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
             if world > 1:  # recorded for the rank report (disjoint shares)
                 seen.extend(int(i) for i in batch)
             feats = _augmented_features(batch, prep, aug_cfg, aug_rng, extractor, sr)
-            inputs = _model_inputs(cfg.model, feats,
+            inputs = _model_inputs(model, feats,
                                    [prep.states[i] for i in batch] if prep.states else None,
                                    device)  # fmt: skip
             target = torch.tensor([prep.y[i] for i in batch], device=device)
@@ -388,11 +393,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
         if world > 1:  # BatchNorm running stats drift per rank; rank 0's are the model's
             for buf in model.buffers():
                 dist.broadcast(buf, 0)
-        probs = predict_proba(model, cfg.model, valid_feats, valid_states, device)
+        probs = predict_proba(model, valid_feats, valid_states, device)
         vm = evaluate.metrics(valid_y, probs.argmax(1), labels)
         elapsed += time.perf_counter() - t0
         improved = vm["macro_f1"] > best
         best, bad = (vm["macro_f1"], 0) if improved else (best, bad + 1)
+        if cfg.select == "last":  # the model is the last epoch's, whatever validation says
+            improved, bad = True, 0
         history.append({"epoch": epoch, "train_loss": round(total / max(n_batches, 1), 5),
                         "valid_accuracy": round(vm["accuracy"], 5),
                         "valid_macro_f1": round(vm["macro_f1"], 5),
@@ -446,78 +453,180 @@ def _augmented_features(batch: np.ndarray, prep: Prepared, aug_cfg: AugmentConfi
     return feats
 
 
-def load_encoder(source: str) -> nn.Module:
-    """A frozen encoder by name: Whisper (wheel name, CT2 folder, hub id) or HuBERT-like."""
-    if "whisper" in source.lower():
-        enc = load_whisper(source)
-    else:
-        raise ValueError(f"encoder {source!r}: the training engine drives Whisper encoders so "
-                         "far; HuBERT/wav2vec2/WavLM load through emovox.models.encoders.load_ssl")
-    for p in enc.parameters():
-        p.requires_grad_(False)
-    return enc.eval()
+def split_rows(run: Path, labels: tuple[str, ...], data_paths: list[str] | None,
+          part: str = "test") -> list[corpora.Utterance]:  # fmt: skip
+    """The run's ``part`` of its split, or every usable clip of other corpora."""
+    if data_paths:
+        manifest = corpora.read_corpora(data_paths)
+        return [manifest.rows[i] for i in protocols.select(manifest, labels)]
+    names = set(json.loads((run / "split.json").read_text())[part])
+    return [r for r in corpora.Manifest.read_tsv(run / "manifest.tsv").rows if r.path in names]
 
 
-@dataclass
-class Loaded:
-    """A trained model ready to predict: weights, metadata, feature statistics and, for
-    ssl/hybrid, the frozen encoder that computes the states the model reads."""
-
-    model: nn.Module
-    meta: dict
-    stats: FeatureStats
-    encoder: nn.Module | None
+def run_cache(run: Path) -> ArrayCache:
+    cfg = json.loads((run / "config.json").read_text())["train"]
+    return ArrayCache(cfg.get("cache_dir") or None)
 
 
-def load_model(stem: str | Path) -> Loaded:
-    """Rebuild a model from a checkpoint (safetensors + JSON; encoder weights from their
-    source, not from the checkpoint)."""
-    tensors, meta = checkpoint.load(stem)
-    encoder = load_encoder(meta["encoder"]) if _uses_encoder(meta["model"]) else None
-    model = model_from_meta(meta, encoder)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    stats = FeatureStats(tensors["feature_mean"].numpy(), tensors["feature_std"].numpy())
-    return Loaded(model.eval(), meta, stats, encoder)
+def _probs(loaded, clips: data.Clips, cache: ArrayCache, device: torch.device) -> np.ndarray:
+    """A loaded model's probabilities on decoded clips, reading the same caches as training."""
+    return predict_proba(loaded.model.to(device), *clip_inputs(loaded, clips, cache), device)
+
+
+def _keep_training_figures(out: Path, extra: dict | None) -> dict:
+    extra = dict(extra or {})
+    if not extra and (out / "metrics.json").exists():  # re-evaluation keeps training figures
+        old = json.loads((out / "metrics.json").read_text())
+        extra = {k: old[k] for k in ("train_seconds", "epochs_run") if k in old}
+    return extra
 
 
 def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
                  out: str | Path | None = None, device: torch.device | None = None,
                  extra: dict | None = None) -> dict:  # fmt: skip
-    """Evaluate a run's best checkpoint on its test split, or on whole corpora ``data_paths``.
+    """Evaluate a run's best checkpoint (an ensemble run: every member and both votes) on its
+    test split, or on whole corpora ``data_paths``.
 
     Writes metrics.json, report.txt and confusion.png into ``out`` (default: the run folder).
     """
     run = Path(run)
+    if (run / "ensemble.json").exists():
+        return evaluate_ensemble(run, data_paths, out, device)
     out = Path(out) if out else run
     device = device or torch.device("cpu")
     loaded = load_model(run / "checkpoints" / "best")
-    model, meta, stats = loaded.model.to(device), loaded.meta, loaded.stats
-    labels = tuple(meta["labels"])
-    if data_paths:
-        manifest = corpora.read_corpora(data_paths)
-        rows = [manifest.rows[i] for i in protocols.select(manifest, labels)]
-    else:
-        test = set(json.loads((run / "split.json").read_text())["test"])
-        manifest = corpora.Manifest.read_tsv(run / "manifest.tsv")
-        rows = [r for r in manifest.rows if r.path in test]
-    clips = data.load_clips(rows)
-    extractor = FeatureExtractor(FeatureConfig.from_dict(meta["feature_config"]))
-    raw = data.clean_features(clips.waves, [r.sha1 for r in clips.rows], extractor,
-                              ArrayCache())  # fmt: skip
-    states = None
-    if _uses_encoder(meta["model"]):
-        enc = loaded.encoder
-        states = data.encoder_states(clips.waves, [r.sha1 for r in clips.rows], enc,
-                                     len(enc.encoder.layers) - meta["finetune_layers"],
-                                     meta["encoder"], ArrayCache())  # fmt: skip
-    probs = predict_proba(model, meta["model"], [stats.apply(f) for f in raw], states, device)
-    y = np.array([labels.index(r.emotion) for r in clips.rows])
-    extra = dict(extra or {})
-    if not extra and (out / "metrics.json").exists():  # keep training figures on re-evaluation
-        old = json.loads((out / "metrics.json").read_text())
-        extra = {k: old[k] for k in ("train_seconds", "epochs_run") if k in old}
+    labels = tuple(loaded.meta["labels"])
+    clips = data.load_clips(split_rows(run, labels, data_paths))
+    extra = _keep_training_figures(out, extra)
     extra["decode_errors"] = [{"path": p, "cause": c} for p, c in clips.errors]
+    if not clips.rows:  # protocol "all": nothing held out
+        m = {"n": 0, "labels": list(labels), "note": "no test clips"} | extra
+        evaluate.write_json(m, out / "metrics.json")
+        return m
+    probs = _probs(loaded, clips, run_cache(run), device)
+    y = np.array([labels.index(r.emotion) for r in clips.rows])
     return evaluate.write_reports(out, y, probs.argmax(1), labels, extra)
+
+
+def train_ensemble(cfg: TrainConfig, out: str | Path) -> dict:
+    """Train ``cfg.ensemble`` members (seeds seed, seed + 1, ...) on one split into
+    ``out/member{k}``, then evaluate members, soft and hard votes. Finished members are read,
+    an interrupted one resumes, so a killed ensemble run picks up where it stopped."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [f"member{k}" for k in range(cfg.ensemble)]
+    split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+    for k, name in enumerate(names):
+        run = out / name
+        if (run / "metrics.json").exists():
+            continue
+        member = TrainConfig.from_dict({**asdict(cfg), "seed": cfg.seed + k,
+                                        "split_seed": split_seed, "ensemble": 1})  # fmt: skip
+        train(member, run, resume=(run / "checkpoints" / "last.json").exists())
+    evaluate.write_json({"train": asdict(cfg), "versions": _versions()}, out / "config.json")
+    evaluate.write_json({"members": names, "temperature": 1.0}, out / "ensemble.json")
+    return evaluate_ensemble(out)
+
+
+def evaluate_ensemble(run: str | Path, data_paths: list[str] | None = None,
+                      out: str | Path | None = None,
+                      device: torch.device | None = None) -> dict:  # fmt: skip
+    """Members, soft vote (mean probability) and hard vote (majority, ties to the largest
+    summed probability) on the test side; a temperature for the soft vote fitted on the
+    validation side, with expected calibration error before and after."""
+    run = Path(run)
+    out = Path(out) if out else run
+    device = device or torch.device("cpu")
+    spec = json.loads((run / "ensemble.json").read_text())
+    dirs = [run / name for name in spec["members"]]
+    members: list = []
+    for d in dirs:
+        shared = next((m.encoder for m in members if m.encoder is not None), None)
+        members.append(load_model(d / "checkpoints" / "best", shared))
+    labels = tuple(members[0].meta["labels"])
+    cache = run_cache(dirs[0])
+    test = data.load_clips(split_rows(dirs[0], labels, data_paths))
+    valid = data.load_clips(split_rows(dirs[0], labels, None, "valid"))
+    p_valid = [_probs(m, valid, cache, device) for m in members]
+    y_valid = np.array([labels.index(r.emotion) for r in valid.rows])
+    temperature = ensemble.fit_temperature(ensemble.soft_vote(p_valid), y_valid)
+    evaluate.write_json({**spec, "temperature": temperature}, run / "ensemble.json")
+    seconds = [json.loads((d / "metrics.json").read_text()).get("train_seconds", 0.0)
+               for d in dirs]  # fmt: skip
+    extra = {"train_seconds": round(float(sum(seconds)), 2),
+             "decode_errors": [{"path": p, "cause": c} for p, c in test.errors]}  # fmt: skip
+    if not test.rows:
+        soft_valid = ensemble.soft_vote(p_valid)
+        m = {"n": 0, "labels": list(labels), "note": "no test clips", **extra, "ensemble": {
+            "temperature": temperature,
+            "valid_ece_before": evaluate.expected_calibration_error(soft_valid, y_valid),
+            "valid_ece_after": evaluate.expected_calibration_error(
+                ensemble.apply_temperature(soft_valid, temperature), y_valid)}}  # fmt: skip
+        evaluate.write_json(m, out / "metrics.json")
+        return m
+    p_test = [_probs(m, test, cache, device) for m in members]
+    y = np.array([labels.index(r.emotion) for r in test.rows])
+    soft = ensemble.soft_vote(p_test)
+    hard = ensemble.hard_vote(p_test)
+    summary = {
+        "n_members": len(members), "vote": "soft",
+        "members": [evaluate.metrics(y, p.argmax(1), labels) for p in p_test],
+        "soft": evaluate.metrics(y, soft.argmax(1), labels),
+        "hard": evaluate.metrics(y, hard, labels),
+        "temperature": temperature,
+        "ece_before": evaluate.expected_calibration_error(soft, y),
+        "ece_after": evaluate.expected_calibration_error(
+            ensemble.apply_temperature(soft, temperature), y),
+    }  # fmt: skip
+    m = evaluate.write_reports(out, y, soft.argmax(1), labels, extra | {"ensemble": summary})
+    with open(out / "report.txt", "a") as f:
+        f.write("\n" + evaluate.ensemble_text(summary))
+    return m
+
+
+def export(run_dir: str | Path, out: str | Path) -> Path:
+    """A self-contained model folder from a run or an ensemble run: ``member{k}`` checkpoints
+    (weights, feature statistics, metadata; no optimizer, no encoder weights) and
+    ``model.json`` (members, temperature, labels, the training config and test metrics)."""
+    import shutil
+    import tempfile
+
+    run_dir, out = Path(run_dir), Path(out)
+    if (run_dir / "ensemble.json").exists():
+        spec = json.loads((run_dir / "ensemble.json").read_text())
+        stems = [run_dir / m / "checkpoints" / "best" for m in spec["members"]]
+    else:
+        spec, stems = {}, [run_dir / "checkpoints" / "best"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    names = []
+    for k, stem in enumerate(stems):
+        tensors, meta = checkpoint.load(stem)
+        keep = {n: t for n, t in tensors.items() if n.startswith(("model.", "feature_"))}
+        checkpoint.save(tmp / f"member{k}", keep, {k2: v for k2, v in meta.items()
+                                                   if k2 not in ("optimizer", "history")})
+        names.append(f"member{k}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    evaluate.write_json({
+        "members": names, "temperature": float(spec.get("temperature", 1.0)),
+        "labels": metrics["labels"],
+        "train": json.loads((run_dir / "config.json").read_text())["train"],
+        "metrics": {k: v for k, v in metrics.items() if k not in ("ensemble", "decode_errors")},
+    }, tmp / "model.json")  # fmt: skip
+    tmp.chmod(0o755)  # mkdtemp/mkstemp make private files; a model folder is for sharing
+    for f in tmp.iterdir():
+        f.chmod(0o644)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return out
+
+
+def run(cfg: TrainConfig, out: str | Path, resume: bool = False) -> dict:
+    """One model, or an ensemble when ``cfg.ensemble > 1``."""
+    if cfg.ensemble > 1:
+        return train_ensemble(cfg, out)
+    return train(cfg, out, resume=resume)
 
 
 def cv(cfg: TrainConfig, out: str | Path, folds: list[int] | None = None) -> dict:
@@ -534,17 +643,19 @@ def cv(cfg: TrainConfig, out: str | Path, folds: list[int] | None = None) -> dic
             folds = protocols.speaker_folds(corpora.read_corpora(cfg.data))
     results = []
     for k in folds:
-        run = out / f"fold{k}"
-        if (run / "metrics.json").exists():
-            results.append(json.loads((run / "metrics.json").read_text()))
+        fold_dir = out / f"fold{k}"
+        if (fold_dir / "metrics.json").exists():
+            results.append(json.loads((fold_dir / "metrics.json").read_text()))
             continue
         fold_cfg = TrainConfig.from_dict({**asdict(cfg), "fold": k})
-        resume = (run / "checkpoints" / "last.json").exists()
-        results.append(train(fold_cfg, run, resume=resume))
+        resume = (fold_dir / "checkpoints" / "last.json").exists()
+        results.append(run(fold_cfg, fold_dir, resume=resume))
     summary = evaluate.summarise_folds(results) | {
         "protocol": cfg.protocol, "model": cfg.model, "folds_run": folds,
         "train_seconds_mean": float(np.mean([r.get("train_seconds", 0) for r in results])),
     }  # fmt: skip
+    if all("ensemble" in r for r in results):
+        summary["ensemble"] = evaluate.summarise_ensembles([r["ensemble"] for r in results])
     evaluate.write_json(summary, out / "summary.json")
     evaluate.plot_confusion(summary["confusion"], summary["labels"], out / "confusion.png",
                             f"{cfg.model}, {cfg.protocol}: summed over folds")  # fmt: skip
