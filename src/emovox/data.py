@@ -79,6 +79,30 @@ def collate(feats: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, mask
 
 
+def _cached_per_clip(
+    waves: Sequence[np.ndarray],
+    hashes: Sequence[str],
+    key_cfg: dict,
+    compute: Callable[[list[np.ndarray]], list[np.ndarray]],
+    cache: ArrayCache | None,
+    batch_size: int,
+) -> list[np.ndarray]:
+    """One array per clip: read from ``cache`` by content hash + ``key_cfg``, or computed by
+    ``compute`` on length-sorted batches of the missing clips and written back."""
+    keys = [ArrayCache.key(h, key_cfg) if h else "" for h in hashes]
+    out: list[np.ndarray | None] = [
+        cache.get(k) if cache is not None and k else None for k in keys
+    ]
+    todo = sorted((i for i, s in enumerate(out) if s is None), key=lambda i: len(waves[i]))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        for i, arr in zip(chunk, compute([waves[i] for i in chunk]), strict=True):
+            out[i] = arr
+            if cache is not None and keys[i]:
+                cache.put(keys[i], arr)
+    return out  # type: ignore[return-value]
+
+
 def encoder_states(
     waves: Sequence[np.ndarray],
     hashes: Sequence[str],
@@ -96,23 +120,14 @@ def encoder_states(
     from emovox.models.encoders import whisper_log_mel
     from emovox.models.hybrid import frozen_states
 
-    key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16"}
-    keys = [ArrayCache.key(h, key_cfg) if h else "" for h in hashes]
-    out: list[np.ndarray | None] = [
-        cache.get(k) if cache is not None and k else None for k in keys
-    ]
-    todo = sorted((i for i, s in enumerate(out) if s is None), key=lambda i: len(waves[i]))
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        mel, mask = whisper_log_mel([waves[i] for i in chunk])
-        states, smask = frozen_states(frames_model, mel, mask, split)
+    def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
+        states, smask = frozen_states(frames_model, *whisper_log_mel(batch), split)
         n = smask.sum(dim=1)
-        for j, i in enumerate(chunk):
-            arr = torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).numpy()
-            out[i] = arr
-            if cache is not None and keys[i]:
-                cache.put(keys[i], arr)
-    return out  # type: ignore[return-value]
+        return [torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).numpy()
+                for j in range(len(batch))]  # fmt: skip
+
+    key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16"}
+    return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size)
 
 
 def encoder_pooled(
@@ -132,23 +147,13 @@ def encoder_pooled(
     from emovox.models.encoders import whisper_log_mel
     from emovox.models.hybrid import layer_stats
 
-    key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32"}
-    keys = [ArrayCache.key(h, key_cfg) if h else "" for h in hashes]
-    out: list[np.ndarray | None] = [
-        cache.get(k) if cache is not None and k else None for k in keys
-    ]
-    todo = sorted((i for i, s in enumerate(out) if s is None), key=lambda i: len(waves[i]))
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        mel, mask = whisper_log_mel([waves[i] for i in chunk])
+    def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():
-            states, smask = frames_model(mel, mask)
-            pooled = layer_stats(states, smask).numpy()  # (b, layers, 2d)
-        for j, i in enumerate(chunk):
-            out[i] = pooled[j]
-            if cache is not None and keys[i]:
-                cache.put(keys[i], pooled[j])
-    return out  # type: ignore[return-value]
+            states, smask = frames_model(*whisper_log_mel(batch))
+            return list(layer_stats(states, smask).numpy())  # (layers, 2d) each
+
+    key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32"}
+    return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size)
 
 
 def speaker_standardise(
