@@ -172,6 +172,15 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     assert len(se["members"]) == 2 and se["soft"]["n_folds"] == 1
     assert se["soft"]["accuracy_mean"] == m["accuracy"]
 
+    # a killed ensemble run resumes: finished members are kept, the others continue
+    from emovox import cli
+
+    (fold / "member1" / "metrics.json").unlink()
+    (fold / "metrics.json").unlink()
+    assert cli.main(["train", "--resume", str(fold)]) == 0
+    again = json.loads((fold / "metrics.json").read_text())
+    assert again["ensemble"]["soft"] == ens["soft"] and again["ensemble"]["hard"] == ens["hard"]
+
     from emovox import data
     from emovox.corpora import Manifest
     from emovox.inference import Predictor
@@ -199,9 +208,11 @@ def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(s
     out = data.speaker_standardise(arrays, ["a", "a", "b", "b"], enroll=-1)
     assert np.allclose(out[0], -1.0) and np.allclose(out[1], 1.0) and np.allclose(out[3], 1.0)
     cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2],
-               epochs=2, speaker_norm=4, model_config={})
+               epochs=2, speaker_norm=4, model_config={}, select="last")
     m = train.train(cfg, tmp_path / "sn", progress=False)
     assert m["n"] > 0
+    _, meta = checkpoint.load(tmp_path / "sn" / "checkpoints" / "best")
+    assert meta["epoch"] == 1  # select: last keeps the final epoch whatever validation says
     pred = Predictor.load(tmp_path / "sn")
     assert pred.members[0].meta["speaker_norm"] == 4
     clip = data.load_clips(Manifest.read_tsv(subset).rows[:3]).waves

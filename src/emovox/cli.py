@@ -104,8 +104,9 @@ def _train_config(args: argparse.Namespace):
 def _cmd_train(args: argparse.Namespace) -> int:
     from emovox import train
 
-    if args.resume:
-        m = train.train(train.TrainConfig(), args.resume, resume=True)
+    if args.resume:  # a single run or an ensemble run, from the config it saved
+        saved = json.loads((Path(args.resume) / "config.json").read_text())["train"]
+        m = train.run(train.TrainConfig.from_dict(saved), args.resume, resume=True)
         out = args.resume
     else:
         if not args.out:

@@ -516,6 +516,7 @@ def train_ensemble(cfg: TrainConfig, out: str | Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     names = [f"member{k}" for k in range(cfg.ensemble)]
     split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+    evaluate.write_json({"train": asdict(cfg), "versions": _versions()}, out / "config.json")
     for k, name in enumerate(names):
         run = out / name
         if (run / "metrics.json").exists():
@@ -523,7 +524,6 @@ def train_ensemble(cfg: TrainConfig, out: str | Path) -> dict:
         member = TrainConfig.from_dict({**asdict(cfg), "seed": cfg.seed + k,
                                         "split_seed": split_seed, "ensemble": 1})  # fmt: skip
         train(member, run, resume=(run / "checkpoints" / "last.json").exists())
-    evaluate.write_json({"train": asdict(cfg), "versions": _versions()}, out / "config.json")
     evaluate.write_json({"members": names, "temperature": 1.0}, out / "ensemble.json")
     return evaluate_ensemble(out)
 
