@@ -55,6 +55,7 @@ class TrainConfig:
     seed: int = 0  # weights, data order, augmentation draws, dropout
     split_seed: int | None = None  # validation speakers / split; None: ``seed``
     ensemble: int = 1  # members trained with seeds seed, seed + 1, ... on one split
+    member_overrides: list[dict] = field(default_factory=list)  # per member, e.g. ssl_layers
     epochs: int = 30
     batch_size: int = 32
     lr: dict[str, float] = field(default_factory=lambda: {
@@ -509,9 +510,12 @@ def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
 
 
 def train_ensemble(cfg: TrainConfig, out: str | Path) -> dict:
-    """Train ``cfg.ensemble`` members (seeds seed, seed + 1, ...) on one split into
-    ``out/member{k}``, then evaluate members, soft and hard votes. Finished members are read,
+    """Train ``cfg.ensemble`` members (seeds seed, seed + 1, ...; ``member_overrides`` can
+    vary more, e.g. the pooled layers) on one split into ``out/member{k}``, then evaluate
+    members, soft and hard votes. Finished members are read,
     an interrupted one resumes, so a killed ensemble run picks up where it stopped."""
+    if cfg.member_overrides and len(cfg.member_overrides) != cfg.ensemble:
+        raise ValueError(f"member_overrides needs one entry per member ({cfg.ensemble})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = [f"member{k}" for k in range(cfg.ensemble)]
@@ -521,8 +525,10 @@ def train_ensemble(cfg: TrainConfig, out: str | Path) -> dict:
         run = out / name
         if (run / "metrics.json").exists():
             continue
+        extra = cfg.member_overrides[k] if cfg.member_overrides else {}
         member = TrainConfig.from_dict({**asdict(cfg), "seed": cfg.seed + k,
-                                        "split_seed": split_seed, "ensemble": 1})  # fmt: skip
+                                        "split_seed": split_seed, "ensemble": 1,
+                                        "member_overrides": [], **extra})  # fmt: skip
         train(member, run, resume=(run / "checkpoints" / "last.json").exists())
     evaluate.write_json({"members": names, "temperature": 1.0}, out / "ensemble.json")
     return evaluate_ensemble(out)
