@@ -126,7 +126,7 @@ def encoder_states(
         return [torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).numpy()
                 for j in range(len(batch))]  # fmt: skip
 
-    key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16"}
+    key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16", "v": 2}  # as below
     return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size)
 
 
@@ -152,7 +152,8 @@ def encoder_pooled(
             states, smask = frames_model(*whisper_log_mel(batch))
             return list(layer_stats(states, smask).numpy())  # (layers, 2d) each
 
-    key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32"}
+    # v2: batched stems fixed for odd frame counts (see WhisperFrames.forward)
+    key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32", "v": 2}
     return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size)
 
 

@@ -208,7 +208,9 @@ class WhisperFrames(nn.Module):
         layer's output carries the final norm."""
         enc = self.encoder
         upto = self.n_layers if upto is None else upto
-        x = F.gelu(enc.conv1(mel * mask[:, None, :]))
+        # zero the stem's output on padded frames too: alone, a clip's last stride-2 window
+        # reads conv2's zero padding, so in a batch it must read zeros, not conv1(0) + bias
+        x = F.gelu(enc.conv1(mel * mask[:, None, :])) * mask[:, None, :]
         x = F.gelu(enc.conv2(x)).transpose(1, 2)  # (batch, frames/2, d_model)
         out_mask = mask[:, ::2][:, : x.shape[1]]
         x = x + enc.embed_positions.weight[: x.shape[1]]
@@ -229,7 +231,7 @@ def whisper_log_mel(waves: list[np.ndarray], n_mels: int = 80) -> tuple[torch.Te
     As Whisper: reflect-padded centred STFT with its last frame dropped, slaney mel filters,
     log10 clamped 8 below the clip's own maximum, scaled by (x + 4) / 4.
     """
-    from emovox.features import mel_filterbank
+    from emovox.filters import mel_filterbank
 
     fb = torch.from_numpy(mel_filterbank(16000, 400, n_mels))
     window = torch.hann_window(400)
