@@ -4,10 +4,10 @@
 
 Prints one JSON line:
 - ``process_cold_s``: a fresh `emovox predict CLIP` process, start to exit (Python start,
-  imports, model load, one prediction), median of ``--runs`` processes;
-- ``load_s`` / ``first_predict_s``: in this process, loading the model and the first
-  prediction (one-time kernel set-up included) after the imports;
-- ``warm_ms``: median per-clip latency of further single-clip predictions.
+  imports, model load, one prediction), median of ``--runs`` processes; it takes the
+  torch-free path (:mod:`emovox.lite`) when the model allows, as the CLI does;
+- for each path (``lite``, ``torch``) in this process: ``import_s``, ``load_s``,
+  ``first_predict_s`` and ``warm_ms`` (median of further single-clip predictions).
 """
 
 from __future__ import annotations
@@ -27,13 +27,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20, help="clips for the warm figure")
     ap.add_argument("--runs", type=int, default=3, help="processes for the cold figure")
     args = ap.parse_args()
-    t_import = time.perf_counter()
-    import torch
+    t = time.perf_counter()
+    from emovox import audio, corpora, lite
 
-    from emovox import audio, corpora
-    from emovox.inference import Predictor
-
-    import_s = time.perf_counter() - t_import
+    lite_import_s = time.perf_counter() - t
     rows = corpora.read_corpus(args.data).rows
     # clips near RAVDESS's mean length (3.7 s)
     rows = sorted(rows, key=lambda r: abs(r.duration - 3.5))[: args.n]
@@ -46,25 +43,36 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         cold.append(time.perf_counter() - t)
-    t = time.perf_counter()
-    pred = Predictor.load(args.model)
-    load_s = time.perf_counter() - t
-    t = time.perf_counter()
-    pred.predict_waves(waves[:1])
-    first_s = time.perf_counter() - t
-    warm = []
-    for w in waves:
+
+    def timed(load) -> dict:
         t = time.perf_counter()
-        pred.predict_waves([w])
-        warm.append(time.perf_counter() - t)
+        pred = load()
+        load_s = time.perf_counter() - t
+        t = time.perf_counter()
+        pred.predict_waves(waves[:1])
+        first_s = time.perf_counter() - t
+        warm = []
+        for w in waves:
+            t = time.perf_counter()
+            pred.predict_waves([w])
+            warm.append(time.perf_counter() - t)
+        return {"load_s": round(load_s, 3), "first_predict_s": round(first_s, 3),
+                "warm_ms": round(1000 * statistics.median(warm), 1)}  # fmt: skip
+
+    fast = timed(lambda: lite.load(args.model)) if lite.load(args.model) else None
+    t = time.perf_counter()
+    import torch
+
+    from emovox.inference import Predictor
+
+    torch_import_s = time.perf_counter() - t
+    slow = timed(lambda: Predictor.load(args.model))
     print(json.dumps({
         "clip_seconds": round(statistics.mean(len(w) / 16000 for w in waves), 2),
-        "torch_threads": torch.get_num_threads(), "members": len(pred.members),
+        "torch_threads": torch.get_num_threads(),
         "process_cold_s": round(statistics.median(cold), 3),
-        "import_s": round(import_s, 3), "load_s": round(load_s, 3),
-        "first_predict_s": round(first_s, 3),
-        "in_process_cold_s": round(load_s + first_s, 3),
-        "warm_ms": round(1000 * statistics.median(warm), 1),
+        "lite": fast and {"import_s": round(lite_import_s, 3), **fast},
+        "torch": {"import_s": round(torch_import_s, 3), **slow},
     }))  # fmt: skip
 
 

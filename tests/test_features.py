@@ -14,8 +14,8 @@ from emovox.features import (
     FeatureStats,
     dct_matrix,
     extract,
-    mel_filterbank,
 )
+from emovox.filters import mel_filterbank
 
 from .conftest import speechlike
 

@@ -143,10 +143,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from emovox import audio
-    from emovox.inference import Predictor
+    from emovox import audio, lite
 
-    predictor = Predictor.load(args.model)
+    predictor = lite.load(args.model)  # torch-free when the model allows it (fast start)
+    if predictor is None:
+        from emovox.inference import Predictor
+
+        predictor = Predictor.load(args.model)
     limits = audio.AudioLimits(max_seconds=args.max_seconds)
     results: list[dict] = [{"path": p} for p in args.files]
     waves, good = [], []

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emovox.filters import mel_filterbank
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -83,37 +85,6 @@ class FeatureConfig:
 
     def n_frames(self, n_samples: int) -> int:
         return 1 + n_samples // self.hop_length
-
-
-# --- filter banks (numpy, float64, written to match librosa.filters) ---------------------------
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    mels = f / (200.0 / 3)
-    log_t = f >= 1000.0
-    mels[log_t] = 15.0 + np.log(f[log_t] / 1000.0) / (np.log(6.4) / 27.0)
-    return mels
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    f = (200.0 / 3) * m
-    log_t = m >= 15.0
-    f[log_t] = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m[log_t] - 15.0))
-    return f
-
-
-def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Slaney-style, area-normalised mel filters (librosa.filters.mel defaults): (n_mels, bins)."""
-    fftfreqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0],
-                                   _hz_to_mel(np.array([sr / 2]))[0], n_mels + 2))  # fmt: skip
-    fdiff = np.diff(mel_f)
-    ramps = mel_f[:, None] - fftfreqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
-    return weights.astype(np.float32)
 
 
 def dct_matrix(n_out: int, n_in: int) -> np.ndarray:

@@ -1,0 +1,165 @@
+"""Torch-free prediction for frozen-Whisper models (the bundled model's kind), in NumPy.
+
+Why a second forward pass: importing torch takes 1.1-1.3 s on 2 CPU cores, most of a one-clip
+`emovox predict`. A model whose encoder is frozen and pooled by mean+std needs only Whisper's
+log-mel, conv stem and lower layers, the statistics and a small MLP: a few matrix products
+NumPy does as fast. It reads the same files (the member checkpoints and the converted encoder
+in the cache) and is tested to give the torch path's probabilities. Other models, a missing
+encoder cache or speaker normalisation fall back to :class:`emovox.inference.Predictor`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from emovox.cache import default_root
+from emovox.filters import mel_filterbank
+
+DEFAULT_MODEL = Path(__file__).parent / "default_model"
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf from Numerical Recipes' Chebyshev fit of erfc (fractional error < 1.2e-7), enough
+    for float32 GELU; NumPy has no erf and scipy.special would cost its import."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = t * np.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
+        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
+            1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))  # fmt: skip
+    return np.where(x >= 0, 1.0 - poly, poly - 1.0)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return (0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2))))).astype(np.float32)
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + 1e-5) * w + b
+
+
+def _conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
+    """Kernel-3, padding-1 convolution: (c_in, t) -> (c_out, t'), one matrix product."""
+    xp = np.pad(x, ((0, 0), (1, 1)))
+    t_out = (x.shape[1] - 1) // stride + 1
+    cols = np.stack([xp[:, k : k + stride * (t_out - 1) + 1 : stride] for k in range(3)], 1)
+    return w.reshape(w.shape[0], -1) @ cols.reshape(-1, t_out) + b[:, None]
+
+
+def log_mel(wave: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """Whisper's log-mel of one clip's real frames, (n_mels, len // 160), as
+    :func:`emovox.models.encoders.whisper_log_mel` computes it."""
+    y = np.pad(wave.astype(np.float32), 200, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(y, 400)[::160][: len(wave) // 160]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)).astype(np.float32)
+    spec = np.fft.rfft(frames * window, axis=1)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32).T  # (bins, frames)
+    logm = np.log10(np.maximum(fb @ power, 1e-10))
+    logm = np.maximum(logm, logm.max() - 8.0)
+    return ((logm + 4.0) / 4.0).astype(np.float32)
+
+
+class LiteWhisper:
+    """Whisper encoder layers 0..upto from the converted safetensors cache, NumPy forward."""
+
+    def __init__(self, root: Path, upto: int) -> None:
+        from safetensors import safe_open
+
+        cfg = json.loads((root / "whisper.json").read_text())
+        self.heads, self.n_layers, self.upto = cfg["n_heads"], cfg["n_layers"], upto
+        with safe_open(str(root / "whisper.safetensors"), "np") as f:
+            keep = [k for k in f.keys() if not k.startswith("layers.")
+                    or int(k.split(".")[1]) < upto]  # fmt: skip
+            self.w = {k: f.get_tensor(k) for k in keep}
+        self.fb = mel_filterbank(16000, 400, cfg["n_mels"])
+
+    def states(self, wave: np.ndarray) -> list[np.ndarray]:
+        """Hidden states 0..upto of one clip, each (frames, d)."""
+        w = self.w
+        x = _gelu(_conv1d(log_mel(wave, self.fb), w["conv1.weight"], w["conv1.bias"], 1))
+        x = _gelu(_conv1d(x, w["conv2.weight"], w["conv2.bias"], 2)).T  # (t, d)
+        x = x + w["embed_positions.weight"][: len(x)]
+        out = [x]
+        t, d = x.shape
+        hd = d // self.heads
+        for i in range(self.upto):
+            p = f"layers.{i}."
+            h = _layer_norm(x, w[p + "self_attn_layer_norm.weight"],
+                            w[p + "self_attn_layer_norm.bias"])  # fmt: skip
+            q = h @ w[p + "self_attn.q_proj.weight"].T + w[p + "self_attn.q_proj.bias"]
+            k = h @ w[p + "self_attn.k_proj.weight"].T
+            v = h @ w[p + "self_attn.v_proj.weight"].T + w[p + "self_attn.v_proj.bias"]
+            q, k, v = (a.reshape(t, self.heads, hd).transpose(1, 0, 2) for a in (q, k, v))
+            s = q @ k.transpose(0, 2, 1) / np.float32(np.sqrt(hd))  # (heads, t, t)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            a = ((s / s.sum(-1, keepdims=True)) @ v).transpose(1, 0, 2).reshape(t, d)
+            x = x + a @ w[p + "self_attn.out_proj.weight"].T + w[p + "self_attn.out_proj.bias"]
+            h = _layer_norm(x, w[p + "final_layer_norm.weight"], w[p + "final_layer_norm.bias"])
+            h = _gelu(h @ w[p + "fc1.weight"].T + w[p + "fc1.bias"])
+            x = x + h @ w[p + "fc2.weight"].T + w[p + "fc2.bias"]
+            out.append(x)
+        if self.upto == self.n_layers:
+            out[-1] = _layer_norm(out[-1], w["layer_norm.weight"], w["layer_norm.bias"])
+        return out
+
+
+def _supported(meta: dict) -> bool:
+    ssl = meta.get("model_config", {}).get("ssl", {})
+    return (meta.get("model") == "ssl" and ssl.get("pool") == "meanstd"
+            and not meta.get("finetune_layers") and not meta.get("speaker_norm"))  # fmt: skip
+
+
+class LitePredictor:
+    """Frozen-Whisper, mean+std-pooled members (soft vote, then the temperature)."""
+
+    def __init__(self, members: list[tuple[dict, dict]], encoder: LiteWhisper,
+                 temperature: float) -> None:  # fmt: skip
+        self.members, self.encoder, self.temperature = members, encoder, temperature
+        self.labels = tuple(members[0][0]["labels"])
+
+    def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Calibrated class probabilities (n, classes) for 16 kHz mono waveforms."""
+        out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
+        for i, wave in enumerate(waves):
+            states = self.encoder.states(wave)
+            stats = [np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))])
+                     for s in states]  # fmt: skip
+            probs = []
+            for meta, w in self.members:
+                x = np.concatenate([stats[j] for j in meta["model_config"]["ssl"]["layers"]])
+                x = (x - w["model.ssl.norm_mean"]) / w["model.ssl.norm_std"]
+                h = _gelu(w["model.ssl.mlp.1.weight"] @ x + w["model.ssl.mlp.1.bias"])
+                logits = w["model.head.weight"] @ h + w["model.head.bias"]
+                e = np.exp(logits - logits.max())
+                probs.append(e / e.sum())
+            logp = np.log(np.clip(np.mean(probs, 0), 1e-12, None)) / self.temperature
+            e = np.exp(logp - logp.max())
+            out[i] = e / e.sum()
+        return out
+
+
+def load(path: str | Path | None = None) -> LitePredictor | None:
+    """A torch-free predictor for an exported model folder (default: the bundled model), or
+    None when the model needs torch (other architectures, encoder not converted yet...)."""
+    from safetensors.numpy import load_file
+
+    path = Path(path) if path else DEFAULT_MODEL
+    if not (path / "model.json").exists():
+        return None
+    spec = json.loads((path / "model.json").read_text())
+    members = []
+    for name in spec["members"]:
+        meta = json.loads((path / f"{name}.json").read_text())
+        if not _supported(meta):
+            return None
+        members.append((meta, load_file(str(path / f"{name}.safetensors"))))
+    encoders = {m["encoder"] for m, _ in members}
+    root = default_root() / "encoders" / encoders.pop()
+    if encoders or not (root / "whisper.safetensors").exists():
+        return None  # the torch path converts the encoder into the cache on first use
+    upto = max(max(m["model_config"]["ssl"]["layers"]) for m, _ in members)
+    return LitePredictor(members, LiteWhisper(root, upto), float(spec.get("temperature", 1.0)))

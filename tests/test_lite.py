@@ -1,0 +1,37 @@
+"""The torch-free predictor gives the torch path's probabilities on real clips."""
+
+import numpy as np
+
+from emovox import audio, lite
+from emovox.inference import Predictor
+
+
+def test_lite_matches_torch_predictor_on_the_bundled_model(ravdess_manifest):
+    torch_pred = Predictor.load()  # also converts whisper-base into the cache if needed
+    fast = lite.load()
+    assert fast is not None and fast.labels == torch_pred.labels
+    rows = ravdess_manifest.rows[::157][:5]
+    waves = [audio.load(r.path) for r in rows]
+    a = fast.predict_waves(waves)
+    b = torch_pred.predict_waves(waves)
+    assert np.abs(a - b).max() < 1e-4
+    assert np.allclose(a.sum(1), 1.0, atol=1e-5)
+
+
+def test_lite_declines_models_that_need_torch(tmp_path):
+    assert lite.load(tmp_path) is None  # not an exported model folder
+    meta = {"model": "ssl", "model_config": {"ssl": {"pool": "meanstd"}}, "finetune_layers": 0}
+    assert lite._supported(meta)
+    assert not lite._supported({**meta, "finetune_layers": 2})
+    assert not lite._supported({**meta, "speaker_norm": 10})
+    assert not lite._supported({**meta, "model": "hybrid"})
+
+
+def test_erf_and_gelu_match_the_exact_definitions():
+    import math
+
+    x = np.linspace(-6, 6, 241)
+    assert np.abs(lite._erf(x) - np.array([math.erf(v) for v in x])).max() < 2e-7
+    g = lite._gelu(x.astype(np.float32))
+    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    assert g.dtype == np.float32 and np.abs(g - exact).max() < 1e-5
