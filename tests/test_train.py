@@ -222,3 +222,9 @@ def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(s
     assert p.shape == (1, 8) and np.isclose(p.sum(), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="speaker_norm needs"):
         train.train(_cfg(subset, tmp_path, speaker_norm=4), tmp_path / "bad", progress=False)
+
+
+def test_member_overrides_need_one_entry_per_member(subset, tmp_path):
+    cfg = _cfg(subset, tmp_path, ensemble=2, member_overrides=[{"ssl_layers": [1, 2]}])
+    with pytest.raises(ValueError, match="one entry per member"):
+        train.run(cfg, tmp_path / "e")
