@@ -180,12 +180,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    import json as _json
-
     from emovox import analyze, train
 
     run = Path(args.run)
-    labels = tuple(_json.loads((run / "checkpoints" / "best.json").read_text())["labels"])
+    labels = tuple(json.loads((run / "checkpoints" / "best.json").read_text())["labels"])
     rows = train.split_rows(run, labels, args.data)
     result = analyze.analyze_run(run, rows, train.run_cache(run), args.repeats, args.out)
     print(analyze.summary_text(result))

@@ -157,6 +157,14 @@ def encoder_pooled(
     return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size)
 
 
+def mean_std(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over axis 0 in float64; std 1 from a single row, floored at 1e-5."""
+    stack = stack.astype(np.float64)
+    mean = stack.mean(0)
+    std = np.maximum(stack.std(0), 1e-5) if len(stack) > 1 else np.ones_like(mean)
+    return mean, std
+
+
 def speaker_standardise(
     arrays: Sequence[np.ndarray], speakers: Sequence[str], enroll: int, seed: int = 0
 ) -> list[np.ndarray]:
@@ -171,9 +179,7 @@ def speaker_standardise(
     for spk in sorted(by):
         idx = by[spk]
         ref = idx if enroll < 0 or enroll >= len(idx) else sorted(rng.choice(idx, enroll, False))
-        stack = np.stack([arrays[i] for i in ref]).astype(np.float64)
-        mean = stack.mean(0)
-        std = np.maximum(stack.std(0), 1e-5) if len(ref) > 1 else np.ones_like(mean)
+        mean, std = mean_std(np.stack([arrays[i] for i in ref]))
         for i in idx:
             out[i] = ((arrays[i] - mean) / std).astype(np.float32)
     return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 
 def soft_vote(probs: Sequence[np.ndarray]) -> np.ndarray:
@@ -32,6 +31,8 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray, steps: int = 200) -> float
 
     Fitted on the validation side; T > 1 softens over-confident probabilities.
     """
+    import torch  # here: the voting functions stay usable without torch (emovox.lite)
+
     logp = torch.log(torch.as_tensor(probs, dtype=torch.float64).clamp(min=1e-12))
     target = torch.as_tensor(y, dtype=torch.long)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)

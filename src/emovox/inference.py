@@ -28,11 +28,10 @@ from emovox import checkpoint, data
 from emovox.cache import ArrayCache
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
+from emovox.lite import DEFAULT_MODEL
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
 from emovox.models.encoders import load_whisper, whisper_log_mel
 from emovox.models.hybrid import HybridConfig, HybridModel, layer_stats, split_encoder
-
-DEFAULT_MODEL = Path(__file__).parent / "default_model"
 
 
 def uses_encoder(model: str) -> bool:
@@ -123,7 +122,7 @@ def encoder_inputs(
         pooled = [a[layers] for a in arrs]
         if reads_pooled(model):
             return pooled, pooled
-    split = max(model.ssl.layers) - len(model.top)
+    split = frozen_split(model)
     return data.encoder_states(waves, hashes, encoder, split, encoder_id, cache), pooled
 
 
@@ -166,12 +165,19 @@ def predict_proba(model: nn.Module, feats: list[np.ndarray], states: list[np.nda
     return out
 
 
-def _split_of(loaded: Loaded) -> int:
-    """How many encoder layers a member needs computed before its own modules take over."""
-    m = loaded.model
-    if len(m.top):
-        return max(m.ssl.layers) - len(m.top)
-    return max(m.ssl.layers)
+def frozen_split(model: HybridModel) -> int:
+    """The last encoder layer computed by the frozen encoder; the model's own trainable
+    layers (if any) run from there up to its highest pooled layer."""
+    return max(model.ssl.layers) - len(model.top)
+
+
+def load_members(stems: list[Path]) -> list[Loaded]:
+    """Checkpoints that share one encoder, loaded once."""
+    members: list[Loaded] = []
+    for stem in stems:
+        shared = next((m.encoder for m in members if m.encoder is not None), None)
+        members.append(load_model(stem, shared))
+    return members
 
 
 class Predictor:
@@ -211,11 +217,7 @@ class Predictor:
         else:
             raise FileNotFoundError(f"{path}: not a model (no model.json, ensemble.json, "
                                     "checkpoints/best.json or checkpoint stem)")  # fmt: skip
-        members: list[Loaded] = []
-        for stem in stems:
-            shared = next((m.encoder for m in members if m.encoder is not None), None)
-            members.append(load_model(stem, shared))
-        return cls(members, float(spec.get("temperature", 1.0)), str(path))
+        return cls(load_members(stems), float(spec.get("temperature", 1.0)), str(path))
 
     def _encode(self, waves: list[np.ndarray],
                 upto: int) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
@@ -233,7 +235,8 @@ class Predictor:
         """
         order = np.argsort([len(w) for w in waves])
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
-        upto = max((_split_of(m) for m in self.members if m.encoder is not None), default=0)
+        upto = max((frozen_split(m.model) for m in self.members if m.encoder is not None),
+                   default=0)  # fmt: skip
         spk = self._speaker_stats(enrollment, upto)
         for s in range(0, len(order), batch_size):
             sel = order[s : s + batch_size]
@@ -252,17 +255,18 @@ class Predictor:
                 elif reads_pooled(m.model):
                     pooled = layer_stats([states[i] for i in m.model.ssl.layers], smask)
                     if k in spk:
-                        pooled = (pooled - spk[k][0]) / spk[k][1]
+                        mean, std = (torch.from_numpy(a).float() for a in spk[k])
+                        pooled = (pooled - mean) / std
                     logits = m.model(feats, fmask, pooled=pooled)
                 else:
-                    st = states[: _split_of(m) + 1] if len(m.model.top) else states
+                    st = states[: frozen_split(m.model) + 1]
                     logits = m.model(feats, fmask, st, smask)
                 probs.append(F.softmax(logits.float(), -1).numpy())
             out[sel] = apply_temperature(soft_vote(probs), self.temperature)
         return out
 
     def _speaker_stats(self, enrollment: list[np.ndarray] | None,
-                       upto: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+                       upto: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
         """Per speaker-normalised member: (mean, std) of the enrollment clips' statistics."""
         needs = [k for k, m in enumerate(self.members) if m.meta.get("speaker_norm")]
         if not needs:
@@ -274,10 +278,6 @@ class Predictor:
         for s in range(0, len(enrollment), 8):
             states, smask = self._encode(enrollment[s : s + 8], upto)
             pooled.append(layer_stats(states, smask))
-        allp = torch.cat(pooled).double()  # (n, layers, 2d)
-        out = {}
-        for k in needs:
-            sel = allp[:, list(self.members[k].model.ssl.layers)]
-            std = sel.std(0, unbiased=False).clamp(min=1e-5)  # as data.speaker_standardise
-            out[k] = (sel.mean(0).float(), std.float() if len(sel) > 1 else torch.ones_like(std))
-        return out
+        allp = torch.cat(pooled).numpy()  # (n, layers, 2d)
+        return {k: data.mean_std(allp[:, list(self.members[k].model.ssl.layers)])
+                for k in needs}  # fmt: skip

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.cache import default_root
+from emovox.ensemble import apply_temperature, soft_vote
 from emovox.filters import mel_filterbank
 
 DEFAULT_MODEL = Path(__file__).parent / "default_model"
@@ -135,10 +136,8 @@ class LitePredictor:
                 h = _gelu(w["model.ssl.mlp.1.weight"] @ x + w["model.ssl.mlp.1.bias"])
                 logits = w["model.head.weight"] @ h + w["model.head.bias"]
                 e = np.exp(logits - logits.max())
-                probs.append(e / e.sum())
-            logp = np.log(np.clip(np.mean(probs, 0), 1e-12, None)) / self.temperature
-            e = np.exp(logp - logp.max())
-            out[i] = e / e.sum()
+                probs.append((e / e.sum())[None])
+            out[i] = apply_temperature(soft_vote(probs), self.temperature)[0]
         return out
 
 

@@ -32,11 +32,12 @@ from emovox.inference import (
     clip_inputs,
     encoder_inputs,
     load_encoder,
+    load_members,
     load_model,
+    model_inputs,
     predict_proba,
     uses_encoder,
 )
-from emovox.inference import model_inputs as _model_inputs
 from emovox.labels import label_set
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
 from emovox.models.hybrid import HybridConfig, HybridModel, SSLHeadConfig, split_encoder
@@ -375,7 +376,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
             if world > 1:  # recorded for the rank report (disjoint shares)
                 seen.extend(int(i) for i in batch)
             feats = _augmented_features(batch, prep, aug_cfg, aug_rng, extractor, sr)
-            inputs = _model_inputs(model, feats,
+            inputs = model_inputs(model, feats,
                                    [prep.states[i] for i in batch] if prep.states else None,
                                    device)  # fmt: skip
             target = torch.tensor([prep.y[i] for i in batch], device=device)
@@ -545,10 +546,7 @@ def evaluate_ensemble(run: str | Path, data_paths: list[str] | None = None,
     device = device or torch.device("cpu")
     spec = json.loads((run / "ensemble.json").read_text())
     dirs = [run / name for name in spec["members"]]
-    members: list = []
-    for d in dirs:
-        shared = next((m.encoder for m in members if m.encoder is not None), None)
-        members.append(load_model(d / "checkpoints" / "best", shared))
+    members = load_members([d / "checkpoints" / "best" for d in dirs])
     labels = tuple(members[0].meta["labels"])
     cache = run_cache(dirs[0])
     test = data.load_clips(split_rows(dirs[0], labels, data_paths))
