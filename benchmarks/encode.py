@@ -1,0 +1,41 @@
+"""Time to fill the encoder-statistics cache for a whole corpus (what the first ssl run pays).
+
+    python benchmarks/encode.py --encoder whisper-base
+
+Uses a fresh temporary cache, so nothing is read back; prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+from emovox import corpora, data
+from emovox.cache import ArrayCache
+from emovox.inference import load_encoder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="../shared/datasets/ravdess")
+    ap.add_argument("--encoder", default="whisper-base")
+    args = ap.parse_args()
+    rows = corpora.read_corpus(args.data).rows
+    t = time.perf_counter()
+    clips = data.load_clips(rows)
+    decode_s = time.perf_counter() - t
+    enc = load_encoder(args.encoder)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        data.encoder_pooled(clips.waves, [r.sha1 for r in clips.rows], enc, args.encoder,
+                            ArrayCache(tmp))  # fmt: skip
+        encode_s = time.perf_counter() - t
+    print(json.dumps({"encoder": args.encoder, "clips": len(clips.waves),
+                      "audio_s": round(sum(len(w) for w in clips.waves) / 16000, 1),
+                      "decode_s": round(decode_s, 1), "encode_s": round(encode_s, 1)}))
+
+
+if __name__ == "__main__":
+    main()
