@@ -12,6 +12,8 @@ from emovox.features import (
     FeatureConfig,
     FeatureExtractor,
     FeatureStats,
+    _band_extremes,
+    _run_medians,
     dct_matrix,
     extract,
 )
@@ -83,6 +85,43 @@ def test_batching_and_padding_invariance():
     assert mask[0].sum() == 101 and mask[1].sum() == 251
     assert torch.all(feats[0, 101:] == 0)
     assert np.allclose(feats[0, :101].numpy(), alone[4], atol=1e-4, rtol=1e-4)
+
+
+def test_clip_ending_below_zero_gains_no_crossing_from_padding():
+    # the last sample is negative: a zero-padded batch must not count a crossing into padding
+    w = speechlike(0.5, seed=7)
+    w[-1] = -0.5
+    ex = FeatureExtractor()
+    zcr = ex.cfg.slices()["zcr"]
+    alone = extract([w], ex, 1)[0][:, zcr]
+    padded = extract([w, speechlike(1.5, seed=8)], ex, 2)[0][:, zcr]
+    assert np.array_equal(alone, padded)
+    assert np.allclose(alone[:, 0], librosa_features(w, ex.cfg)["zcr"][:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 6, 7, 51, 102, 103])
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_band_extremes_equal_a_sort(rows, q):
+    # contrast's quantiles by partial selection (tournament for q=2) against a full sort
+    x = torch.rand(3, rows, 11, generator=torch.Generator().manual_seed(rows))
+    x[0, : min(rows, 3)] = 0.25  # ties
+    if rows < q:
+        return
+    srt = x.sort(dim=1).values.sqrt()
+    peak, valley = _band_extremes(x, q)
+    assert torch.allclose(peak, srt[:, -q:].mean(dim=1), atol=1e-7)
+    assert torch.allclose(valley, srt[:, :q].mean(dim=1), atol=1e-7)
+
+
+def test_run_medians_equal_numpy():
+    rng = np.random.default_rng(0)
+    counts = [1, 4, 0, 7, 2, 10]
+    values = [rng.random(n).astype(np.float32) for n in counts]
+    run = torch.cat([torch.full((n,), i) for i, n in enumerate(counts)])
+    got = _run_medians(torch.from_numpy(np.concatenate(values)), run, torch.tensor(counts))
+    for i, v in enumerate(values):
+        if len(v):
+            assert got[i].item() == pytest.approx(float(np.median(v)), abs=1e-7)
 
 
 def test_feature_layout_and_config_roundtrip():

@@ -145,26 +145,74 @@ def _contrast_bands(cfg: FeatureConfig) -> list[tuple[int, int, int]]:
     return bands
 
 
-def _band_extremes(x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean magnitude of the q largest and of the q smallest power values along the last axis.
+def _top2(x: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two largest (or smallest) values along axis 1, by a tournament of elementwise ops.
 
-    A partial selection instead of a sort: one min/max pass when q is 1 (the usual case for
-    speech bands), else q max and q min passes. The square root (power -> magnitude) is
-    monotonic, so it is taken on the selected values only.
+    Rows are paired halves against halves; each pair keeps its best value and the best of the
+    rest, so every op runs over whole contiguous rows and vectorises.
+    """
+    best, worst = (torch.maximum, torch.minimum) if largest else (torch.minimum, torch.maximum)
+    h = x.shape[1] // 2
+    a1, a2 = best(x[:, :h], x[:, h : 2 * h]), worst(x[:, :h], x[:, h : 2 * h])
+    while a1.shape[1] > 1:
+        r, h = a1.shape[1], a1.shape[1] // 2
+        p1, q1, p2, q2 = a1[:, :h], a1[:, h : 2 * h], a2[:, :h], a2[:, h : 2 * h]
+        n1, n2 = best(p1, q1), best(worst(p1, q1), best(p2, q2))
+        if r % 2:  # the odd row out goes on to the next round as it is
+            n1, n2 = torch.cat([n1, a1[:, 2 * h :]], 1), torch.cat([n2, a2[:, 2 * h :]], 1)
+        a1, a2 = n1, n2
+    a1, a2 = a1[:, 0], a2[:, 0]
+    if x.shape[1] % 2:  # the row left out of the first round
+        e = x[:, -1]
+        a1, a2 = best(a1, e), best(a2, worst(a1, e))
+    return a1, a2
+
+
+def _band_extremes(x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean magnitude of the q largest and of the q smallest power values along axis 1.
+
+    A partial selection instead of a sort: one max and one min pass when q is 1 (the usual
+    case for speech bands), a tournament when q is 2, else q passes each, masking the value
+    found. Reducing over axis 1 of a (batch, bins, frames) tensor runs along contiguous frame
+    rows, which vectorises. The square root (power -> magnitude) is monotonic, so it is taken
+    on the selected values only.
     """
     if q == 1:
-        lo, hi = torch.aminmax(x, dim=-1)
-        return hi.sqrt(), lo.sqrt()
+        return x.amax(dim=1).sqrt(), x.amin(dim=1).sqrt()
+    if q == 2 and x.shape[1] >= 2:
+        (h1, h2), (l1, l2) = _top2(x, True), _top2(x, False)
+        return (h1.sqrt() + h2.sqrt()) / 2, (l1.sqrt() + l2.sqrt()) / 2
     out = []
     for pick, fill in ((torch.max, -torch.inf), (torch.min, torch.inf)):
         y, total = x, 0.0
         for i in range(q):
-            v, idx = pick(y, dim=-1, keepdim=True)
+            v, idx = pick(y, dim=1, keepdim=True)
             total = total + v.sqrt()
             if i + 1 < q:
-                y = y.scatter(-1, idx, fill)
-        out.append(total[..., 0] / q)
+                y = y.scatter(1, idx, fill)
+        out.append(total[:, 0] / q)
     return out[0], out[1]
+
+
+def _run_medians(x: torch.Tensor, run: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """numpy.median of each run of x (runs are contiguous; run ids sorted): (n_runs,).
+
+    Each run is laid out in one row between -inf and +inf padding, placed so that its middle
+    value(s) sit in the same columns of every row: two k-th value selections give all medians.
+    """
+    m = int(counts.max())
+    first = torch.cumsum(counts, 0) - counts
+    pad_lo = (m - 1) // 2 - torch.div(counts - 1, 2, rounding_mode="floor")  # -inf count
+    col = torch.arange(m, device=x.device)[None, :]
+    rows = torch.where(col < pad_lo[:, None], -torch.inf, torch.inf).to(x.dtype)
+    rank = torch.arange(len(x), device=x.device) - first[run]
+    rows[run, pad_lo[run] + rank] = x
+    j = (m - 1) // 2 + 1  # 1-based rank of each row's lower middle value
+    low = torch.kthvalue(rows, j, dim=1).values
+    if m == 1:
+        return low
+    high = torch.kthvalue(rows, j + 1, dim=1).values
+    return torch.where(counts % 2 == 1, low, (low + high) / 2)
 
 
 class FeatureExtractor(nn.Module):
@@ -198,117 +246,123 @@ class FeatureExtractor(nn.Module):
         self.n_bins = n_bins
         self._fb_cache: dict[float, torch.Tensor] = {}  # tuning -> (n_chroma, bins)
 
-    # -- helpers (all frame-major: (batch, frames, dims)) -----------------------------------
+    # -- helpers (all bin-major: (batch, dims, frames), so reductions over bins vectorise) --
     def _db(self, x: torch.Tensor, mask: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:
         """power_to_db(ref=1, top_db) with the max taken over each clip's valid frames."""
         db = 10.0 * torch.log10(torch.clamp(x, min=amin))
-        top = db.masked_fill(~mask[:, :, None], -torch.inf).amax(dim=(1, 2), keepdim=True)
-        return torch.maximum(db, top - self.cfg.top_db)
+        top = db.amax(dim=1).masked_fill(~mask, -torch.inf).amax(dim=1)  # (b,)
+        return torch.maximum(db, top[:, None, None] - self.cfg.top_db)
 
     def _frame_sums(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         """Sum of x[t*hop : t*hop + n_fft] for each frame t, from sums over small blocks.
 
         Blocks of gcd(hop, n_fft) samples are summed once, then a float64 cumulative sum over
         the (few) block sums gives every frame: one pass over the waveform, no framing.
+        x is copied only when it is not already ``_sum_length(frames)`` long.
         """
         hop, n = self.cfg.hop_length, self.cfg.n_fft
-        g = math.gcd(hop, n)
-        need = (frames - 1) * hop + n
-        x = F.pad(x[:, :need], (0, max(0, need - x.shape[1]) + (-need) % g))
+        g, length = math.gcd(hop, n), self._sum_length(frames)
+        if x.shape[1] != length:
+            x = F.pad(x[:, :length], (0, max(0, length - x.shape[1])))
         blocks = x.reshape(x.shape[0], -1, g).sum(dim=2)  # short float32 sums, then float64
         cs = F.pad(torch.cumsum(blocks.double(), dim=1), (1, 0))
         first = torch.arange(frames, device=x.device) * (hop // g)
         return cs[:, first + n // g] - cs[:, first]
 
+    def _sum_length(self, frames: int) -> int:
+        """Samples that ``frames`` frames span, rounded up to whole gcd(hop, n_fft) blocks."""
+        hop, n = self.cfg.hop_length, self.cfg.n_fft
+        need = (frames - 1) * hop + n
+        return need + (-need) % math.gcd(hop, n)
+
     def _deltas(self, mfcc: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor:
         """Savitzky-Golay order 1 and 2 along time; edges repeat the first/last full window.
 
-        mfcc: (b, t, c) -> (b, t, 2c): order-1 deltas of every coefficient, then order-2.
+        mfcc: (b, c, t) -> (b, 2c, t): order-1 deltas of every coefficient, then order-2.
         """
-        b, t, c = mfcc.shape
+        b, c, t = mfcc.shape
         half = self.cfg.delta_width // 2
-        padded = F.pad(mfcc, (0, 0, half, half))
-        d = mfcc.new_zeros(b, t, 2 * c)  # order-1 deltas of each coefficient, then order-2
+        padded = F.pad(mfcc, (half, half))
+        d = mfcc.new_zeros(b, 2 * c, t)  # order-1 deltas of each coefficient, then order-2
         for k, (w1, w2) in enumerate(self.savgol.T.tolist()):  # shifted multiply-adds
-            shifted = padded[:, k : k + t]
-            d[:, :, :c].add_(shifted, alpha=w1)
-            d[:, :, c:].add_(shifted, alpha=w2)
+            shifted = padded[:, :, k : k + t]
+            d[:, :c].add_(shifted, alpha=w1)
+            d[:, c:].add_(shifted, alpha=w2)
         pos = torch.arange(t, device=mfcc.device)[None, :]
         hi = (n_frames[:, None] - 1 - half).clamp(min=half)
-        idx = torch.minimum(torch.clamp(pos, min=half), hi)[:, :, None].expand(b, t, 2 * c)
-        return torch.gather(d, 1, idx)
+        idx = torch.minimum(torch.clamp(pos, min=half), hi)[:, None, :].expand(b, 2 * c, t)
+        return torch.gather(d, 2, idx)
 
-    def _zcr(self, wave: torch.Tensor, lengths: torch.Tensor, frames: int) -> torch.Tensor:
-        """Zero-crossing rate as librosa computes it (|x| <= 1e-10 counts as +0, edge padding).
+    def _energy_zcr(
+        self, wave: torch.Tensor, lengths: torch.Tensor, frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """RMS (librosa.feature.rms, zero padding) and zero-crossing rate, each (b, t).
 
-        Edge padding repeats the first/last sample, so it adds no crossings: only crossings
-        inside each clip's own samples count, placed at their padded positions.
+        ZCR follows librosa: |x| <= 1e-10 counts as +0, and its edge padding repeats the first
+        and last sample, so only crossings inside each clip's own samples count, placed at their
+        padded positions. Squares and crossings share one buffer and one pass of frame sums.
         """
-        n = self.cfg.n_fft
-        neg = wave < -1e-10  # signbit after librosa's threshold
-        pos = torch.arange(1, wave.shape[1], device=wave.device)[None, :]
-        cross = ((neg[:, 1:] != neg[:, :-1]) & (pos < lengths[:, None])).float()
-        cross = F.pad(cross, (n // 2 + 1, n // 2))  # crossing into sample m sits at m + n/2
+        n, (b, total) = self.cfg.n_fft, wave.shape
+        buf = wave.new_zeros(2, b, self._sum_length(frames))  # squares, crossings
+        squares, cross = buf  # sample m sits at m + n/2 (centred frames)
+        torch.mul(wave, wave, out=squares[:, n // 2 : n // 2 + total])
+        # float outputs: comparisons into bool tensors run 3x slower here
+        neg = torch.lt(wave, -1e-10, out=torch.empty_like(wave))  # signbit after the threshold
+        torch.ne(neg[:, 1:], neg[:, :-1], out=cross[:, n // 2 + 1 : n // 2 + total])
+        # a clip's last sample against the zero padding is no crossing of its own
+        short = torch.nonzero(lengths < total)[:, 0]
+        cross[short, n // 2 + lengths[short]] = 0.0
+        sums = self._frame_sums(buf.view(2 * b, -1), frames)
         # a frame counts crossings between its own samples: drop the one into its first sample
         starts = torch.arange(frames, device=wave.device) * self.cfg.hop_length
-        return ((self._frame_sums(cross, frames) - cross[:, starts]) / n).float()
-
-    def _rms(self, wave: torch.Tensor, frames: int) -> torch.Tensor:
-        n = self.cfg.n_fft
-        sq = F.pad(wave * wave, (n // 2, n // 2))
-        return torch.sqrt(self._frame_sums(sq, frames) / n).float()
+        zcr = (sums[b:] - cross[:, starts]) / n
+        return torch.sqrt(sums[:b] / n).float(), zcr.float()
 
     def _contrast(self, power: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Spectral contrast from the power spectrum (librosa works on magnitudes)."""
         peaks, valleys = [], []
         for lo, hi, q in self.bands:
-            band = power[:, :, lo:hi]
-            peak, valley = _band_extremes(band, q)
+            peak, valley = _band_extremes(power[:, lo:hi], q)
             peaks.append(peak)
             valleys.append(valley)
-        peak, valley = torch.stack(peaks, 2), torch.stack(valleys, 2)  # (b, t, bands)
+        peak, valley = torch.stack(peaks, 1), torch.stack(valleys, 1)  # (b, bands, t)
         return self._db(peak, mask) - self._db(valley, mask)
 
     def estimate_tuning(self, power: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """librosa.estimate_tuning per clip: piptrack's interpolated spectral peaks in 150-4000
         Hz, those at or above the clip's median peak magnitude, histogram of their 0.01-bin
-        residuals against equal temperament; the fullest bin wins. power: (b, t, bins); mask:
+        residuals against equal temperament; the fullest bin wins. power: (b, bins, t); mask:
         (b, t) valid frames. Peaks are found densely, interpolated only where they are."""
         lo, hi = self.pitch_range
-        ref = 0.1 * power.amax(dim=2, keepdim=True)
-        sub = power[:, :, lo - 1 : hi + 1]
+        ref = 0.1 * power.amax(dim=1, keepdim=True)  # (b, 1, t)
+        ref = ref.masked_fill(~mask[:, None, :], torch.inf)  # padded frames hold no peaks
+        sub = power[:, lo - 1 : hi + 1]  # (b, bins in range + 2, t)
         thr = sub * (sub > ref)
-        peak = (thr[:, :, 1:-1] > thr[:, :, :-2]) & (thr[:, :, 1:-1] >= thr[:, :, 2:])
-        peak &= mask[:, :, None]
-        bi, ti, ki = torch.nonzero(peak, as_tuple=True)
-        s_m, s_0, s_p = (sub[bi, ti, ki + j].double() for j in range(3))
-        a = s_p + s_m - 2 * s_0
-        half_diff = (s_p - s_m) / 2
-        shift = torch.where(half_diff.abs() >= a.abs(), torch.zeros_like(a), -half_diff / a)
-        mags = s_0 + 0.5 * half_diff * shift
-        pitch = (ki + lo + shift) * (self.cfg.sr / self.cfg.n_fft)
+        peak = (thr[:, 1:-1] > thr[:, :-2]) & (thr[:, 1:-1] >= thr[:, 2:])
+        bi, ki, ti = torch.nonzero(peak, as_tuple=True)  # clip by clip
         b = power.shape[0]
-        counts = torch.bincount(bi, minlength=b)
-        if len(mags) == 0:
+        if len(bi) == 0:
             return torch.zeros(b, dtype=torch.float64, device=power.device)
-        # per-clip median of the peak magnitudes (numpy's: mean of the two middle values);
-        # nonzero() lists peaks clip by clip, so each clip's peaks are one contiguous run
-        median = torch.zeros(b, dtype=mags.dtype, device=mags.device)
-        for i, m in enumerate(mags.split(counts.tolist())):
-            n = len(m)
-            if n:
-                lo_v = torch.kthvalue(m, (n + 1) // 2).values
-                median[i] = lo_v if n % 2 else (lo_v + torch.kthvalue(m, n // 2 + 1).values) / 2
-        keep = mags >= median[bi]
-        f, clip = pitch[keep], bi[keep]
-        res = torch.remainder(self.cfg.n_chroma * torch.log2(f / (440.0 / 16)), 1.0)
-        res = torch.where(res >= 0.5, res - 1.0, res)
+        flat, (s_b, s_k, _) = power.reshape(-1), power.stride()
+        at = bi * s_b + (ki + lo - 1) * s_k + ti  # flat index of the bin below each peak
+        s_m, s_0, s_p = (flat[at + j * s_k] for j in range(3))
+        # librosa's dtypes, step by step: float32 sums and differences, its numba stencil's
+        # float64 parabola, float32 shifts and magnitudes, float64 frequencies stored as float32
+        diff = s_p - s_m
+        a, half_diff = (s_p + s_m).double() - 2 * s_0.double(), diff.double() / 2
+        shift = torch.where(half_diff.abs() >= a.abs(), 0.0, -half_diff / a).float()
+        mags = s_0 + 0.5 * (diff / 2) * shift
+        pitch = (((ki + lo).double() + shift.double()) * (self.cfg.sr / self.cfg.n_fft)).float()
+        counts = torch.bincount(bi, minlength=b)
+        keep = (mags >= _run_medians(mags, bi, counts)[bi]).to(self.hist_edges.dtype)
+        res = torch.remainder(self.cfg.n_chroma * torch.log2(pitch / (440.0 / 16)), 1.0)
+        res = torch.where(res >= 0.5, res - 1.0, res).double()
         edges = self.hist_edges
         k = ((res - edges[0]) * (100 / (edges[-1] - edges[0]))).long().clamp(0, 99)
         k = k - (res < edges[k]).long()  # numpy.histogram's edge corrections
         k = k + ((res >= edges[(k + 1).clamp(max=100)]) & (k != 99)).long()
-        hist = torch.bincount(clip * 100 + k.clamp(0, 99), minlength=b * 100).view(b, 100)
-        return torch.where(counts > 0, edges[hist.argmax(dim=1)], torch.zeros_like(median))
+        hist = torch.bincount(bi * 100 + k.clamp(0, 99), keep, minlength=b * 100).view(b, 100)
+        return torch.where(counts > 0, edges[hist.argmax(dim=1)], torch.zeros_like(edges[:b]))
 
     def _chroma_fb(self, tuning: torch.Tensor) -> torch.Tensor:
         """Chroma filter banks for each clip's tuning, built once per distinct tuning value."""
@@ -337,44 +391,44 @@ class FeatureExtractor(nn.Module):
         half = cfg.n_fft // 2
         framed = F.pad(wave, (half, half)).unfold(1, cfg.n_fft, cfg.hop_length)  # (b, t, n_fft)
         spec = torch.fft.rfft(framed * self.window, dim=-1)  # (b, t, bins)
-        power = spec.real.square() + spec.imag.square()  # padded frames: masked where it matters
-        groups: dict[str, torch.Tensor] = {}  # each (b, t, dims)
+        # |X|^2 written straight into the (b, bins, t) layout; padded frames are masked later
+        power = wave.new_empty(b, self.n_bins, frames)
+        torch.mul(spec.real, spec.real, out=power.transpose(1, 2))
+        power.transpose(1, 2).addcmul_(spec.imag, spec.imag)
+        groups: dict[str, torch.Tensor] = {}  # each (b, dims, t)
         want = set(cfg.groups)
         if want & {"mfcc", "delta", "delta2"}:
-            mfcc = self._db(power @ self.mel_fb.T, mask) @ self.dct.T
+            mfcc = self.dct @ self._db(self.mel_fb @ power, mask)  # (b, n_mfcc, t)
             groups["mfcc"] = mfcc
             if want & {"delta", "delta2"}:
-                groups["delta"], groups["delta2"] = self._deltas(mfcc, n_frames).chunk(2, dim=2)
-        if "energy" in want:
-            rms = self._rms(wave, frames)
-            groups["energy"] = torch.stack(
-                [rms, 20.0 * torch.log10(torch.clamp(rms, min=1e-5))], dim=2
-            )
+                groups["delta"], groups["delta2"] = self._deltas(mfcc, n_frames).chunk(2, dim=1)
+        if want & {"energy", "zcr"}:
+            rms, zcr = self._energy_zcr(wave, lengths, frames)
+            log_rms = 20.0 * torch.log10(torch.clamp(rms, min=1e-5))
+            groups["energy"] = torch.stack([rms, log_rms], dim=1)
+            groups["zcr"] = zcr[:, None]
         if "contrast" in want:
             groups["contrast"] = self._contrast(power, mask)
-        if "zcr" in want:
-            groups["zcr"] = self._zcr(wave, lengths, frames)[:, :, None]
         if "chroma" in want:
             if cfg.chroma_tuning is None:
                 tuning = self.estimate_tuning(power, mask)
             else:
                 tuning = torch.full((b,), float(cfg.chroma_tuning), dtype=torch.float64)
-            fb = self._chroma_fb(tuning)
-            raw = torch.bmm(power, fb.to(power.dtype).transpose(1, 2))  # (b, t, chroma)
-            peak = raw.abs().amax(dim=2, keepdim=True)
+            raw = torch.bmm(self._chroma_fb(tuning).to(power.dtype), power)  # (b, chroma, t)
+            peak = raw.abs().amax(dim=1, keepdim=True)
             tiny = torch.finfo(raw.dtype).tiny
             groups["chroma"] = raw / torch.where(peak < tiny, torch.ones_like(peak), peak)
-        feats = torch.cat([groups[g] for g in cfg.groups], dim=2)
+        feats = torch.cat([groups[g] for g in cfg.groups], dim=1).transpose(1, 2)
         return feats.masked_fill(~mask[:, :, None], 0.0), mask
 
 
 def pad_batch(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-pad 1-D float arrays into (batch, max_len) plus lengths."""
-    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
-    out = torch.zeros(len(waves), int(lengths.max()), dtype=torch.float32)
+    lengths = np.array([len(w) for w in waves], dtype=np.int64)
+    out = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
     for i, w in enumerate(waves):
-        out[i, : len(w)] = torch.as_tensor(w, dtype=torch.float32)
-    return out, lengths
+        out[i, : len(w)] = w
+    return torch.from_numpy(out), torch.from_numpy(lengths)
 
 
 @torch.inference_mode()
