@@ -228,3 +228,83 @@ def test_member_overrides_need_one_entry_per_member(subset, tmp_path):
     cfg = _cfg(subset, tmp_path, ensemble=2, member_overrides=[{"ssl_layers": [1, 2]}])
     with pytest.raises(ValueError, match="one entry per member"):
         train.run(cfg, tmp_path / "e")
+
+
+def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
+    subset, tmp_path, monkeypatch
+):
+    from emovox import data
+    from emovox.features import FeatureConfig, FeatureExtractor
+    from emovox.inference import load_encoder
+
+    # augment.enabled false: no on-the-fly augmentation; the copies use its probabilities
+    noisy = {"enabled": False, "p_pitch": 0.0, "p_stretch": 0.0, "p_noise": 1.0, "p_gain": 0.0}
+    cfg = _cfg(subset, tmp_path, model="hybrid", encoder="whisper-tiny", ssl_layers=[1, 2],
+               epochs=2, variants=2, augment=noisy, model_config={"fusion_dim": 32})
+    extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature))
+    encoder = load_encoder(cfg.encoder)
+    model = train.build_model(cfg, extractor.cfg.n_features, 8, encoder)
+    prep = train.prepare(cfg, extractor, model, encoder)
+    train_ids = set(prep.split.train.tolist())
+    assert set(prep.variants) == set(prep.state_variants) == train_ids
+    assert not any(i in prep.variants for i in prep.split.test)  # test clips stay clean
+    i = int(prep.split.train[0])
+    for clean, (v1, v2) in ((prep.feats[i], prep.variants[i]),
+                            (prep.states[i], prep.state_variants[i])):  # fmt: skip
+        assert v1.shape[-1] == clean.shape[-1]
+        assert not np.allclose(v1, clean) and not np.allclose(v1, v2)
+
+    # cached: a second run reads the copies back without augmenting anything
+    def boom(*_):
+        raise AssertionError("augmented again")
+
+    monkeypatch.setattr(data.Variant, "apply", boom)
+    again = train.prepare(cfg, extractor, model, encoder)
+    assert np.array_equal(again.variants[i][1], prep.variants[i][1])
+    assert np.array_equal(again.state_variants[i][1], prep.state_variants[i][1])
+
+    # each clip is drawn as clean or one copy, the same one for both pathways
+    batch = prep.split.train[:16]
+    feats, states = train._variant_batch(batch, prep, 2, np.random.default_rng(0))
+    picks = []
+    for j, f, s in zip(batch, feats, states, strict=True):
+        fk = next(k for k, a in enumerate([prep.feats[j], *prep.variants[j]]) if a is f)
+        sk = next(k for k, a in enumerate([prep.states[j], *prep.state_variants[j]]) if a is s)
+        assert fk == sk
+        picks.append(fk)
+    assert set(picks) == {0, 1, 2}
+    m = train.train(cfg, tmp_path / "v", progress=False)
+    assert m["n"] > 0
+    with pytest.raises(ValueError, match="variants replace"):
+        train.train(_cfg(subset, tmp_path, variants=1), tmp_path / "bad", progress=False)
+
+
+def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, tmp_path):
+    """The HuBERT path of the engine with a tiny random config of the real model class."""
+    from transformers import HubertConfig, HubertModel
+
+    from emovox.inference import Predictor
+
+    torch.manual_seed(0)
+    hub = tmp_path / "hubert-tiny"
+    HubertModel(HubertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                             intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 4),
+                             conv_kernel=(10, 4), num_conv_pos_embeddings=16,
+                             num_conv_pos_embedding_groups=2)).save_pretrained(hub)  # fmt: skip
+    cfg = _cfg(subset, tmp_path, model="ssl", encoder=str(hub), ssl_layers=[1, 2], epochs=2,
+               model_config={})
+    m = train.train(cfg, tmp_path / "hub", progress=False)
+    assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0
+    pred = Predictor.load(tmp_path / "hub")
+    clips = data_clips(subset, 2)
+    p = pred.predict_waves(clips)
+    assert p.shape == (2, 8) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="needs a Whisper encoder"):
+        train.train(_cfg(subset, tmp_path, model="ssl", encoder=str(hub), ssl_layers=[1, 2],
+                         finetune_layers=1), tmp_path / "ft", progress=False)  # fmt: skip
+
+
+def data_clips(subset, n):
+    from emovox import data
+
+    return data.load_clips(Manifest.read_tsv(subset).rows[:n]).waves

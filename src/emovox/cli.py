@@ -203,7 +203,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML or TOML config file; flags override it")
     p.add_argument("--model", choices=["cnn_lstm", "ssl", "hybrid"], help="default: cnn_lstm")
-    p.add_argument("--encoder", help="ssl/hybrid: whisper-base, whisper-tiny, a folder or hub id")
+    p.add_argument("--encoder", help="ssl/hybrid: whisper-base, whisper-tiny, or a folder or hub "
+                   "id of a Whisper, HuBERT, wav2vec2 or WavLM model")
     p.add_argument("--finetune-layers", type=int, help="encoder top layers to fine-tune")
     p.add_argument("--data", action="append", help="corpus folder/CSV/TSV (repeatable)")
     p.add_argument("--protocol", choices=["random", "speaker", "cross-corpus", "all"],

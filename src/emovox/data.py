@@ -1,7 +1,9 @@
 """Manifest rows -> waveforms and cached clean features; batches for training.
 
 Unaugmented features are cached on disk (key: file content + feature config); augmented clips
-are recomputed on the fly, batched, because each epoch draws new augmentations.
+are recomputed on the fly, batched, because each epoch draws new augmentations. What a frozen
+encoder computes is too costly for that: it is cached for the clean clip and for a fixed set
+of augmented copies (``Variant``), which training picks from.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 
 from emovox import audio
+from emovox.augment import AugmentConfig, augment
 from emovox.cache import ArrayCache
 from emovox.corpora import Utterance
 from emovox.features import FeatureExtractor, extract
@@ -46,26 +49,16 @@ def clean_features(
     cache: ArrayCache | None = None,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    variant: Variant | None = None,
 ) -> list[np.ndarray]:
-    """Features of unaugmented clips, read from / written to ``cache`` by content hash."""
-    cfg = extractor.cfg.to_dict()
-    keys = [ArrayCache.key(h, cfg) if h else "" for h in hashes]
-    out: list[np.ndarray | None] = [
-        cache.get(k) if cache is not None and k else None for k in keys
-    ]
-    todo = [i for i, f in enumerate(out) if f is None]
-    for start in range(0, len(todo), batch_size * 8):
-        chunk = todo[start : start + batch_size * 8]
-        feats = extract([waves[i] for i in chunk], extractor, batch_size)
-        for i, f in zip(chunk, feats, strict=True):
-            out[i] = f
-            if cache is not None and keys[i]:
-                cache.put(keys[i], f)
-        if progress:
-            progress(len(chunk))
-    if progress and len(todo) < len(out):
-        progress(len(out) - len(todo))
-    return out  # type: ignore[return-value]
+    """Features of unaugmented clips (or of a ``variant``'s copies), read from / written to
+    ``cache`` by content hash."""
+
+    def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
+        return extract(batch, extractor, batch_size)
+
+    return _cached_per_clip(waves, hashes, extractor.cfg.to_dict(), compute, cache,
+                            batch_size * 8, variant, progress)  # fmt: skip
 
 
 def collate(feats: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,6 +72,23 @@ def collate(feats: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, mask
 
 
+@dataclass(frozen=True)
+class Variant:
+    """The k-th augmented copy (k >= 1) of every clip: a fixed function of the clip's content,
+    k and the augmentation config, so it can be cached like the clean clip."""
+
+    k: int
+    augment: AugmentConfig
+    sr: int = 16000
+
+    def key(self) -> dict:
+        return {"variant": self.k, "augment": self.augment.to_dict()}
+
+    def apply(self, wave: np.ndarray, sha1: str) -> np.ndarray:
+        seed = int(sha1[:16], 16) if sha1 else 0
+        return augment(wave, self.augment, np.random.default_rng([self.k, seed]), self.sr)
+
+
 def _cached_per_clip(
     waves: Sequence[np.ndarray],
     hashes: Sequence[str],
@@ -86,9 +96,15 @@ def _cached_per_clip(
     compute: Callable[[list[np.ndarray]], list[np.ndarray]],
     cache: ArrayCache | None,
     batch_size: int,
+    variant: Variant | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """One array per clip: read from ``cache`` by content hash + ``key_cfg``, or computed by
-    ``compute`` on length-sorted batches of the missing clips and written back."""
+    ``compute`` on length-sorted batches of the missing clips and written back. With a
+    ``variant``, of that augmented copy of each clip (augmented only when not cached).
+    ``progress`` is told how many clips each step settled."""
+    if variant is not None:
+        key_cfg = {**key_cfg, **variant.key()}
     keys = [ArrayCache.key(h, key_cfg) if h else "" for h in hashes]
     out: list[np.ndarray | None] = [
         cache.get(k) if cache is not None and k else None for k in keys
@@ -96,10 +112,16 @@ def _cached_per_clip(
     todo = sorted((i for i, s in enumerate(out) if s is None), key=lambda i: len(waves[i]))
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
-        for i, arr in zip(chunk, compute([waves[i] for i in chunk]), strict=True):
+        batch = [waves[i] if variant is None else variant.apply(waves[i], hashes[i])
+                 for i in chunk]  # fmt: skip
+        for i, arr in zip(chunk, compute(batch), strict=True):
             out[i] = arr
             if cache is not None and keys[i]:
                 cache.put(keys[i], arr)
+        if progress:
+            progress(len(chunk))
+    if progress and len(todo) < len(out):
+        progress(len(out) - len(todo))
     return out  # type: ignore[return-value]
 
 
@@ -111,23 +133,22 @@ def encoder_states(
     encoder_id: str,
     cache: ArrayCache | None = None,
     batch_size: int = 8,
+    variant: Variant | None = None,
 ) -> list[np.ndarray]:
     """Hidden states 0..split of the frozen encoder per clip, (split + 1, frames, d) float16.
 
-    Cached on disk by file content, encoder identity and split layer, so an epoch (and every
-    ensemble member) reads them instead of running the frozen layers again.
+    Cached on disk by file content, encoder identity and split layer (and ``variant``), so an
+    epoch (and every ensemble member) reads them instead of running the frozen layers again.
     """
-    from emovox.models.encoders import whisper_log_mel
-    from emovox.models.hybrid import frozen_states
-
     def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
-        states, smask = frozen_states(frames_model, *whisper_log_mel(batch), split)
+        with torch.no_grad():
+            states, smask = frames_model.states(batch, upto=split)
         n = smask.sum(dim=1)
         return [torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).numpy()
                 for j in range(len(batch))]  # fmt: skip
 
     key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16", "v": 2}  # as below
-    return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size)
+    return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size, variant)
 
 
 def encoder_pooled(
@@ -137,6 +158,7 @@ def encoder_pooled(
     encoder_id: str,
     cache: ArrayCache | None = None,
     batch_size: int = 8,
+    variant: Variant | None = None,
 ) -> list[np.ndarray]:
     """Mean and std over valid frames of every hidden state, (n_layers + 1, 2 * d) float32.
 
@@ -144,17 +166,16 @@ def encoder_pooled(
     cached (file content + encoder), so training a head, an ensemble member or a layer
     ablation never runs the encoder again.
     """
-    from emovox.models.encoders import whisper_log_mel
     from emovox.models.hybrid import layer_stats
 
     def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():
-            states, smask = frames_model(*whisper_log_mel(batch))
+            states, smask = frames_model.states(batch)
             return list(layer_stats(states, smask).numpy())  # (layers, 2d) each
 
     # v2: batched stems fixed for odd frame counts (see WhisperFrames.forward)
     key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32", "v": 2}
-    return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size)
+    return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size, variant)
 
 
 def mean_std(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

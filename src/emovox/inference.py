@@ -30,7 +30,7 @@ from emovox.ensemble import apply_temperature, soft_vote
 from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
 from emovox.lite import DEFAULT_MODEL
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
-from emovox.models.encoders import load_whisper, whisper_log_mel
+from emovox.models.encoders import is_whisper, load_ssl, load_whisper
 from emovox.models.hybrid import HybridConfig, HybridModel, layer_stats, split_encoder
 
 
@@ -39,12 +39,9 @@ def uses_encoder(model: str) -> bool:
 
 
 def load_encoder(source: str) -> nn.Module:
-    """A frozen encoder by name: Whisper (wheel name, CT2 folder, hub id) or HuBERT-like."""
-    if "whisper" in source.lower():
-        enc = load_whisper(source)
-    else:
-        raise ValueError(f"encoder {source!r}: the training engine drives Whisper encoders so "
-                         "far; HuBERT/wav2vec2/WavLM load through emovox.models.encoders.load_ssl")
+    """A frozen encoder by name: Whisper (wheel name, CT2 folder, hub id) or HuBERT / wav2vec2
+    / WavLM (hub id or local directory)."""
+    enc = load_whisper(source) if is_whisper(source) else load_ssl(source)
     for p in enc.parameters():
         p.requires_grad_(False)
     return enc.eval()
@@ -54,7 +51,7 @@ def model_from_meta(meta: dict, encoder: nn.Module | None = None) -> nn.Module:
     if meta["model"] == "cnn_lstm":
         return CNNLSTM(CNNLSTMConfig.from_dict(meta["model_config"]))
     if meta["model"] in ("ssl", "hybrid"):
-        _, top, norm = split_encoder(encoder.encoder, meta["finetune_layers"],
+        _, top, norm = split_encoder(encoder, meta["finetune_layers"],
                                      max(meta["model_config"]["ssl"]["layers"]))
         return HybridModel(HybridConfig.from_dict(meta["model_config"]), top, norm)
     raise ValueError(f"unknown model {meta['model']!r} in checkpoint")
@@ -107,23 +104,25 @@ def model_inputs(model: nn.Module, feats: list[np.ndarray] | None,
 
 def encoder_inputs(
     model: nn.Module, encoder: nn.Module, encoder_id: str, waves: list[np.ndarray],
-    hashes: list[str], cache: ArrayCache | None,
+    hashes: list[str], cache: ArrayCache | None, variant: data.Variant | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """(what the model's encoder pathway reads per clip, its pooled statistics or None).
 
     Frozen with ``meanstd`` pooling: the chosen layers' statistics (layers, 2d), also what
     standardisation is fitted on. Otherwise the frozen layers' frame states
-    (split + 1, frames, d), float16.
+    (split + 1, frames, d), float16. With a ``variant``: of that augmented copy of each clip.
     """
     pooled = None
     if model.ssl.cfg.pool == "meanstd":
         layers = list(model.ssl.layers)
-        arrs = data.encoder_pooled(waves, hashes, encoder, encoder_id, cache)
+        arrs = data.encoder_pooled(waves, hashes, encoder, encoder_id, cache, variant=variant)
         pooled = [a[layers] for a in arrs]
         if reads_pooled(model):
             return pooled, pooled
     split = frozen_split(model)
-    return data.encoder_states(waves, hashes, encoder, split, encoder_id, cache), pooled
+    states = data.encoder_states(waves, hashes, encoder, split, encoder_id, cache,
+                                 variant=variant)  # fmt: skip
+    return states, pooled
 
 
 def clip_inputs(loaded: Loaded, clips: data.Clips,
@@ -221,8 +220,7 @@ class Predictor:
 
     def _encode(self, waves: list[np.ndarray],
                 upto: int) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
-        mel, mask = whisper_log_mel(waves)
-        return self.encoder(mel, mask, upto=upto)
+        return self.encoder.states(waves, upto)
 
     @torch.no_grad()
     def predict_waves(self, waves: list[np.ndarray], batch_size: int = 8,

@@ -16,7 +16,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,10 @@ class TrainConfig:
     select: str = "best"  # checkpoint kept as the model: best (validation macro-F1) | last
     speaker_norm: int = 0  # >0: standardise encoder statistics per speaker, test speakers
     #   from this many of their own (unlabelled) clips; training speakers from all of theirs
+    variants: int = 0  # augmented copies of each training clip (augment's probabilities and
+    #   ranges), featurised and encoded once and cached beside the clean clip; each epoch reads
+    #   every training clip as the clean clip or one of its copies, the same for both pathways
+    #   (instead of augmenting on the fly: with variants, augment.enabled must be false)
     valid_fraction: float = 0.1
     amp: str = "auto"  # auto (fp16 on CUDA, off on CPU) | bf16 | fp16 | off
     device: str = "auto"
@@ -146,13 +150,17 @@ def build_model(cfg: TrainConfig, n_features: int, n_classes: int,
         return CNNLSTM(CNNLSTMConfig(**{"n_features": n_features, "n_classes": n_classes,
                                         **cfg.model_config}))  # fmt: skip
     if cfg.model in ("ssl", "hybrid"):
-        _, top, norm = split_encoder(encoder.encoder, cfg.finetune_layers, max(cfg.ssl_layers))
+        _, top, norm = split_encoder(encoder, cfg.finetune_layers, max(cfg.ssl_layers))
+        rest = dict(cfg.model_config)  # "cnn" / "ssl": overrides of the pathway configs
+        cnn, ssl = rest.pop("cnn", {}), rest.pop("ssl", {})
+        if set(ssl) & {"d_model", "layers", "pool"}:
+            raise ValueError("set ssl_layers / ssl_pool, not model_config.ssl's layers / pool")
         hcfg = HybridConfig(
             n_classes=n_classes, use_cnn=cfg.model == "hybrid",
-            cnn=CNNLSTMConfig(n_features=n_features, n_classes=n_classes),
-            ssl=SSLHeadConfig(d_model=encoder.d_model, layers=tuple(cfg.ssl_layers),
-                              pool=cfg.ssl_pool),
-            **cfg.model_config,
+            cnn=CNNLSTMConfig(**{"n_features": n_features, "n_classes": n_classes, **cnn}),
+            ssl=SSLHeadConfig(**{"d_model": encoder.d_model, "layers": tuple(cfg.ssl_layers),
+                                 "pool": cfg.ssl_pool, **ssl}),
+            **rest,
         )  # fmt: skip
         return HybridModel(hcfg, top, norm)
     raise ValueError(f"unknown model {cfg.model!r}; known: {', '.join(MODELS)}")
@@ -209,6 +217,8 @@ class Prepared:
     errors: list[tuple[str, str]]
     states: dict[int, np.ndarray] | None = None  # what the encoder pathway reads (see below)
     pooled: dict[int, np.ndarray] | None = None  # per-layer statistics (meanstd pooling)
+    variants: dict[int, list[np.ndarray]] | None = None  # training clips: copies' features
+    state_variants: dict[int, list[np.ndarray]] | None = None  # ... and encoder inputs
 
 
 def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
@@ -242,7 +252,22 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
         if cfg.speaker_norm:
             states = pooled = _speaker_norm_split(states, manifest, split, cfg.speaker_norm,
                                                   cfg.seed)  # fmt: skip
-    return Prepared(manifest, split, waves, feats, stats, y, clips.errors, states, pooled)
+    variants = state_variants = None
+    if cfg.variants > 0:
+        train = list(split.train)
+        waves_t, hashes_t = [waves[i] for i in train], [manifest.rows[i].sha1 for i in train]
+        aug = replace(AugmentConfig.from_dict(cfg.augment), enabled=True)
+        copies = [data.Variant(k, aug, extractor.cfg.sr) for k in range(1, cfg.variants + 1)]
+        if cfg.model != "ssl":  # the encoder pathway alone reads no handcrafted features
+            feats_v = [[stats.apply(f) for f in data.clean_features(
+                waves_t, hashes_t, extractor, cache, variant=v)] for v in copies]
+            variants = {i: [f[j] for f in feats_v] for j, i in enumerate(train)}
+        if encoder is not None:
+            states_v = [encoder_inputs(model, encoder, cfg.encoder, waves_t, hashes_t, cache,
+                                       v)[0] for v in copies]  # fmt: skip
+            state_variants = {i: [a[j] for a in states_v] for j, i in enumerate(train)}
+    return Prepared(manifest, split, waves, feats, stats, y, clips.errors, states, pooled,
+                    variants, state_variants)  # fmt: skip
 
 
 def _speaker_norm_split(arrays: dict[int, np.ndarray], manifest: corpora.Manifest,
@@ -297,6 +322,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
                                  and cfg.finetune_layers == 0 and cfg.protocol != "random"):
         raise ValueError("speaker_norm needs model ssl, ssl_pool meanstd, finetune_layers 0 "
                          "and a speaker-disjoint protocol")  # fmt: skip
+    if cfg.variants and (cfg.speaker_norm or AugmentConfig.from_dict(cfg.augment).enabled):
+        raise ValueError("variants replace on-the-fly augmentation (set augment.enabled "
+                         "false) and do not combine with speaker_norm")  # fmt: skip
     if cfg.select not in ("best", "last"):
         raise ValueError(f"select must be best or last, not {cfg.select!r}")
     torch.manual_seed(cfg.seed)
@@ -375,10 +403,12 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
             batch = mine[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             if world > 1:  # recorded for the rank report (disjoint shares)
                 seen.extend(int(i) for i in batch)
-            feats = _augmented_features(batch, prep, aug_cfg, aug_rng, extractor, sr)
-            inputs = model_inputs(model, feats,
-                                   [prep.states[i] for i in batch] if prep.states else None,
-                                   device)  # fmt: skip
+            if cfg.variants:
+                feats, states = _variant_batch(batch, prep, cfg.variants, aug_rng)
+            else:
+                feats = _augmented_features(batch, prep, aug_cfg, aug_rng, extractor, sr)
+                states = [prep.states[i] for i in batch] if prep.states else None
+            inputs = model_inputs(model, feats, states, device)
             target = torch.tensor([prep.y[i] for i in batch], device=device)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                                 enabled=amp_dtype is not None):  # fmt: skip
@@ -436,6 +466,20 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
         return {}
     return evaluate_run(out, device=device, extra={"train_seconds": round(elapsed, 2),
                                                    "epochs_run": len(history)})  # fmt: skip
+
+
+def _variant_batch(batch: np.ndarray, prep: Prepared, n: int,
+                   rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """A training batch's (features, encoder inputs or None): per clip, the clean clip or one
+    of its ``n`` cached augmented copies, drawn uniformly, the same for both pathways."""
+    pick = rng.integers(0, n + 1, len(batch))
+
+    def choose(clean: dict, copies: dict | None) -> list[np.ndarray]:
+        return [clean[i] if p == 0 or copies is None else copies[i][p - 1]
+                for i, p in zip(batch, pick, strict=True)]  # fmt: skip
+
+    states = choose(prep.states, prep.state_variants) if prep.states is not None else None
+    return choose(prep.feats, prep.variants), states
 
 
 def _augmented_features(batch: np.ndarray, prep: Prepared, aug_cfg: AugmentConfig,

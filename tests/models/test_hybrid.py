@@ -8,11 +8,16 @@ from emovox.models.hybrid import (
     HybridConfig,
     HybridModel,
     SSLHeadConfig,
-    frozen_states,
     layer_stats,
     split_encoder,
 )
 from emovox.models.whisper import WhisperConfig, WhisperEncoder
+
+
+def frozen_states(enc, mel, mask, split):
+    """What the cache stores: hidden states 0..split of the frozen encoder, no gradients."""
+    with torch.no_grad():
+        return enc(mel, mask, upto=split)
 
 
 def _encoder():
@@ -44,7 +49,7 @@ def test_cached_lower_states_plus_top_layers_equal_full_forward():
     mel, mask, _, _ = _batch()
     with torch.no_grad():
         full, smask = enc(mel, mask)
-    split, top, norm = split_encoder(enc.encoder, finetune_layers=2)
+    split, top, norm = split_encoder(enc, finetune_layers=2)
     assert split == 1
     cached, cmask = frozen_states(enc, mel, mask, split)
     model = HybridModel(_cfg(use_cnn=False), top, norm).eval()
@@ -58,7 +63,7 @@ def test_cached_lower_states_plus_top_layers_equal_full_forward():
 def test_frozen_encoder_stays_bit_identical_while_top_layers_train():
     enc = _encoder()
     before = copy.deepcopy(enc.state_dict())
-    split, top, norm = split_encoder(enc.encoder, finetune_layers=1)
+    split, top, norm = split_encoder(enc, finetune_layers=1)
     model = HybridModel(_cfg(), top, norm)
     top_before = copy.deepcopy(model.top.state_dict())
     opt = torch.optim.AdamW([{"params": p, "lr": 1e-2} for p in model.param_groups().values()])

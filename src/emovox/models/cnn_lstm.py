@@ -21,6 +21,10 @@ class CNNLSTMConfig:
     lstm_layers: int = 2
     head_hidden: int = 128
     utterance_norm: bool = False  # standardise each feature over the clip's own valid frames
+    time_masks: int = 0  # training only: spans of up to time_mask_width frames zeroed
+    time_mask_width: int = 30
+    feature_masks: int = 0  # training only: bands of up to feature_mask_width features zeroed
+    feature_mask_width: int = 12
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -64,6 +68,39 @@ def utterance_standardise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     mean = (x * m).sum(dim=1, keepdim=True) / n
     var = (((x - mean) * m) ** 2).sum(dim=1, keepdim=True) / n
     return (x - mean) / torch.sqrt(var + 1e-5) * m
+
+
+class FeatureMasking(nn.Module):
+    """SpecAugment-style masking while training: random time spans and feature bands of each
+    clip's standardised frames are set to 0 (the training mean), so no single stretch or
+    feature group carries a clip. The identity in eval mode."""
+
+    def __init__(self, time_masks: int, time_width: int, feature_masks: int,
+                 feature_width: int) -> None:  # fmt: skip
+        super().__init__()
+        self.time = (time_masks, time_width)
+        self.feature = (feature_masks, feature_width)
+
+    @staticmethod
+    def _spans(n: int, width: int, size: torch.Tensor, total: int) -> torch.Tensor:
+        """(b, total) bool: n random spans of 0..width positions inside each row's size."""
+        b = size.shape[0]
+        pos = torch.arange(total, device=size.device)[None, :]
+        out = torch.zeros(b, total, dtype=torch.bool, device=size.device)
+        for _ in range(n):
+            w = torch.randint(0, width + 1, (b,), device=size.device)
+            start = (torch.rand(b, device=size.device) * (size - w).clamp(min=0)).long()
+            out |= (pos >= start[:, None]) & (pos < (start + w)[:, None])
+        return out
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # x: (batch, time, feat); mask: (batch, time)
+        if not self.training or not (self.time[0] or self.feature[0]):
+            return x
+        b, t, f = x.shape
+        drop_t = self._spans(*self.time, mask.sum(dim=1), t)  # (b, t)
+        drop_f = self._spans(*self.feature, torch.full((b,), f, device=x.device), f)  # (b, f)
+        return x.masked_fill(drop_t[:, :, None] | drop_f[:, None, :], 0.0)
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -110,10 +147,13 @@ class CNNLSTMEncoder(nn.Module):
         self.lstm = BiLSTM(cfg.channels[-1], cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
         self.out_dim = 2 * cfg.lstm_hidden
         self.utterance_norm = cfg.utterance_norm
+        self.masking = FeatureMasking(cfg.time_masks, cfg.time_mask_width, cfg.feature_masks,
+                                      cfg.feature_mask_width)  # fmt: skip
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.utterance_norm:
             x = utterance_standardise(x, mask)
+        x = self.masking(x, mask)  # (batch, time, feat), training only
         h = x.transpose(1, 2)  # (batch, feat, time)
         for block in self.blocks:
             h, mask = block(h, mask)

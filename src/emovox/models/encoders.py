@@ -224,6 +224,12 @@ class WhisperFrames(nn.Module):
             states[-1] = enc.layer_norm(states[-1])
         return states, out_mask
 
+    def states(self, waves: list[np.ndarray],
+               upto: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
+        """Hidden states 0..``upto`` and frame mask of 16 kHz waveforms (the common encoder
+        interface: each encoder prepares its own input)."""
+        return self(*whisper_log_mel(waves), upto=upto)
+
 
 def whisper_log_mel(waves: list[np.ndarray], n_mels: int = 80) -> tuple[torch.Tensor, torch.Tensor]:
     """Whisper's log-mel input (n_fft 400, hop 160, 16 kHz) for real frames only.
@@ -297,11 +303,13 @@ def _save_encoder(enc: WhisperEncoder, root: Path) -> None:
 
 class SSLFrames(nn.Module):
     """HuBERT / wav2vec2 / WavLM over waveforms: (batch, samples) + lengths -> hidden states of
-    every layer (batch, frames, d_model) and the frame mask."""
+    every layer (batch, frames, d_model) and the frame mask. ``normalize``: each clip scaled
+    to zero mean and unit variance first, as the model's feature extractor asks."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, normalize: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.normalize = normalize
         self.n_layers = model.config.num_hidden_layers
         self.d_model = model.config.hidden_size
 
@@ -315,13 +323,27 @@ class SSLFrames(nn.Module):
         fmask = torch.arange(n, device=wave.device)[None, :] < frames[:, None]
         return list(out.hidden_states), fmask
 
+    def states(self, waves: list[np.ndarray],
+               upto: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
+        """Hidden states 0..``upto`` (all layers run) and frame mask of 16 kHz waveforms."""
+        lengths = torch.tensor([len(w) for w in waves])
+        wave = torch.zeros(len(waves), int(lengths.max()))
+        for i, w in enumerate(waves):
+            x = torch.from_numpy(np.asarray(w, dtype=np.float32))
+            if self.normalize:
+                x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+            wave[i, : len(x)] = x
+        states, mask = self(wave, lengths)
+        return states[: None if upto is None else upto + 1], mask
+
 
 def load_ssl(source: str) -> SSLFrames:
-    """A HuBERT / wav2vec2 / WavLM encoder by hub id or local directory."""
+    """A HuBERT / wav2vec2 / WavLM encoder by hub id or local directory (with its feature
+    extractor's ``do_normalize`` when it ships one)."""
     from transformers import AutoModel
 
     try:
-        return SSLFrames(AutoModel.from_pretrained(source).eval())
+        model = AutoModel.from_pretrained(source).eval()
     except OSError as exc:
         raise EncoderUnavailableError(
             f"cannot load encoder {source!r} ({exc}). It needs the model hub or a local copy: "
@@ -329,3 +351,20 @@ def load_ssl(source: str) -> SSLFrames:
             "DIR`, copy DIR here and pass it instead of the hub id; offline alternatives "
             "that install from PyPI are 'whisper-base' and 'whisper-tiny'"
         ) from None
+    try:
+        from transformers import AutoFeatureExtractor
+
+        normalize = bool(getattr(AutoFeatureExtractor.from_pretrained(source),
+                                 "do_normalize", False))  # fmt: skip
+    except (OSError, ValueError):  # no preprocessor config: raw waveforms, as HuBERT base
+        normalize = False
+    return SSLFrames(model, normalize)
+
+
+def is_whisper(source: str) -> bool:
+    """Whether an encoder name, folder or hub id is a Whisper model (else HuBERT-like)."""
+    path = Path(source)
+    if source in WHEEL_MODELS or "whisper" in source.lower() or (path / "model.bin").exists():
+        return True
+    config = path / "config.json"
+    return config.exists() and json.loads(config.read_text()).get("model_type") == "whisper"

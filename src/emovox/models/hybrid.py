@@ -221,33 +221,29 @@ class HybridModel(nn.Module):
 
 
 def split_encoder(
-    encoder, finetune_layers: int, cut: int | None = None
+    frames_model, finetune_layers: int, cut: int | None = None
 ) -> tuple[int, nn.ModuleList, nn.Module | None]:
-    """(split index, trainable top layers, final norm) of a Whisper-style encoder.
+    """(split index, trainable top layers, final norm) of an encoder (a frame model).
 
     The encoder is used up to layer ``cut`` (default: all; the pathway passes its highest
     pooled layer, so layers above it are never run). Hidden states 0..split are computed by
     the frozen part (and cached); the ``finetune_layers`` layers split+1..cut are deep copies,
-    so the frozen encoder's own weights are never touched by training.
+    so the frozen encoder's own weights are never touched by training. Fine-tuning needs a
+    Whisper encoder; any encoder can be used frozen.
     """
     import copy
 
-    n = len(encoder.layers)
+    n = frames_model.n_layers
     cut = n if cut is None else cut
     if not 0 <= finetune_layers <= cut <= n:
         raise ValueError(f"finetune_layers must be 0..{cut} (the highest pooled layer)")
     split = cut - finetune_layers
+    if finetune_layers == 0:
+        return split, nn.ModuleList(), None
+    encoder = getattr(frames_model, "encoder", None)
+    if encoder is None:
+        raise ValueError("fine-tuning top layers needs a Whisper encoder; use "
+                         "finetune_layers 0 with HuBERT / wav2vec2 / WavLM")  # fmt: skip
     top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:cut])
     norm = copy.deepcopy(encoder.layer_norm) if finetune_layers and cut == n else None
     return split, top, norm
-
-
-def frozen_states(frames_model, mel: torch.Tensor, mask: torch.Tensor,
-                  split: int) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
-    """Hidden states 0..split of the frozen encoder (what the cache stores), no gradients.
-
-    The final norm belongs to the last layer only, so states below it are raw.
-    """
-    with torch.no_grad():
-        states, out_mask = frames_model(mel, mask, upto=split)
-    return states, out_mask
