@@ -1,0 +1,74 @@
+"""The issue's frozen linear probe, with and without cached augmented copies for training.
+
+    python benchmarks/probe.py --data ../shared/datasets/ravdess --labels 8 --variants 0 1 2
+
+Frozen Whisper-base statistics (mean + std of hidden states 2-4, from the same cache as
+training), standardised on the training side, logistic regression (C 0.05); EmoBox speaker
+folds, training on each fold's training + validation actors. With K copies, every training
+clip also contributes its K augmented copies (``emovox.data.Variant``, default augmentation).
+Prints one JSON line per K.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emovox import corpora, data, protocols  # noqa: E402
+from emovox.augment import AugmentConfig  # noqa: E402
+from emovox.cache import ArrayCache  # noqa: E402
+from emovox.inference import load_encoder  # noqa: E402
+from emovox.labels import label_set  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", default="../shared/datasets/ravdess")
+    ap.add_argument("--labels", type=int, default=8)
+    ap.add_argument("--variants", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--layers", type=int, nargs="+", default=[2, 3, 4])
+    args = ap.parse_args()
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    manifest = corpora.read_corpus(args.data)
+    labels = label_set(args.labels)
+    clips = data.load_clips(manifest.rows)
+    hashes = [r.sha1 for r in clips.rows]
+    enc, cache = load_encoder("whisper-base"), ArrayCache()
+    by_path = {r.path: i for i, r in enumerate(clips.rows)}
+
+    def vectors(variant: data.Variant | None) -> np.ndarray:
+        pooled = data.encoder_pooled(clips.waves, hashes, enc, "whisper-base", cache,
+                                     variant=variant)  # fmt: skip
+        return np.stack([p[args.layers].reshape(-1) for p in pooled])
+
+    clean = vectors(None)
+    copies = [vectors(data.Variant(k, AugmentConfig())) for k in range(1, max(args.variants) + 1)]
+    for n in args.variants:
+        accs = []
+        for fold in protocols.speaker_folds(manifest):
+            split = protocols.speaker_fold(manifest, labels, fold)
+            train = [by_path[manifest.rows[i].path] for i in np.concatenate([split.train,
+                                                                               split.valid])]
+            test = [by_path[manifest.rows[i].path] for i in split.test]
+            y = np.array([labels.index(clips.rows[i].emotion) for i in train])
+            scaler = StandardScaler().fit(clean[train])
+            x = np.concatenate([clean[train], *(c[train] for c in copies[:n])])
+            clf = LogisticRegression(C=0.05, max_iter=3000)
+            clf.fit(scaler.transform(x), np.tile(y, n + 1))
+            yt = np.array([labels.index(clips.rows[i].emotion) for i in test])
+            accs.append(float((clf.predict(scaler.transform(clean[test])) == yt).mean()))
+        print(json.dumps({"labels": args.labels, "variants": n,
+                          "accuracy_mean": round(float(np.mean(accs)), 4),
+                          "accuracy_std": round(float(np.std(accs)), 4),
+                          "folds": [round(a, 4) for a in accs]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
