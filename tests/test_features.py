@@ -155,3 +155,11 @@ def test_cache_hit_and_invalidation(tmp_path):
     assert clean_features(w, ["abc"], ex13, cache)[0].shape[1] == 13 * 3 + 2 + 7 + 1 + 12
     assert len(list((tmp_path / "features").rglob("*.npy"))) == 3
     assert not list((tmp_path / "features").rglob("*.tmp"))
+
+
+def test_batches_larger_than_the_tuning_histogram():
+    # more clips in one batch than the tuning histogram has edges (101)
+    waves = [speechlike(0.3, seed=i) for i in range(110)]
+    ex = FeatureExtractor()
+    out = extract(waves, ex, batch_size=110)
+    assert len(out) == 110 and np.allclose(out[7], extract([waves[7]], ex, 1)[0], atol=1e-4)

@@ -258,12 +258,10 @@ class FeatureExtractor(nn.Module):
 
         Blocks of gcd(hop, n_fft) samples are summed once, then a float64 cumulative sum over
         the (few) block sums gives every frame: one pass over the waveform, no framing.
-        x is copied only when it is not already ``_sum_length(frames)`` long.
+        x must be ``_sum_length(frames)`` long (whole blocks).
         """
         hop, n = self.cfg.hop_length, self.cfg.n_fft
-        g, length = math.gcd(hop, n), self._sum_length(frames)
-        if x.shape[1] != length:
-            x = F.pad(x[:, :length], (0, max(0, length - x.shape[1])))
+        g = math.gcd(hop, n)
         blocks = x.reshape(x.shape[0], -1, g).sum(dim=2)  # short float32 sums, then float64
         cs = F.pad(torch.cumsum(blocks.double(), dim=1), (1, 0))
         first = torch.arange(frames, device=x.device) * (hop // g)
@@ -362,7 +360,7 @@ class FeatureExtractor(nn.Module):
         k = k - (res < edges[k]).long()  # numpy.histogram's edge corrections
         k = k + ((res >= edges[(k + 1).clamp(max=100)]) & (k != 99)).long()
         hist = torch.bincount(bi * 100 + k.clamp(0, 99), keep, minlength=b * 100).view(b, 100)
-        return torch.where(counts > 0, edges[hist.argmax(dim=1)], torch.zeros_like(edges[:b]))
+        return torch.where(counts > 0, edges[hist.argmax(dim=1)], edges.new_zeros(b))
 
     def _chroma_fb(self, tuning: torch.Tensor) -> torch.Tensor:
         """Chroma filter banks for each clip's tuning, built once per distinct tuning value."""

@@ -326,14 +326,11 @@ class SSLFrames(nn.Module):
     def states(self, waves: list[np.ndarray],
                upto: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
         """Hidden states 0..``upto`` (all layers run) and frame mask of 16 kHz waveforms."""
-        lengths = torch.tensor([len(w) for w in waves])
-        wave = torch.zeros(len(waves), int(lengths.max()))
-        for i, w in enumerate(waves):
-            x = torch.from_numpy(np.asarray(w, dtype=np.float32))
-            if self.normalize:
-                x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
-            wave[i, : len(x)] = x
-        states, mask = self(wave, lengths)
+        from emovox.features import pad_batch
+
+        if self.normalize:
+            waves = [(w - w.mean()) / np.sqrt(w.var() + 1e-7) for w in waves]
+        states, mask = self(*pad_batch(waves))
         return states[: None if upto is None else upto + 1], mask
 
 
