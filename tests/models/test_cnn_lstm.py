@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig, FeatureMasking, reverse_padded
@@ -9,10 +10,11 @@ def test_reverse_padded_keeps_padding():
     assert out.tolist() == [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]]
 
 
-def test_padding_does_not_change_a_clip_prediction():
+@pytest.mark.parametrize("pooling", ["mean", "attentive"])
+def test_padding_does_not_change_a_clip_prediction(pooling):
     torch.manual_seed(0)
     model = CNNLSTM(CNNLSTMConfig(n_features=20, n_classes=7, channels=(8, 8, 8),
-                                  lstm_hidden=16)).eval()
+                                  lstm_hidden=16, pooling=pooling)).eval()
     a, b = torch.randn(1, 53, 20), torch.randn(1, 90, 20)
     alone = model(a, torch.ones(1, 53, dtype=torch.bool))
     x = torch.zeros(2, 90, 20)
@@ -67,3 +69,20 @@ def test_feature_masking_zeroes_spans_inside_each_clip_in_training_only():
     assert torch.equal(y[~zero], x[~zero])  # nothing else changes
     m.eval()
     assert torch.equal(m(x, mask), x)
+
+
+def test_attentive_pooling_weights_frames_unlike_the_mean():
+    torch.manual_seed(0)
+    cfg = CNNLSTMConfig(n_features=20, channels=(8, 8, 8), lstm_hidden=16, pooling="attentive")
+    model = CNNLSTM(cfg).eval()
+    assert model.encoder.out_dim == 4 * 16
+    x, mask = torch.randn(3, 40, 20), torch.ones(3, 40, dtype=torch.bool)
+    frames = model.encoder.lstm(torch.randn(3, 10, 8), torch.full((3,), 10))  # (b, t, 2h)
+    pooled = model.encoder.pool(frames, torch.ones(3, 10, dtype=torch.bool))
+    mean = frames.mean(dim=1)
+    assert not torch.allclose(pooled[:, :32], mean, atol=1e-4)  # learned weights, not uniform
+    std = frames.std(dim=1, unbiased=False)
+    assert torch.all(pooled[:, 32:] > 0) and pooled[:, 32:].shape == std.shape
+    assert model(x, mask).shape == (3, 7)
+    with pytest.raises(ValueError, match="pooling"):
+        CNNLSTM(CNNLSTMConfig(pooling="max"))

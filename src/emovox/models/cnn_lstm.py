@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emovox.models.pooling import AttentiveStatsPool, masked_mean
+
 
 @dataclass(frozen=True)
 class CNNLSTMConfig:
@@ -20,6 +22,7 @@ class CNNLSTMConfig:
     lstm_hidden: int = 128
     lstm_layers: int = 2
     head_hidden: int = 128
+    pooling: str = "mean"  # over LSTM outputs: mean | attentive (weighted mean + std)
     utterance_norm: bool = False  # standardise each feature over the clip's own valid frames
     time_masks: int = 0  # training only: spans of up to time_mask_width frames zeroed
     time_mask_width: int = 30
@@ -53,12 +56,6 @@ class ConvBlock(nn.Module):
             x = F.max_pool1d(x, self.pool, ceil_mode=True)
             mask = F.max_pool1d(mask[:, None, :].float(), self.pool, ceil_mode=True)[:, 0] > 0
         return self.drop(x), mask
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over valid time steps. x: (batch, time, dim); mask: (batch, time)."""
-    m = mask[:, :, None].to(x.dtype)
-    return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 
 def utterance_standardise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -145,7 +142,11 @@ class CNNLSTMEncoder(nn.Module):
             for a, b in zip(chans[:-1], chans[1:], strict=True)
         )
         self.lstm = BiLSTM(cfg.channels[-1], cfg.lstm_hidden, cfg.lstm_layers, cfg.dropout)
-        self.out_dim = 2 * cfg.lstm_hidden
+        if cfg.pooling not in ("mean", "attentive"):
+            raise ValueError(f"pooling must be 'mean' or 'attentive', not {cfg.pooling!r}")
+        d = 2 * cfg.lstm_hidden
+        self.pool = AttentiveStatsPool(d) if cfg.pooling == "attentive" else None
+        self.out_dim = 2 * d if self.pool is not None else d
         self.utterance_norm = cfg.utterance_norm
         self.masking = FeatureMasking(cfg.time_masks, cfg.time_mask_width, cfg.feature_masks,
                                       cfg.feature_mask_width)  # fmt: skip
@@ -159,6 +160,8 @@ class CNNLSTMEncoder(nn.Module):
             h, mask = block(h, mask)
         h = h.transpose(1, 2)  # (batch, time', channels)
         out = self.lstm(h, mask.sum(dim=1))  # (batch, time', 2 * hidden)
+        if self.pool is not None:
+            return self.pool(out, mask)  # (batch, 4 * hidden)
         return masked_mean(out, mask)  # (batch, 2 * hidden)
 
 

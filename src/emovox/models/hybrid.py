@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from emovox.models.cnn_lstm import CNNLSTMConfig, CNNLSTMEncoder
+from emovox.models.pooling import AttentiveStatsPool
 
 
 @dataclass(frozen=True)
@@ -72,21 +73,6 @@ def layer_stats(states: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         var = (((s - mean[:, None]) ** 2) * m).sum(dim=1) / n
         out.append(torch.cat([mean, torch.sqrt(var.clamp(min=1e-8))], dim=1))
     return torch.stack(out, dim=1)
-
-
-class AttentiveStatsPool(nn.Module):
-    """Attention-weighted mean and std over valid frames: (b, t, d) -> (b, 2d)."""
-
-    def __init__(self, d: int, hidden: int = 128) -> None:
-        super().__init__()
-        self.score = nn.Sequential(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        s = self.score(x).squeeze(-1).masked_fill(~mask, -torch.inf)  # (b, t)
-        a = torch.softmax(s, dim=1)[:, :, None]
-        mean = (a * x).sum(dim=1)
-        var = (a * (x - mean[:, None]) ** 2).sum(dim=1)
-        return torch.cat([mean, torch.sqrt(var.clamp(min=1e-6))], dim=1)
 
 
 class SSLPathway(nn.Module):
