@@ -279,18 +279,23 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
         train.train(_cfg(subset, tmp_path, variants=1), tmp_path / "bad", progress=False)
 
 
-def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, tmp_path):
-    """The HuBERT path of the engine with a tiny random config of the real model class."""
+def _tiny_hubert(folder):
+    """A tiny randomly initialised HubertModel saved like a hub download."""
     from transformers import HubertConfig, HubertModel
 
-    from emovox.inference import Predictor
-
     torch.manual_seed(0)
-    hub = tmp_path / "hubert-tiny"
     HubertModel(HubertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
                              intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 4),
                              conv_kernel=(10, 4), num_conv_pos_embeddings=16,
-                             num_conv_pos_embedding_groups=2)).save_pretrained(hub)  # fmt: skip
+                             num_conv_pos_embedding_groups=2)).save_pretrained(folder)  # fmt: skip
+    return folder
+
+
+def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, tmp_path):
+    """The HuBERT path of the engine with a tiny random config of the real model class."""
+    from emovox.inference import Predictor
+
+    hub = _tiny_hubert(tmp_path / "hubert-tiny")
     cfg = _cfg(subset, tmp_path, model="ssl", encoder=str(hub), ssl_layers=[1, 2], epochs=2,
                model_config={})
     m = train.train(cfg, tmp_path / "hub", progress=False)
@@ -308,3 +313,32 @@ def data_clips(subset, n):
     from emovox import data
 
     return data.load_clips(Manifest.read_tsv(subset).rows[:n]).waves
+
+
+def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tmp_path):
+    """A Whisper tiny.en member and a HuBERT member in one ensemble: evaluation from an empty
+    cache and the Predictor from waveforms run each member on its own encoder, and agree."""
+    import shutil
+
+    from emovox import data
+    from emovox.inference import Predictor
+
+    hub = _tiny_hubert(tmp_path / "hubert-tiny")
+    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2, 3],
+               epochs=2, ensemble=2, model_config={},
+               member_overrides=[{}, {"encoder": str(hub), "ssl_layers": [1, 2]}])
+    m = train.run(cfg, tmp_path / "mix")
+    assert [json.loads((tmp_path / "mix" / f"member{k}" / "checkpoints" / "best.json")
+                       .read_text())["encoder"] for k in (0, 1)] == ["whisper-tiny", str(hub)]
+    shutil.rmtree(tmp_path / "cache")  # nothing cached: every member encodes afresh
+    again = train.evaluate_run(tmp_path / "mix", out=tmp_path / "mix-eval")
+    assert again["ensemble"]["members"] == m["ensemble"]["members"]
+    assert again["confusion"] == m["confusion"]
+    pred = Predictor.load(tmp_path / "mix")
+    assert set(pred.encoders) == {"whisper-tiny", str(hub)}
+    split = json.loads((tmp_path / "mix" / "member0" / "split.json").read_text())
+    rows = [r for r in Manifest.read_tsv(subset).rows if r.path in set(split["test"])]
+    clips = data.load_clips(rows)
+    y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
+    acc = float((pred.predict_waves(clips.waves).argmax(1) == y).mean())
+    assert acc == pytest.approx(m["accuracy"])

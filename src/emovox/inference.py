@@ -171,11 +171,16 @@ def frozen_split(model: HybridModel) -> int:
 
 
 def load_members(stems: list[Path]) -> list[Loaded]:
-    """Checkpoints that share one encoder, loaded once."""
+    """Checkpoints, each encoder loaded once and shared by the members that name it (an
+    ensemble may mix encoders, e.g. Whisper base and tiny heads)."""
     members: list[Loaded] = []
+    encoders: dict[str, nn.Module] = {}
     for stem in stems:
-        shared = next((m.encoder for m in members if m.encoder is not None), None)
-        members.append(load_model(stem, shared))
+        name = json.loads(Path(stem).with_suffix(".json").read_text()).get("encoder", "")
+        m = load_model(stem, encoders.get(name))
+        if m.encoder is not None:
+            encoders.setdefault(m.meta["encoder"], m.encoder)
+        members.append(m)
     return members
 
 
@@ -192,7 +197,10 @@ class Predictor:
             raise ValueError("ensemble members must share one feature config")
         feature_cfg = FeatureConfig.from_dict(members[0].meta["feature_config"])
         self.extractor = FeatureExtractor(feature_cfg) if self._needs_features() else None
-        self.encoder = next((m.encoder for m in members if m.encoder is not None), None)
+        self.encoders: dict[str, nn.Module] = {}  # encoder id -> module, shared by members
+        for m in members:
+            if m.encoder is not None:
+                self.encoders.setdefault(m.meta["encoder"], m.encoder)
 
     def _needs_features(self) -> bool:
         return any(not (isinstance(m.model, HybridModel) and m.model.cnn is None)
@@ -218,9 +226,19 @@ class Predictor:
                                     "checkpoints/best.json or checkpoint stem)")  # fmt: skip
         return cls(load_members(stems), float(spec.get("temperature", 1.0)), str(path))
 
+    def _upto(self) -> dict[str, int]:
+        """Per encoder id, the highest frozen layer any member reads from it."""
+        upto: dict[str, int] = {}
+        for m in self.members:
+            if m.encoder is not None:
+                name = m.meta["encoder"]
+                upto[name] = max(upto.get(name, 0), frozen_split(m.model))
+        return upto
+
     def _encode(self, waves: list[np.ndarray],
-                upto: int) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
-        return self.encoder.states(waves, upto)
+                upto: dict[str, int]) -> dict[str, tuple[list[torch.Tensor], torch.Tensor]]:
+        """Each encoder's frozen states (list of (b, t, d)) and frame mask, run once."""
+        return {name: self.encoders[name].states(waves, k) for name, k in upto.items()}
 
     @torch.no_grad()
     def predict_waves(self, waves: list[np.ndarray], batch_size: int = 8,
@@ -233,21 +251,19 @@ class Predictor:
         """
         order = np.argsort([len(w) for w in waves])
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
-        upto = max((frozen_split(m.model) for m in self.members if m.encoder is not None),
-                   default=0)  # fmt: skip
+        upto = self._upto()
         spk = self._speaker_stats(enrollment, upto)
         for s in range(0, len(order), batch_size):
             sel = order[s : s + batch_size]
             batch = [waves[i] for i in sel]
             raw = extract(batch, self.extractor, batch_size) if self.extractor else None
-            states = smask = None
-            if self.encoder is not None:
-                states, smask = self._encode(batch, upto)
+            encoded = self._encode(batch, upto)
             probs = []
             for k, m in enumerate(self.members):
                 feats = fmask = None
                 if raw is not None:
                     feats, fmask = data.collate([m.stats.apply(f) for f in raw])
+                states, smask = encoded.get(m.meta["encoder"], (None, None))
                 if m.encoder is None:
                     logits = m.model(feats, fmask)
                 elif reads_pooled(m.model):
@@ -264,7 +280,7 @@ class Predictor:
         return out
 
     def _speaker_stats(self, enrollment: list[np.ndarray] | None,
-                       upto: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+                       upto: dict[str, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Per speaker-normalised member: (mean, std) of the enrollment clips' statistics."""
         needs = [k for k, m in enumerate(self.members) if m.meta.get("speaker_norm")]
         if not needs:
@@ -272,10 +288,11 @@ class Predictor:
         if not enrollment:
             raise ValueError("this model standardises each speaker's voice: pass enrollment "
                              "clips of the speaker (predict_waves(..., enrollment=[...]))")
-        pooled = []
+        pooled: dict[str, list[torch.Tensor]] = {name: [] for name in upto}
         for s in range(0, len(enrollment), 8):
-            states, smask = self._encode(enrollment[s : s + 8], upto)
-            pooled.append(layer_stats(states, smask))
-        allp = torch.cat(pooled).numpy()  # (n, layers, 2d)
-        return {k: data.mean_std(allp[:, list(self.members[k].model.ssl.layers)])
+            for name, (states, smask) in self._encode(enrollment[s : s + 8], upto).items():
+                pooled[name].append(layer_stats(states, smask))
+        allp = {name: torch.cat(p).numpy() for name, p in pooled.items()}  # (n, layers, 2d)
+        return {k: data.mean_std(allp[self.members[k].meta["encoder"]][
+                    :, list(self.members[k].model.ssl.layers)])
                 for k in needs}  # fmt: skip
