@@ -1,12 +1,15 @@
 """The issue's frozen linear probe, with and without cached augmented copies for training.
 
     python benchmarks/probe.py --data ../shared/datasets/ravdess --labels 8 --variants 0 1 2
+    python benchmarks/probe.py --labels 8 --variants 0 --encoders whisper-tiny:1,2,3,4 \
+        whisper-base:2,3,4+whisper-tiny:1,2,3,4
 
 Frozen Whisper-base statistics (mean + std of hidden states 2-4, from the same cache as
-training), standardised on the training side, logistic regression (C 0.05); EmoBox speaker
-folds, training on each fold's training + validation actors. With K copies, every training
-clip also contributes its K augmented copies (``emovox.data.Variant``, default augmentation).
-Prints one JSON line per K.
+training; ``--encoders`` names other encoders and states, ``+`` concatenates them),
+standardised on the training side, logistic regression (C 0.05); EmoBox speaker folds,
+training on each fold's training + validation actors. With K copies, every training clip also
+contributes its K augmented copies (``emovox.data.Variant``, default augmentation). Prints one
+JSON line per encoder spec and K.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/datasets/ravdess")
     ap.add_argument("--labels", type=int, default=8)
     ap.add_argument("--variants", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--layers", type=int, nargs="+", default=[2, 3, 4])
+    ap.add_argument("--encoders", nargs="+", default=["whisper-base:2,3,4"],
+                    help="ENCODER:STATES[+ENCODER:STATES...], one probe each")
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -40,17 +44,24 @@ def main() -> None:
     labels = label_set(args.labels)
     clips = data.load_clips(manifest.rows)
     hashes = [r.sha1 for r in clips.rows]
-    enc, cache = load_encoder("whisper-base"), ArrayCache()
+    cache, encoders = ArrayCache(), {}
     by_path = {r.path: i for i, r in enumerate(clips.rows)}
 
-    def vectors(variant: data.Variant | None) -> np.ndarray:
-        pooled = data.encoder_pooled(clips.waves, hashes, enc, "whisper-base", cache,
-                                     variant=variant)  # fmt: skip
-        return np.stack([p[args.layers].reshape(-1) for p in pooled])
+    def vectors(spec: str, variant: data.Variant | None) -> np.ndarray:
+        parts = []
+        for part in spec.split("+"):
+            name, states = part.split(":")
+            if name not in encoders:
+                encoders[name] = load_encoder(name)
+            pooled = data.encoder_pooled(clips.waves, hashes, encoders[name], name, cache,
+                                         variant=variant)  # fmt: skip
+            layers = [int(k) for k in states.split(",")]
+            parts.append(np.stack([p[layers].reshape(-1) for p in pooled]))
+        return np.concatenate(parts, axis=1)
 
-    clean = vectors(None)
-    copies = [vectors(data.Variant(k, AugmentConfig())) for k in range(1, max(args.variants) + 1)]
-    for n in args.variants:
+    for spec, n in ((s, n) for s in args.encoders for n in args.variants):
+        clean = vectors(spec, None)
+        copies = [vectors(spec, data.Variant(k, AugmentConfig())) for k in range(1, n + 1)]
         accs = []
         for fold in protocols.speaker_folds(manifest):
             split = protocols.speaker_fold(manifest, labels, fold)
@@ -59,12 +70,12 @@ def main() -> None:
             test = [by_path[manifest.rows[i].path] for i in split.test]
             y = np.array([labels.index(clips.rows[i].emotion) for i in train])
             scaler = StandardScaler().fit(clean[train])
-            x = np.concatenate([clean[train], *(c[train] for c in copies[:n])])
+            x = np.concatenate([clean[train], *(c[train] for c in copies)])
             clf = LogisticRegression(C=0.05, max_iter=3000)
             clf.fit(scaler.transform(x), np.tile(y, n + 1))
             yt = np.array([labels.index(clips.rows[i].emotion) for i in test])
             accs.append(float((clf.predict(scaler.transform(clean[test])) == yt).mean()))
-        print(json.dumps({"labels": args.labels, "variants": n,
+        print(json.dumps({"encoders": spec, "labels": args.labels, "variants": n,
                           "accuracy_mean": round(float(np.mean(accs)), 4),
                           "accuracy_std": round(float(np.std(accs)), 4),
                           "folds": [round(a, 4) for a in accs]}), flush=True)
