@@ -166,7 +166,7 @@ def encoder_pooled(
     cached (file content + encoder), so training a head, an ensemble member or a layer
     ablation never runs the encoder again.
     """
-    from emovox.models.hybrid import layer_stats
+    from emovox.models.pooling import layer_stats
 
     def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():

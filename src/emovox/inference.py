@@ -31,7 +31,8 @@ from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extra
 from emovox.lite import DEFAULT_MODEL
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
 from emovox.models.encoders import is_whisper, load_ssl, load_whisper
-from emovox.models.hybrid import HybridConfig, HybridModel, layer_stats, split_encoder
+from emovox.models.hybrid import HybridConfig, HybridModel, split_encoder
+from emovox.models.pooling import layer_stats
 
 
 def uses_encoder(model: str) -> bool:
@@ -197,10 +198,8 @@ class Predictor:
             raise ValueError("ensemble members must share one feature config")
         feature_cfg = FeatureConfig.from_dict(members[0].meta["feature_config"])
         self.extractor = FeatureExtractor(feature_cfg) if self._needs_features() else None
-        self.encoders: dict[str, nn.Module] = {}  # encoder id -> module, shared by members
-        for m in members:
-            if m.encoder is not None:
-                self.encoders.setdefault(m.meta["encoder"], m.encoder)
+        # encoder id -> module (load_members loads each once and shares it)
+        self.encoders = {m.meta["encoder"]: m.encoder for m in members if m.encoder is not None}
 
     def _needs_features(self) -> bool:
         return any(not (isinstance(m.model, HybridModel) and m.model.cnn is None)

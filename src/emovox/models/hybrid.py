@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from emovox.models.cnn_lstm import CNNLSTMConfig, CNNLSTMEncoder
-from emovox.models.pooling import AttentiveStatsPool
+from emovox.models.pooling import AttentiveStatsPool, layer_stats
 
 
 @dataclass(frozen=True)
@@ -61,18 +61,6 @@ class LayerWeightedSum(nn.Module):
     def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
         w = torch.softmax(self.logits, dim=0)
         return sum(w[i] * s for i, s in enumerate(states))
-
-
-def layer_stats(states: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-    """Mean and std over valid frames of each state: list of (b, t, d) -> (b, layers, 2d)."""
-    m = mask[:, :, None].to(states[0].dtype)  # (b, t, 1)
-    n = m.sum(dim=1).clamp(min=1.0)  # (b, 1)
-    out = []
-    for s in states:
-        mean = (s * m).sum(dim=1) / n
-        var = (((s - mean[:, None]) ** 2) * m).sum(dim=1) / n
-        out.append(torch.cat([mean, torch.sqrt(var.clamp(min=1e-8))], dim=1))
-    return torch.stack(out, dim=1)
 
 
 class SSLPathway(nn.Module):

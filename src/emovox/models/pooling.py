@@ -25,3 +25,13 @@ class AttentiveStatsPool(nn.Module):
         mean = (a * x).sum(dim=1)
         var = (a * (x - mean[:, None]) ** 2).sum(dim=1)
         return torch.cat([mean, torch.sqrt(var.clamp(min=1e-6))], dim=1)
+
+
+def layer_stats(states: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """Mean and std over valid frames of each state: list of (b, t, d) -> (b, layers, 2d)."""
+    out = []
+    for s in states:
+        mean = masked_mean(s, mask)
+        var = masked_mean((s - mean[:, None]) ** 2, mask)
+        out.append(torch.cat([mean, torch.sqrt(var.clamp(min=1e-8))], dim=1))
+    return torch.stack(out, dim=1)
