@@ -21,18 +21,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/datasets/ravdess")
     ap.add_argument("--encoder", default="whisper-base")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     rows = corpora.read_corpus(args.data).rows
     t = time.perf_counter()
     clips = data.load_clips(rows)
     decode_s = time.perf_counter() - t
-    enc = load_encoder(args.encoder)
+    enc = load_encoder(args.encoder).to(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         data.encoder_pooled(clips.waves, [r.sha1 for r in clips.rows], enc, args.encoder,
                             ArrayCache(tmp))  # fmt: skip
         encode_s = time.perf_counter() - t
-    print(json.dumps({"encoder": args.encoder, "clips": len(clips.waves),
+    print(json.dumps({"encoder": args.encoder, "device": args.device, "clips": len(clips.waves),
                       "audio_s": round(sum(len(w) for w in clips.waves) / 16000, 1),
                       "decode_s": round(decode_s, 1), "encode_s": round(encode_s, 1)}))
 

@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="where emovox runs (librosa: CPU)")
     args = ap.parse_args()
 
     rows = corpora.read_corpus(args.data).rows
@@ -47,7 +48,7 @@ def main() -> None:
     paths = [r.path for r in rows[::step][: args.n]]
     waves = [audio.load(p) for p in paths]
     cfg = FeatureConfig()
-    ex = FeatureExtractor(cfg)
+    ex = FeatureExtractor(cfg).to(args.device)
     threads = torch.get_num_threads()
 
     for w in waves[:3]:  # warm-up: librosa's numba kernels compile on first use
@@ -76,7 +77,7 @@ def main() -> None:
 
     # chroma with the tuning fixed on both sides isolates the filter bank from the estimator
     fixed = FeatureConfig(chroma_tuning=0.0, groups=("chroma",))
-    ours_fixed = extract(waves, FeatureExtractor(fixed), args.batch_size)
+    ours_fixed = extract(waves, FeatureExtractor(fixed).to(args.device), args.batch_size)
     a = np.concatenate([librosa_features(w, fixed)["chroma"] for w in waves]).ravel()
     b = np.concatenate(ours_fixed).ravel()
     chroma_fixed = round(float(np.corrcoef(a, b)[0, 1]), 6)
@@ -86,6 +87,7 @@ def main() -> None:
         "clips": n,
         "mean_clip_s": round(float(np.mean([len(w) for w in waves])) / cfg.sr, 3),
         "torch_threads": threads,
+        "device": args.device,
         "batch_size": args.batch_size,
         "librosa_ms_per_clip": round(1000 * librosa_s / n, 3),
         "emovox_ms_per_clip": round(1000 * emovox_s / n, 3),

@@ -163,3 +163,25 @@ def test_batches_larger_than_the_tuning_histogram():
     ex = FeatureExtractor()
     out = extract(waves, ex, batch_size=110)
     assert len(out) == 110 and np.allclose(out[7], extract([waves[7]], ex, 1)[0], atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_gives_the_cpu_features(clips):
+    """The same extractor moved to a GPU: same frames, same numbers up to float32 rounding
+    (cuFFT and the CPU's FFT round differently)."""
+    cfg = FeatureConfig()
+    cpu = extract(clips, FeatureExtractor(cfg), batch_size=4)
+    gpu = extract(clips, FeatureExtractor(cfg).to("cuda"), batch_size=4)
+    for a, b in zip(cpu, gpu, strict=True):
+        assert a.shape == b.shape
+    for g, sl in cfg.slices().items():
+        if g == "chroma":  # a rounding can move a tuning estimate by one histogram bin
+            close = [np.corrcoef(a[:, sl].ravel(), b[:, sl].ravel())[0, 1] > 0.999
+                     for a, b in zip(cpu, gpu, strict=True)]  # fmt: skip
+            assert sum(close) >= len(clips) - 1
+            continue
+        a = np.concatenate([x[:, sl] for x in cpu]).ravel()
+        b = np.concatenate([x[:, sl] for x in gpu]).ravel()
+        assert np.corrcoef(a, b)[0, 1] >= 0.99999, g
+        if g != "contrast":  # near-silent valleys again (see the librosa parity test)
+            assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(a).max()), g

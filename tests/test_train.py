@@ -342,3 +342,57 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
     y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
     acc = float((pred.predict_waves(clips.waves).argmax(1) == y).mean())
     assert acc == pytest.approx(m["accuracy"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fp16_training_and_prediction(subset, tmp_path):
+    """On a GPU (amp auto): fp16 autocast with a gradient scaler through a fine-tuned hybrid,
+    finite losses, and the Predictor on CUDA gives the CPU's probabilities."""
+    from emovox import data
+    from emovox.inference import Predictor
+
+    cfg = _cfg(subset, tmp_path, model="hybrid", encoder="whisper-tiny", ssl_layers=[1, 2],
+               finetune_layers=1, epochs=3, device="cuda", model_config={"fusion_dim": 32})
+    m = train.train(cfg, tmp_path / "gpu", progress=False)
+    assert m["n"] > 0
+    _, meta = checkpoint.load(tmp_path / "gpu" / "checkpoints" / "last")
+    assert "scale" in meta["scaler"]  # a live gradient scaler: fp16, not bf16 or off
+    assert all(np.isfinite(h["train_loss"]) for h in meta["history"])
+    rows = Manifest.read_tsv(subset).rows[:6]
+    waves = data.load_clips(rows).waves
+    on_cpu = Predictor.load(tmp_path / "gpu").predict_waves(waves)
+    on_gpu = Predictor.load(tmp_path / "gpu", device="cuda").predict_waves(waves)
+    assert np.allclose(on_cpu, on_gpu, atol=5e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fp16_run_resumes_with_its_gradient_scaler(subset, tmp_path):
+    """A killed fp16 run on a GPU resumes from its checkpoint, gradient scaler state included,
+    and ends where the uninterrupted run ends (up to the GPU's nondeterministic reductions)."""
+    cfg = _cfg(subset, tmp_path, epochs=4, device="cuda")
+    train.train(cfg, tmp_path / "full", progress=False)
+    killed = tmp_path / "killed"
+    real_print = builtins.print
+
+    def kill_after_epoch_1(*a, **k):
+        real_print(*a, **k)
+        if a and str(a[0]).startswith("epoch   1"):
+            raise KeyboardInterrupt
+
+    builtins.print = kill_after_epoch_1
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train.train(cfg, killed, progress=True)
+    finally:
+        builtins.print = real_print
+    _, saved = checkpoint.load(killed / "checkpoints" / "last")
+    assert saved["epoch"] == 1 and saved["scaler"]["scale"] > 0
+    train.train(cfg, killed, resume=True, progress=False)
+    a, meta_a = checkpoint.load(tmp_path / "full" / "checkpoints" / "last")
+    b, meta_b = checkpoint.load(killed / "checkpoints" / "last")
+    assert [h["epoch"] for h in meta_b["history"]] == [0, 1, 2, 3]
+    assert meta_b["history"][:2] == saved["history"]  # the killed run's epochs are kept
+    assert meta_b["scaler"]["scale"] == meta_a["scaler"]["scale"]
+    for k in a:
+        if k.startswith("model.") and a[k].is_floating_point():
+            assert torch.allclose(a[k], b[k], atol=1e-2, rtol=1e-2), k

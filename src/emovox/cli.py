@@ -145,11 +145,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from emovox import audio, lite
 
-    predictor = lite.load(args.model)  # torch-free when the model allows it (fast start)
+    # torch-free when the model allows it (fast start); a device asks for torch
+    predictor = lite.load(args.model) if args.device == "cpu" else None
     if predictor is None:
         from emovox.inference import Predictor
 
-        predictor = Predictor.load(args.model)
+        predictor = Predictor.load(args.model, args.device)
     limits = audio.AudioLimits(max_seconds=args.max_seconds)
     results: list[dict] = [{"path": p} for p in args.files]
     waves, good = [], []
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=["json", "text"], default="text")
     pr.add_argument("--max-seconds", type=float, default=30.0,
                     help="longer files are refused (Whisper encoders see at most 30 s)")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (torch runs it)")
     pr.set_defaults(func=_cmd_predict)
 
     an = sub.add_parser("analyze", help="permutation importance of feature groups, encoder "

@@ -144,7 +144,7 @@ def encoder_states(
         with torch.no_grad():
             states, smask = frames_model.states(batch, upto=split)
         n = smask.sum(dim=1)
-        return [torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).numpy()
+        return [torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).cpu().numpy()
                 for j in range(len(batch))]  # fmt: skip
 
     key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16", "v": 2}  # as below
@@ -171,7 +171,7 @@ def encoder_pooled(
     def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():
             states, smask = frames_model.states(batch)
-            return list(layer_stats(states, smask).numpy())  # (layers, 2d) each
+            return list(layer_stats(states, smask).cpu().numpy())  # (layers, 2d) each
 
     # v2: batched stems fixed for odd frame counts (see WhisperFrames.forward)
     key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32", "v": 2}

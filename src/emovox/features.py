@@ -114,7 +114,7 @@ def chroma_filterbank(frqbins: torch.Tensor, tuning: torch.Tensor, n_chroma: int
         [torch.clamp(frq[:, 1:] - frq[:, :-1], min=1.0), torch.ones_like(frq[:, :1])], dim=1
     )
     half = round(n_chroma / 2)
-    d = frq[:, None, :] - torch.arange(n_chroma, dtype=frq.dtype)[None, :, None]
+    d = frq[:, None, :] - torch.arange(n_chroma, dtype=frq.dtype, device=frq.device)[None, :, None]
     d = torch.remainder(d + half + 10 * n_chroma, n_chroma) - half
     wts = torch.exp(-0.5 * (2 * d / width[:, None, :]) ** 2)
     wts = wts / torch.linalg.vector_norm(wts, dim=1, keepdim=True)
@@ -367,7 +367,7 @@ class FeatureExtractor(nn.Module):
         values, inverse = torch.unique(tuning, return_inverse=True)
         missing = [v for v in values.tolist() if v not in self._fb_cache]
         if missing:
-            banks = chroma_filterbank(self.frqbins, torch.tensor(missing, dtype=torch.float64),
+            banks = chroma_filterbank(self.frqbins, self.frqbins.new_tensor(missing),
                                       self.cfg.n_chroma, self.n_bins).float()  # fmt: skip
             self._fb_cache.update(zip(missing, banks, strict=True))
         return torch.stack([self._fb_cache[v] for v in values.tolist()])[inverse]
@@ -412,7 +412,8 @@ class FeatureExtractor(nn.Module):
                 tuning = self.estimate_tuning(power, mask)
             else:
                 tuning = torch.full((b,), float(cfg.chroma_tuning), dtype=torch.float64)
-            raw = torch.bmm(self._chroma_fb(tuning).to(power.dtype), power)  # (b, chroma, t)
+            # .to(power): banks cached before the module moved device follow it
+            raw = torch.bmm(self._chroma_fb(tuning).to(power), power)  # (b, chroma, t)
             peak = raw.abs().amax(dim=1, keepdim=True)
             tiny = torch.finfo(raw.dtype).tiny
             groups["chroma"] = raw / torch.where(peak < tiny, torch.ones_like(peak), peak)
@@ -438,15 +439,17 @@ def extract(
     """Features of each clip, (frames, n_features) float32, in input order.
 
     Clips are sorted by length and batched with their neighbours (length bucketing), so little
-    time goes into padding; results equal those of batch size 1.
+    time goes into padding; results equal those of batch size 1. Runs on the extractor's device
+    (``extractor.to("cuda")`` moves the work to a GPU).
     """
+    device = extractor.window.device
     order = np.argsort([len(w) for w in waves], kind="stable")
     out: list[np.ndarray] = [np.empty(0)] * len(waves)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         wave, lengths = pad_batch([waves[i] for i in idx])
-        feats, mask = extractor(wave, lengths)
-        n = mask.sum(dim=1)
+        feats, mask = extractor(wave.to(device), lengths.to(device))
+        feats, n = feats.cpu(), mask.sum(dim=1).cpu()
         for j, i in enumerate(idx):
             out[i] = feats[j, : n[j]].numpy().copy()
     return out

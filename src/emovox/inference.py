@@ -188,8 +188,12 @@ def load_members(stems: list[Path]) -> list[Loaded]:
 class Predictor:
     """One model or an ensemble (soft vote, then the fitted temperature) on waveforms."""
 
-    def __init__(self, members: list[Loaded], temperature: float = 1.0, source: str = "") -> None:
+    def __init__(self, members: list[Loaded], temperature: float = 1.0, source: str = "",
+                 device: str | torch.device = "cpu") -> None:  # fmt: skip
+        self.device = torch.device(device)
         self.members = members
+        for m in members:
+            m.model.to(self.device)
         self.temperature = temperature
         self.source = source
         self.labels = tuple(members[0].meta["labels"])
@@ -197,18 +201,20 @@ class Predictor:
         if len(cfgs) > 1:
             raise ValueError("ensemble members must share one feature config")
         feature_cfg = FeatureConfig.from_dict(members[0].meta["feature_config"])
-        self.extractor = FeatureExtractor(feature_cfg) if self._needs_features() else None
+        self.extractor = (FeatureExtractor(feature_cfg).to(self.device)
+                          if self._needs_features() else None)  # fmt: skip
         # encoder id -> module (load_members loads each once and shares it)
-        self.encoders = {m.meta["encoder"]: m.encoder for m in members if m.encoder is not None}
+        self.encoders = {m.meta["encoder"]: m.encoder.to(self.device)
+                         for m in members if m.encoder is not None}  # fmt: skip
 
     def _needs_features(self) -> bool:
         return any(not (isinstance(m.model, HybridModel) and m.model.cnn is None)
                    for m in self.members)  # fmt: skip
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> Predictor:
+    def load(cls, path: str | Path | None = None, device: str | torch.device = "cpu") -> Predictor:
         """From a model folder, run folder, ensemble run or checkpoint stem; default: the model
-        bundled with the package."""
+        bundled with the package. ``device``: where it runs ("cpu", "cuda", ...)."""
         path = Path(path) if path else DEFAULT_MODEL
         if (path / "model.json").exists():
             spec = json.loads((path / "model.json").read_text())
@@ -223,7 +229,7 @@ class Predictor:
         else:
             raise FileNotFoundError(f"{path}: not a model (no model.json, ensemble.json, "
                                     "checkpoints/best.json or checkpoint stem)")  # fmt: skip
-        return cls(load_members(stems), float(spec.get("temperature", 1.0)), str(path))
+        return cls(load_members(stems), float(spec.get("temperature", 1.0)), str(path), device)
 
     def _upto(self) -> dict[str, int]:
         """Per encoder id, the highest frozen layer any member reads from it."""
@@ -261,20 +267,22 @@ class Predictor:
             for k, m in enumerate(self.members):
                 feats = fmask = None
                 if raw is not None:
-                    feats, fmask = data.collate([m.stats.apply(f) for f in raw])
+                    feats, fmask = (t.to(self.device)
+                                    for t in data.collate([m.stats.apply(f) for f in raw]))
                 states, smask = encoded.get(m.meta["encoder"], (None, None))
                 if m.encoder is None:
                     logits = m.model(feats, fmask)
                 elif reads_pooled(m.model):
                     pooled = layer_stats([states[i] for i in m.model.ssl.layers], smask)
                     if k in spk:
-                        mean, std = (torch.from_numpy(a).float() for a in spk[k])
+                        mean, std = (torch.from_numpy(a).float().to(self.device)
+                                     for a in spk[k])  # fmt: skip
                         pooled = (pooled - mean) / std
                     logits = m.model(feats, fmask, pooled=pooled)
                 else:
                     st = states[: frozen_split(m.model) + 1]
                     logits = m.model(feats, fmask, st, smask)
-                probs.append(F.softmax(logits.float(), -1).numpy())
+                probs.append(F.softmax(logits.float(), -1).cpu().numpy())
             out[sel] = apply_temperature(soft_vote(probs), self.temperature)
         return out
 
@@ -291,7 +299,7 @@ class Predictor:
         for s in range(0, len(enrollment), 8):
             for name, (states, smask) in self._encode(enrollment[s : s + 8], upto).items():
                 pooled[name].append(layer_stats(states, smask))
-        allp = {name: torch.cat(p).numpy() for name, p in pooled.items()}  # (n, layers, 2d)
+        allp = {name: torch.cat(p).cpu().numpy() for name, p in pooled.items()}  # (n, layers, 2d)
         return {k: data.mean_std(allp[self.members[k].meta["encoder"]][
                     :, list(self.members[k].model.ssl.layers)])
                 for k in needs}  # fmt: skip

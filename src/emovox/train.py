@@ -125,9 +125,13 @@ def _init_distributed(device: torch.device) -> None:
 
 
 def _device(name: str) -> torch.device:
+    """``auto``: this process's GPU (torchrun's LOCAL_RANK), or the CPU when there is no GPU
+    for it (NCCL runs one rank per GPU; more ranks than GPUs train on CPU with gloo)."""
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        if torch.cuda.is_available() and local_ranks <= torch.cuda.device_count():
+            return torch.device("cuda", local)
         return torch.device("cpu")
     return torch.device(name)
 
@@ -328,11 +332,12 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
     if cfg.select not in ("best", "last"):
         raise ValueError(f"select must be best or last, not {cfg.select!r}")
     torch.manual_seed(cfg.seed)
-    extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature))
+    # features and frozen encoder states are computed on the training device too
+    extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature)).to(device)
     aug_cfg = AugmentConfig.from_dict(cfg.augment)
     if cfg.model == "ssl":  # augmentation reaches the handcrafted features only, unused here
         aug_cfg = AugmentConfig(enabled=False)
-    encoder = load_encoder(cfg.encoder) if uses_encoder(cfg.model) else None
+    encoder = load_encoder(cfg.encoder).to(device) if uses_encoder(cfg.model) else None
     labels = label_set(cfg.labels)
     model = build_model(cfg, extractor.cfg.n_features, len(labels), encoder)
     prep = prepare(cfg, extractor, model, encoder)

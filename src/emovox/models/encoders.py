@@ -228,7 +228,9 @@ class WhisperFrames(nn.Module):
                upto: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
         """Hidden states 0..``upto`` and frame mask of 16 kHz waveforms (the common encoder
         interface: each encoder prepares its own input)."""
-        return self(*whisper_log_mel(waves), upto=upto)
+        mel, mask = whisper_log_mel(waves)
+        device = self.encoder.conv1.weight.device
+        return self(mel.to(device), mask.to(device), upto=upto)
 
 
 def whisper_log_mel(waves: list[np.ndarray], n_mels: int = 80) -> tuple[torch.Tensor, torch.Tensor]:
@@ -330,7 +332,8 @@ class SSLFrames(nn.Module):
 
         if self.normalize:
             waves = [(w - w.mean()) / np.sqrt(w.var() + 1e-7) for w in waves]
-        states, mask = self(*pad_batch(waves))
+        device = next(self.model.parameters()).device
+        states, mask = self(*(t.to(device) for t in pad_batch(waves)))
         return states[: None if upto is None else upto + 1], mask
 
 
