@@ -62,14 +62,9 @@ def test_run_folder_and_reports(subset, tmp_path):
     assert again["accuracy"] == m["accuracy"] and again["confusion"] == m["confusion"]
 
 
-def test_same_seed_same_numbers_and_resume_matches(subset, tmp_path):
-    full = train.train(_cfg(subset, tmp_path, epochs=4), tmp_path / "full", progress=False)
-    again = train.train(_cfg(subset, tmp_path, epochs=4), tmp_path / "again", progress=False)
-    assert full["confusion"] == again["confusion"]
-
-    # a run killed right after epoch 1's checkpoint (the interrupt comes from its progress line)
-    killed = tmp_path / "killed"
-    cfg = _cfg(subset, tmp_path, epochs=4)
+def _train_killed_after_epoch_1(cfg: train.TrainConfig, run) -> None:
+    """A run killed right after epoch 1's checkpoint (the interrupt comes from its progress
+    line, as a Ctrl-C would)."""
     real_print = builtins.print
 
     def kill_after_epoch_1(*a, **k):
@@ -80,9 +75,19 @@ def test_same_seed_same_numbers_and_resume_matches(subset, tmp_path):
     builtins.print = kill_after_epoch_1
     try:
         with pytest.raises(KeyboardInterrupt):
-            train.train(cfg, killed, progress=True)
+            train.train(cfg, run, progress=True)
     finally:
         builtins.print = real_print
+
+
+def test_same_seed_same_numbers_and_resume_matches(subset, tmp_path):
+    full = train.train(_cfg(subset, tmp_path, epochs=4), tmp_path / "full", progress=False)
+    again = train.train(_cfg(subset, tmp_path, epochs=4), tmp_path / "again", progress=False)
+    assert full["confusion"] == again["confusion"]
+
+    killed = tmp_path / "killed"
+    cfg = _cfg(subset, tmp_path, epochs=4)
+    _train_killed_after_epoch_1(cfg, killed)
     assert json.loads((killed / "checkpoints" / "last.json").read_text())["epoch"] == 1
     assert not (killed / "metrics.json").exists()
     resumed = train.train(cfg, killed, resume=True, progress=False)
@@ -372,19 +377,7 @@ def test_cuda_fp16_run_resumes_with_its_gradient_scaler(subset, tmp_path):
     cfg = _cfg(subset, tmp_path, epochs=4, device="cuda")
     train.train(cfg, tmp_path / "full", progress=False)
     killed = tmp_path / "killed"
-    real_print = builtins.print
-
-    def kill_after_epoch_1(*a, **k):
-        real_print(*a, **k)
-        if a and str(a[0]).startswith("epoch   1"):
-            raise KeyboardInterrupt
-
-    builtins.print = kill_after_epoch_1
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train.train(cfg, killed, progress=True)
-    finally:
-        builtins.print = real_print
+    _train_killed_after_epoch_1(cfg, killed)
     _, saved = checkpoint.load(killed / "checkpoints" / "last")
     assert saved["epoch"] == 1 and saved["scaler"]["scale"] > 0
     train.train(cfg, killed, resume=True, progress=False)
