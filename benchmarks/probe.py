@@ -37,9 +37,6 @@ def main() -> None:
     ap.add_argument("--encoders", nargs="+", default=["whisper-base:2,3,4"],
                     help="ENCODER:STATES[+ENCODER:STATES...], one probe each")
     args = ap.parse_args()
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     manifest = corpora.read_corpus(args.data)
     labels = label_set(args.labels)
     clips = data.load_clips(manifest.rows)
@@ -59,26 +56,37 @@ def main() -> None:
             parts.append(np.stack([p[layers].reshape(-1) for p in pooled]))
         return np.concatenate(parts, axis=1)
 
-    for spec, n in ((s, n) for s in args.encoders for n in args.variants):
+    for spec in args.encoders:  # each spec's vectors read once, then sliced per K
         clean = vectors(spec, None)
-        copies = [vectors(spec, data.Variant(k, AugmentConfig())) for k in range(1, n + 1)]
-        accs = []
-        for fold in protocols.speaker_folds(manifest):
-            split = protocols.speaker_fold(manifest, labels, fold)
-            train = [by_path[manifest.rows[i].path] for i in np.concatenate([split.train,
-                                                                               split.valid])]
-            test = [by_path[manifest.rows[i].path] for i in split.test]
-            y = np.array([labels.index(clips.rows[i].emotion) for i in train])
-            scaler = StandardScaler().fit(clean[train])
-            x = np.concatenate([clean[train], *(c[train] for c in copies)])
-            clf = LogisticRegression(C=0.05, max_iter=3000)
-            clf.fit(scaler.transform(x), np.tile(y, n + 1))
-            yt = np.array([labels.index(clips.rows[i].emotion) for i in test])
-            accs.append(float((clf.predict(scaler.transform(clean[test])) == yt).mean()))
-        print(json.dumps({"encoders": spec, "labels": args.labels, "variants": n,
-                          "accuracy_mean": round(float(np.mean(accs)), 4),
-                          "accuracy_std": round(float(np.std(accs)), 4),
-                          "folds": [round(a, 4) for a in accs]}), flush=True)
+        all_copies = [vectors(spec, data.Variant(k, AugmentConfig()))
+                      for k in range(1, max(args.variants) + 1)]  # fmt: skip
+        for n in args.variants:
+            _probe(spec, n, clean, all_copies[:n], manifest, labels, clips, by_path)
+
+
+def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manifest, labels,
+           clips, by_path: dict[str, int]) -> None:  # fmt: skip
+    """Speaker 6-fold logistic-regression probe on clean vectors plus n augmented copies."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    accs = []
+    for fold in protocols.speaker_folds(manifest):
+        split = protocols.speaker_fold(manifest, labels, fold)
+        train = [by_path[manifest.rows[i].path] for i in np.concatenate([split.train,
+                                                                           split.valid])]
+        test = [by_path[manifest.rows[i].path] for i in split.test]
+        y = np.array([labels.index(clips.rows[i].emotion) for i in train])
+        scaler = StandardScaler().fit(clean[train])
+        x = np.concatenate([clean[train], *(c[train] for c in copies)])
+        clf = LogisticRegression(C=0.05, max_iter=3000)
+        clf.fit(scaler.transform(x), np.tile(y, n + 1))
+        yt = np.array([labels.index(clips.rows[i].emotion) for i in test])
+        accs.append(float((clf.predict(scaler.transform(clean[test])) == yt).mean()))
+    print(json.dumps({"encoders": spec, "labels": len(labels), "variants": n,
+                      "accuracy_mean": round(float(np.mean(accs)), 4),
+                      "accuracy_std": round(float(np.std(accs)), 4),
+                      "folds": [round(a, 4) for a in accs]}), flush=True)
 
 
 if __name__ == "__main__":
