@@ -13,6 +13,8 @@ from emovox.features import (
     FeatureExtractor,
     FeatureStats,
     _band_extremes,
+    _float32_ceil,
+    _histogram_bins,
     _run_medians,
     dct_matrix,
     extract,
@@ -108,9 +110,26 @@ def test_band_extremes_equal_a_sort(rows, q):
     if rows < q:
         return
     srt = x.sort(dim=1).values.sqrt()
-    peak, valley = _band_extremes(x, q)
+    peak, valley, top = _band_extremes(x, q)
+    assert torch.equal(top, x.amax(dim=1))  # feeds piptrack's per-frame reference
     assert torch.allclose(peak, srt[:, -q:].mean(dim=1), atol=1e-7)
     assert torch.allclose(valley, srt[:, :q].mean(dim=1), atol=1e-7)
+
+
+def test_histogram_bins_equal_numpy_at_every_edge():
+    # the binning is monotonic, so agreeing with numpy at every float32 neighbour of every
+    # edge means agreeing for every float32 input
+    edges = np.linspace(-0.5, 0.5, 101)
+    xs = set()
+    for e in edges.astype(np.float32):
+        for x in (e, np.nextafter(e, np.float32(-1)), np.nextafter(e, np.float32(1))):
+            for y in (x, np.nextafter(x, np.float32(-1)), np.nextafter(x, np.float32(1))):
+                if -0.5 <= y < 0.5:
+                    xs.add(y)
+    x = np.array(sorted(xs), dtype=np.float32)
+    want = [int(np.argmax(np.histogram([v], bins=edges)[0])) for v in x]
+    got = _histogram_bins(torch.from_numpy(x), torch.from_numpy(_float32_ceil(edges)))
+    assert got.tolist() == want
 
 
 def test_run_medians_equal_numpy():

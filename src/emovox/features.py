@@ -23,6 +23,7 @@ edges, ZCR edge padding and the tuning estimate all use the clip's own length.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -168,8 +169,9 @@ def _top2(x: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return a1, a2
 
 
-def _band_extremes(x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean magnitude of the q largest and of the q smallest power values along axis 1.
+def _band_extremes(x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean magnitude of the q largest and of the q smallest power values along axis 1, and
+    the largest power value itself.
 
     A partial selection instead of a sort: one max and one min pass when q is 1 (the usual
     case for speech bands), a tournament when q is 2, else q passes each, masking the value
@@ -178,20 +180,23 @@ def _band_extremes(x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]
     on the selected values only.
     """
     if q == 1:
-        return x.amax(dim=1).sqrt(), x.amin(dim=1).sqrt()
+        top = x.amax(dim=1)
+        return top.sqrt(), x.amin(dim=1).sqrt(), top
     if q == 2 and x.shape[1] >= 2:
         (h1, h2), (l1, l2) = _top2(x, True), _top2(x, False)
-        return (h1.sqrt() + h2.sqrt()) / 2, (l1.sqrt() + l2.sqrt()) / 2
+        return (h1.sqrt() + h2.sqrt()) / 2, (l1.sqrt() + l2.sqrt()) / 2, h1
     out = []
     for pick, fill in ((torch.max, -torch.inf), (torch.min, torch.inf)):
         y, total = x, 0.0
         for i in range(q):
             v, idx = pick(y, dim=1, keepdim=True)
             total = total + v.sqrt()
+            if i == 0:
+                out.append(v[:, 0])
             if i + 1 < q:
                 y = y.scatter(1, idx, fill)
         out.append(total[:, 0] / q)
-    return out[0], out[1]
+    return out[1], out[3], out[0]
 
 
 def _run_medians(x: torch.Tensor, run: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -213,6 +218,27 @@ def _run_medians(x: torch.Tensor, run: torch.Tensor, counts: torch.Tensor) -> to
         return low
     high = torch.kthvalue(rows, j + 1, dim=1).values
     return torch.where(counts % 2 == 1, low, (low + high) / 2)
+
+
+def _float32_ceil(edges: np.ndarray) -> np.ndarray:
+    """The smallest float32 at or above each float64 edge, then +inf: a float32 value x is
+    >= an edge exactly when it is >= that edge's float32 ceiling."""
+    e32 = edges.astype(np.float32)
+    e32 = np.where(e32 < edges, np.nextafter(e32, np.float32(np.inf)), e32)
+    return np.append(e32, np.float32(np.inf)).astype(np.float32)
+
+
+def _histogram_bins(x: torch.Tensor, edges32: torch.Tensor) -> torch.Tensor:
+    """numpy.histogram's bin of each float32 value in [edges[0], edges[-1]) for equal-width
+    float64 edges given as ``_float32_ceil(edges)``: the arithmetic bin is off by at most one,
+    and one comparison with each neighbouring edge puts it right (tests prove it at every
+    float32 neighbour of every edge)."""
+    n = len(edges32) - 2  # bins
+    lo, hi = float(edges32[0]), float(edges32[n])
+    k = ((x - lo) * (n / (hi - lo))).long().clamp_(0, n)
+    k -= (x < edges32.index_select(0, k)).long()
+    k += (x >= edges32.index_select(0, k + 1)).long()
+    return k
 
 
 class FeatureExtractor(nn.Module):
@@ -242,7 +268,9 @@ class FeatureExtractor(nn.Module):
         fft_freqs = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sr)
         in_range = np.flatnonzero((fft_freqs >= 150.0) & (fft_freqs < min(4000.0, cfg.sr / 2)))
         self.pitch_range = (max(1, int(in_range[0])), min(n_bins - 1, int(in_range[-1]) + 1))
-        self.register_buffer("hist_edges", torch.from_numpy(np.linspace(-0.5, 0.5, 101)))
+        edges = np.linspace(-0.5, 0.5, 101)
+        self.register_buffer("hist_edges", torch.from_numpy(edges))
+        self.register_buffer("hist_edges32", torch.from_numpy(_float32_ceil(edges)))
         self.n_bins = n_bins
         self._fb_cache: dict[float, torch.Tensor] = {}  # tuning -> (n_chroma, bins)
 
@@ -318,34 +346,47 @@ class FeatureExtractor(nn.Module):
         zcr = (sums[b:] - cross[:, starts]) / n
         return torch.sqrt(sums[:b] / n).float(), zcr.float()
 
-    def _contrast(self, power: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Spectral contrast from the power spectrum (librosa works on magnitudes)."""
-        peaks, valleys = [], []
+    def _contrast(
+        self, power: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spectral contrast from the power spectrum (librosa works on magnitudes): (b, 7, t),
+        and each frame's largest power value (b, t), which the bands (covering every bin) give
+        for free."""
+        peaks, valleys, tops = [], [], []
         for lo, hi, q in self.bands:
-            peak, valley = _band_extremes(power[:, lo:hi], q)
+            peak, valley, top = _band_extremes(power[:, lo:hi], q)
             peaks.append(peak)
             valleys.append(valley)
+            tops.append(top)
         peak, valley = torch.stack(peaks, 1), torch.stack(valleys, 1)  # (b, bands, t)
-        return self._db(peak, mask) - self._db(valley, mask)
+        frame_max = functools.reduce(torch.maximum, tops)
+        return self._db(peak, mask) - self._db(valley, mask), frame_max
 
-    def estimate_tuning(self, power: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def estimate_tuning(
+        self, power: torch.Tensor, mask: torch.Tensor, frame_max: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """librosa.estimate_tuning per clip: piptrack's interpolated spectral peaks in 150-4000
         Hz, those at or above the clip's median peak magnitude, histogram of their 0.01-bin
         residuals against equal temperament; the fullest bin wins. power: (b, bins, t); mask:
-        (b, t) valid frames. Peaks are found densely, interpolated only where they are."""
+        (b, t) valid frames; frame_max: (b, t) each frame's largest power, if known. Peaks are
+        found densely, interpolated only where they are."""
         lo, hi = self.pitch_range
-        ref = 0.1 * power.amax(dim=1, keepdim=True)  # (b, 1, t)
-        ref = ref.masked_fill(~mask[:, None, :], torch.inf)  # padded frames hold no peaks
-        sub = power[:, lo - 1 : hi + 1]  # (b, bins in range + 2, t)
-        thr = sub * (sub > ref)
-        peak = (thr[:, 1:-1] > thr[:, :-2]) & (thr[:, 1:-1] >= thr[:, 2:])
+        if frame_max is None:
+            frame_max = power.amax(dim=1)
+        ref = (0.1 * frame_max).masked_fill_(~mask, torch.inf)[:, None, :]  # padding: no peaks
+        # piptrack's local maxima of S * (S > ref): as S >= 0 and ref >= 0, the same as
+        # S > max(ref, its lower neighbour) and S >= its upper neighbour, without the product
+        mid = power[:, lo:hi]
+        peak = mid > torch.maximum(power[:, lo - 1 : hi - 1], ref)
+        peak &= mid >= power[:, lo + 1 : hi + 1]
         bi, ki, ti = torch.nonzero(peak, as_tuple=True)  # clip by clip
         b = power.shape[0]
         if len(bi) == 0:
             return torch.zeros(b, dtype=torch.float64, device=power.device)
         flat, (s_b, s_k, _) = power.reshape(-1), power.stride()
-        at = bi * s_b + (ki + lo - 1) * s_k + ti  # flat index of the bin below each peak
-        s_m, s_0, s_p = (flat[at + j * s_k] for j in range(3))
+        at = bi * s_b + ti + (lo - 1) * s_k
+        at += ki * s_k  # flat index of the bin below each peak
+        s_m, s_0, s_p = (flat.index_select(0, at + j * s_k) for j in range(3))
         # librosa's dtypes, step by step: float32 sums and differences, its numba stencil's
         # float64 parabola, float32 shifts and magnitudes, float64 frequencies stored as float32
         diff = s_p - s_m
@@ -354,14 +395,13 @@ class FeatureExtractor(nn.Module):
         mags = s_0 + 0.5 * (diff / 2) * shift
         pitch = (((ki + lo).double() + shift.double()) * (self.cfg.sr / self.cfg.n_fft)).float()
         counts = torch.bincount(bi, minlength=b)
-        keep = (mags >= _run_medians(mags, bi, counts)[bi]).to(self.hist_edges.dtype)
         res = torch.remainder(self.cfg.n_chroma * torch.log2(pitch / (440.0 / 16)), 1.0)
-        res = torch.where(res >= 0.5, res - 1.0, res).double()
+        res = torch.where(res >= 0.5, res - 1.0, res)
+        k = _histogram_bins(res, self.hist_edges32)
+        # peaks under their clip's median magnitude go to a spare last bin
+        k = torch.where(mags >= _run_medians(mags, bi, counts)[bi], bi * 100 + k, b * 100)
+        hist = torch.bincount(k, minlength=b * 100 + 1)[:-1].view(b, 100)
         edges = self.hist_edges
-        k = ((res - edges[0]) * (100 / (edges[-1] - edges[0]))).long().clamp(0, 99)
-        k = k - (res < edges[k]).long()  # numpy.histogram's edge corrections
-        k = k + ((res >= edges[(k + 1).clamp(max=100)]) & (k != 99)).long()
-        hist = torch.bincount(bi * 100 + k.clamp(0, 99), keep, minlength=b * 100).view(b, 100)
         return torch.where(counts > 0, edges[hist.argmax(dim=1)], edges.new_zeros(b))
 
     def _chroma_fb(self, tuning: torch.Tensor) -> torch.Tensor:
@@ -416,11 +456,12 @@ class FeatureExtractor(nn.Module):
             log_rms = 20.0 * torch.log10(torch.clamp(rms, min=1e-5))
             groups["energy"] = torch.stack([rms, log_rms], dim=1)
             groups["zcr"] = zcr[:, None]
+        frame_max = None
         if "contrast" in want:
-            groups["contrast"] = self._contrast(power, mask)
+            groups["contrast"], frame_max = self._contrast(power, mask)
         if "chroma" in want:
             if cfg.chroma_tuning is None:
-                tuning = self.estimate_tuning(power, mask)
+                tuning = self.estimate_tuning(power, mask, frame_max)
             else:
                 tuning = torch.full((b,), float(cfg.chroma_tuning), dtype=torch.float64)
             # .to(power): banks cached before the module moved device follow it
@@ -428,8 +469,12 @@ class FeatureExtractor(nn.Module):
             peak = raw.abs().amax(dim=1, keepdim=True)
             tiny = torch.finfo(raw.dtype).tiny
             groups["chroma"] = raw / torch.where(peak < tiny, torch.ones_like(peak), peak)
-        feats = torch.cat([groups[g] for g in cfg.groups], dim=1).transpose(1, 2)
-        return feats.masked_fill(~mask[:, :, None], 0.0), mask
+        # one transposing copy per group into the frame-major output, whose per-clip slices
+        # are then contiguous
+        feats = power.new_empty(b, frames, cfg.n_features)
+        for g, sl in cfg.slices().items():
+            feats[:, :, sl].copy_(groups[g].transpose(1, 2))
+        return feats.masked_fill_(~mask[:, :, None], 0.0), mask
 
 
 def pad_batch(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
