@@ -466,7 +466,7 @@ class FeatureExtractor(nn.Module):
                 tuning = torch.full((b,), float(cfg.chroma_tuning), dtype=torch.float64)
             # .to(power): banks cached before the module moved device follow it
             raw = torch.bmm(self._chroma_fb(tuning).to(power), power)  # (b, chroma, t)
-            peak = raw.abs().amax(dim=1, keepdim=True)
+            peak = raw.amax(dim=1, keepdim=True)  # librosa's |raw| max: raw >= 0 here
             tiny = torch.finfo(raw.dtype).tiny
             groups["chroma"] = raw / torch.where(peak < tiny, torch.ones_like(peak), peak)
         # one transposing copy per group into the frame-major output, whose per-clip slices
@@ -505,7 +505,7 @@ def extract(
         idx = order[start : start + batch_size]
         wave, lengths = pad_batch([waves[i] for i in idx])
         feats, mask = extractor(wave.to(device), lengths.to(device))
-        feats, n = feats.cpu(), mask.sum(dim=1).cpu()
+        feats, n = feats.cpu(), mask.sum(dim=1).tolist()
         for j, i in enumerate(idx):
             out[i] = feats[j, : n[j]].numpy().copy()
     return out
