@@ -89,6 +89,16 @@ def test_batching_and_padding_invariance():
     assert np.allclose(feats[0, :101].numpy(), alone[4], atol=1e-4, rtol=1e-4)
 
 
+def test_group_subsets_give_the_full_sets_columns(clips):
+    # without contrast, the tuning estimate finds each frame's maximum itself: same chroma
+    full = FeatureExtractor()
+    part = FeatureExtractor(FeatureConfig(groups=("mfcc", "chroma")))
+    a, b = extract(clips[:4], full, 4), extract(clips[:4], part, 4)
+    for x, y in zip(a, b, strict=True):
+        for g, sl in part.cfg.slices().items():
+            assert np.array_equal(x[:, full.cfg.slices()[g]], y[:, sl]), g
+
+
 def test_clip_ending_below_zero_gains_no_crossing_from_padding():
     # the last sample is negative: a zero-padded batch must not count a crossing into padding
     w = speechlike(0.5, seed=7)
