@@ -60,6 +60,17 @@ def test_run_folder_and_reports(subset, tmp_path):
     # re-evaluation from the checkpoint reproduces the test metrics
     again = train.evaluate_run(run, out=tmp_path / "eval")
     assert again["accuracy"] == m["accuracy"] and again["confusion"] == m["confusion"]
+    # the last epoch's checkpoint on request, reported in a folder of its own: zeroed weights
+    # there predict the first class for every clip, so its figures come from that file
+    tensors, meta = checkpoint.load(run / "checkpoints" / "last")
+    zeroed = {k: torch.zeros_like(v) if k.startswith("model.") else v for k, v in tensors.items()}
+    checkpoint.save(run / "checkpoints" / "last", zeroed, meta)
+    from emovox import cli
+
+    assert cli.main(["evaluate", str(run), "--checkpoint", "last"]) == 0
+    last = json.loads((run / "last-checkpoint" / "metrics.json").read_text())
+    assert [sum(col) for col in zip(*last["confusion"], strict=True)][0] == last["n"] == m["n"]
+    assert json.loads((run / "metrics.json").read_text())["confusion"] == m["confusion"]
 
 
 def _train_killed_after_epoch_1(cfg: train.TrainConfig, run) -> None:
@@ -185,6 +196,11 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     assert cli.main(["train", "--resume", str(fold)]) == 0
     again = json.loads((fold / "metrics.json").read_text())
     assert again["ensemble"]["soft"] == ens["soft"] and again["ensemble"]["hard"] == ens["hard"]
+    # the members' last checkpoints vote too, without touching the run's temperature
+    spec_before = (fold / "ensemble.json").read_text()
+    last = train.evaluate_run(fold, out=tmp_path / "last", checkpoint_name="last")
+    assert len(last["ensemble"]["members"]) == 2 and last["n"] == m["n"]
+    assert (fold / "ensemble.json").read_text() == spec_before
 
     from emovox import data
     from emovox.corpora import Manifest

@@ -136,9 +136,12 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from emovox import train
 
-    m = train.evaluate_run(args.run, args.data, args.out)
+    out = args.out
+    if out is None and args.checkpoint == "last":  # the run's own reports stay the best's
+        out = str(Path(args.run) / "last-checkpoint")
+    m = train.evaluate_run(args.run, args.data, out, checkpoint_name=args.checkpoint)
     print(f"accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
-          f"on {m['n']} clips -> {args.out or args.run}")
+          f"on {m['n']} clips -> {out or args.run}")
     return 0
 
 
@@ -261,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="metrics.json, report.txt, confusion.png of a run")
     ev.add_argument("run", help="run folder")
     ev.add_argument("--data", action="append", help="evaluate on these corpora instead")
-    ev.add_argument("--out", help="output folder (default: the run folder)")
+    ev.add_argument("--out", help="output folder (default: the run folder; with --checkpoint "
+                    "last: RUN/last-checkpoint)")
+    ev.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                    help="best (validation macro-F1) or the last epoch's")
     ev.set_defaults(func=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="emotion of audio files (default: the bundled model)")

@@ -532,20 +532,26 @@ def _keep_training_figures(out: Path, extra: dict | None) -> dict:
     return extra
 
 
+def _checked(checkpoint_name: str) -> str:
+    if checkpoint_name not in ("best", "last"):
+        raise ValueError(f"checkpoint must be best or last, not {checkpoint_name!r}")
+    return checkpoint_name
+
+
 def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
                  out: str | Path | None = None, device: torch.device | None = None,
-                 extra: dict | None = None) -> dict:  # fmt: skip
-    """Evaluate a run's best checkpoint (an ensemble run: every member and both votes) on its
-    test split, or on whole corpora ``data_paths``.
+                 extra: dict | None = None, checkpoint_name: str = "best") -> dict:  # fmt: skip
+    """Evaluate a run's best (or last) checkpoint (an ensemble run: every member and both
+    votes) on its test split, or on whole corpora ``data_paths``.
 
     Writes metrics.json, report.txt and confusion.png into ``out`` (default: the run folder).
     """
     run = Path(run)
     if (run / "ensemble.json").exists():
-        return evaluate_ensemble(run, data_paths, out, device)
+        return evaluate_ensemble(run, data_paths, out, device, checkpoint_name)
     out = Path(out) if out else run
     device = device or torch.device("cpu")
-    loaded = load_model(run / "checkpoints" / "best")
+    loaded = load_model(run / "checkpoints" / _checked(checkpoint_name))
     labels = tuple(loaded.meta["labels"])
     clips = data.load_clips(split_rows(run, labels, data_paths))
     extra = _keep_training_figures(out, extra)
@@ -585,17 +591,18 @@ def train_ensemble(cfg: TrainConfig, out: str | Path) -> dict:
 
 
 def evaluate_ensemble(run: str | Path, data_paths: list[str] | None = None,
-                      out: str | Path | None = None,
-                      device: torch.device | None = None) -> dict:  # fmt: skip
+                      out: str | Path | None = None, device: torch.device | None = None,
+                      checkpoint_name: str = "best") -> dict:  # fmt: skip
     """Members, soft vote (mean probability) and hard vote (majority, ties to the largest
     summed probability) on the test side; a temperature for the soft vote fitted on the
-    validation side, with expected calibration error before and after."""
+    validation side, with expected calibration error before and after. The run keeps the
+    temperature of its best checkpoints; that of the last ones is reported only."""
     run = Path(run)
     out = Path(out) if out else run
     device = device or torch.device("cpu")
     spec = json.loads((run / "ensemble.json").read_text())
     dirs = [run / name for name in spec["members"]]
-    members = load_members([d / "checkpoints" / "best" for d in dirs])
+    members = load_members([d / "checkpoints" / _checked(checkpoint_name) for d in dirs])
     labels = tuple(members[0].meta["labels"])
     cache = run_cache(dirs[0])
     test = data.load_clips(split_rows(dirs[0], labels, data_paths))
@@ -603,7 +610,8 @@ def evaluate_ensemble(run: str | Path, data_paths: list[str] | None = None,
     p_valid = [_probs(m, valid, cache, device) for m in members]
     y_valid = np.array([labels.index(r.emotion) for r in valid.rows])
     temperature = ensemble.fit_temperature(ensemble.soft_vote(p_valid), y_valid)
-    evaluate.write_json({**spec, "temperature": temperature}, run / "ensemble.json")
+    if checkpoint_name == "best":
+        evaluate.write_json({**spec, "temperature": temperature}, run / "ensemble.json")
     seconds = [json.loads((d / "metrics.json").read_text()).get("train_seconds", 0.0)
                for d in dirs]  # fmt: skip
     extra = {"train_seconds": round(float(sum(seconds)), 2),

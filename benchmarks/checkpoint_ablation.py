@@ -1,0 +1,53 @@
+"""Best-by-validation against last-epoch checkpoints on a finished `emovox cv` folder.
+
+    python benchmarks/checkpoint_ablation.py runs/table/speaker-7-ens3
+
+Evaluates every fold's last checkpoints (each member's and the votes, for an ensemble) into
+`CV_DIR/last-checkpoint/foldK` and prints one JSON object: accuracy, UAR and macro-F1 means of
+both, and for ensembles the soft and hard votes and each member. The best checkpoints'
+figures are read from the folds' own metrics.json. Both come from the same test folds, so a
+choice between them made from this output is a choice made on the test side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from emovox import evaluate, train
+
+
+def _brief(s: dict) -> dict:
+    return {k: round(s[k], 4) for k in ("accuracy_mean", "accuracy_std", "uar_mean",
+                                        "macro_f1_mean")}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("cv_dir")
+    args = ap.parse_args()
+    cv = Path(args.cv_dir)
+    folds = sorted(d for d in cv.glob("fold*") if (d / "metrics.json").exists())
+    result = {}
+    for name in ("best", "last"):
+        per_fold = []
+        for d in folds:
+            if name == "best":
+                per_fold.append(json.loads((d / "metrics.json").read_text()))
+            else:
+                out = cv / "last-checkpoint" / d.name
+                out.mkdir(parents=True, exist_ok=True)
+                per_fold.append(train.evaluate_run(d, out=out, checkpoint_name="last"))
+        s = evaluate.summarise_folds(per_fold)
+        row = _brief(s)
+        if all("ensemble" in m for m in per_fold):
+            e = evaluate.summarise_ensembles([m["ensemble"] for m in per_fold])
+            row["hard"] = _brief(e["hard"])
+            row["members"] = [round(m["accuracy_mean"], 4) for m in e["members"]]
+        result[name] = row
+    print(json.dumps({"cv_dir": str(cv), "folds": len(folds), **result}))
+
+
+if __name__ == "__main__":
+    main()
