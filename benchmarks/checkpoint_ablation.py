@@ -1,6 +1,11 @@
 """Best-by-validation against last-epoch checkpoints on a finished `emovox cv` folder.
 
-    python benchmarks/checkpoint_ablation.py runs/table/speaker-7-ens3
+    emovox cv --config configs/ssl.yaml --data ../shared/datasets/ravdess --protocol speaker \
+        --labels 8 --ensemble 3 --set select=best --set patience=40 --out runs/sel
+    python benchmarks/checkpoint_ablation.py runs/sel
+
+With patience at or above the epoch count no run stops early, so `last` is the schedule's
+final epoch.
 
 Evaluates every fold's last checkpoints (each member's and the votes, for an ensemble) into
 `CV_DIR/last-checkpoint/foldK` and prints one JSON object: accuracy, UAR and macro-F1 means of
@@ -44,7 +49,9 @@ def main() -> None:
         if all("ensemble" in m for m in per_fold):
             e = evaluate.summarise_ensembles([m["ensemble"] for m in per_fold])
             row["hard"] = _brief(e["hard"])
-            row["members"] = [round(m["accuracy_mean"], 4) for m in e["members"]]
+            accs = [m["accuracy_mean"] for m in e["members"]]
+            row["members"] = [round(a, 4) for a in accs]
+            row["members_mean"] = round(sum(accs) / len(accs), 4)  # over all members and folds
         result[name] = row
     print(json.dumps({"cv_dir": str(cv), "folds": len(folds), **result}))
 
