@@ -15,11 +15,14 @@ emovox cv --config configs/cnn_lstm_random.yaml --data "$DATA" --protocol random
 # the reference design's ensemble of 3 (seeds 0-2, soft and hard vote): 3x the cost
 emovox cv --config "$CFG" --data "$DATA" --protocol speaker --labels 8 --ensemble 3 \
     --out "$OUT/speaker-8-ens3"
+emovox cv --config "$CFG" --data "$DATA" --protocol speaker --labels 7 --ensemble 3 \
+    --out "$OUT/speaker-7-ens3"
 emovox cv --config configs/cnn_lstm_random.yaml --data "$DATA" --protocol random --labels 7 \
     --ensemble 3 --out "$OUT/random-7-ens3"
 python - "$OUT" <<'PY'
 import json, sys
-for name in ("speaker-8", "speaker-7", "random-7", "speaker-8-ens3", "random-7-ens3"):
+for name in ("speaker-8", "speaker-7", "random-7", "speaker-8-ens3", "speaker-7-ens3",
+             "random-7-ens3"):
     s = json.load(open(f"{sys.argv[1]}/{name}/summary.json"))
     if "ensemble" in s:  # the soft vote is the run's figure; the hard vote beside it
         print(json.dumps({"run": name, "hard_accuracy_mean":
