@@ -424,9 +424,10 @@ class FeatureExtractor(nn.Module):
         by_frame = power.transpose(1, 2)  # (b, t, bins) view
         for s in range(0, frames, chunk):
             spec = torch.fft.rfft(framed[:, s : s + chunk] * self.window, dim=-1)
-            out = by_frame[:, s : s + chunk]
-            torch.mul(spec.real, spec.real, out=out)
-            out.addcmul_(spec.imag, spec.imag)
+            # square the interleaved (re, im) pairs in place, contiguously, then one strided
+            # pass adds each pair into the bin-major layout
+            parts = torch.view_as_real(spec).square_()  # (b, chunk, bins, 2)
+            torch.add(parts[..., 0], parts[..., 1], out=by_frame[:, s : s + chunk])
         return power
 
     # -- forward ---------------------------------------------------------------------------
