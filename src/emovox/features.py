@@ -481,9 +481,10 @@ class FeatureExtractor(nn.Module):
 def pad_batch(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-pad 1-D float arrays into (batch, max_len) plus lengths."""
     lengths = np.array([len(w) for w in waves], dtype=np.int64)
-    out = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
-    for i, w in enumerate(waves):
+    out = np.empty((len(waves), int(lengths.max())), dtype=np.float32)
+    for i, w in enumerate(waves):  # each row written once: the clip, then its zero padding
         out[i, : len(w)] = w
+        out[i, len(w) :] = 0.0
     return torch.from_numpy(out), torch.from_numpy(lengths)
 
 
