@@ -8,7 +8,7 @@ With patience at or above the epoch count no run stops early, so `last` is the s
 final epoch.
 
 Evaluates every fold's last checkpoints (each member's and the votes, for an ensemble) into
-`CV_DIR/last-checkpoint/foldK` and prints one JSON object: accuracy, UAR and macro-F1 means of
+`CV_DIR/foldK/last-checkpoint` and prints one JSON object: accuracy, UAR and macro-F1 means of
 both, and for ensembles the soft and hard votes and each member. The best checkpoints'
 figures are read from the folds' own metrics.json. Both come from the same test folds, so a
 choice between them made from this output is a choice made on the test side.
@@ -41,9 +41,7 @@ def main() -> None:
             if name == "best":
                 per_fold.append(json.loads((d / "metrics.json").read_text()))
             else:
-                out = cv / "last-checkpoint" / d.name
-                out.mkdir(parents=True, exist_ok=True)
-                per_fold.append(train.evaluate_run(d, out=out, checkpoint_name="last"))
+                per_fold.append(train.evaluate_run(d, checkpoint_name="last"))
         s = evaluate.summarise_folds(per_fold)
         row = _brief(s)
         if all("ensemble" in m for m in per_fold):

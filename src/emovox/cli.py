@@ -136,12 +136,9 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from emovox import train
 
-    out = args.out
-    if out is None and args.checkpoint == "last":  # the run's own reports stay the best's
-        out = str(Path(args.run) / "last-checkpoint")
-    m = train.evaluate_run(args.run, args.data, out, checkpoint_name=args.checkpoint)
+    m = train.evaluate_run(args.run, args.data, args.out, checkpoint_name=args.checkpoint)
     print(f"accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
-          f"on {m['n']} clips -> {out or args.run}")
+          f"on {m['n']} clips -> {train.report_dir(Path(args.run), args.out, args.checkpoint)}")
     return 0
 
 

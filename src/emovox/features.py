@@ -185,18 +185,16 @@ def _band_extremes(x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor,
     if q == 2 and x.shape[1] >= 2:
         (h1, h2), (l1, l2) = _top2(x, True), _top2(x, False)
         return (h1.sqrt() + h2.sqrt()) / 2, (l1.sqrt() + l2.sqrt()) / 2, h1
-    out = []
+    means = []
     for pick, fill in ((torch.max, -torch.inf), (torch.min, torch.inf)):
         y, total = x, 0.0
         for i in range(q):
             v, idx = pick(y, dim=1, keepdim=True)
             total = total + v.sqrt()
-            if i == 0:
-                out.append(v[:, 0])
             if i + 1 < q:
                 y = y.scatter(1, idx, fill)
-        out.append(total[:, 0] / q)
-    return out[1], out[3], out[0]
+        means.append(total[:, 0] / q)
+    return means[0], means[1], x.amax(dim=1)
 
 
 def _run_medians(x: torch.Tensor, run: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -399,9 +397,10 @@ class FeatureExtractor(nn.Module):
         res = torch.where(res >= 0.5, res - 1.0, res)
         k = _histogram_bins(res, self.hist_edges32)
         # peaks under their clip's median magnitude go to a spare last bin
-        k = torch.where(mags >= _run_medians(mags, bi, counts)[bi], bi * 100 + k, b * 100)
-        hist = torch.bincount(k, minlength=b * 100 + 1)[:-1].view(b, 100)
         edges = self.hist_edges
+        n_hist = len(edges) - 1
+        k = torch.where(mags >= _run_medians(mags, bi, counts)[bi], bi * n_hist + k, b * n_hist)
+        hist = torch.bincount(k, minlength=b * n_hist + 1)[:-1].view(b, n_hist)
         return torch.where(counts > 0, edges[hist.argmax(dim=1)], edges.new_zeros(b))
 
     def _chroma_fb(self, tuning: torch.Tensor) -> torch.Tensor:

@@ -329,8 +329,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
     if cfg.variants and (cfg.speaker_norm or AugmentConfig.from_dict(cfg.augment).enabled):
         raise ValueError("variants replace on-the-fly augmentation (set augment.enabled "
                          "false) and do not combine with speaker_norm")  # fmt: skip
-    if cfg.select not in ("best", "last"):
-        raise ValueError(f"select must be best or last, not {cfg.select!r}")
+    _checked(cfg.select, "select")
     torch.manual_seed(cfg.seed)
     # features and frozen encoder states are computed on the training device too
     extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature)).to(device)
@@ -532,10 +531,18 @@ def _keep_training_figures(out: Path, extra: dict | None) -> dict:
     return extra
 
 
-def _checked(checkpoint_name: str) -> str:
+def _checked(checkpoint_name: str, what: str = "checkpoint") -> str:
     if checkpoint_name not in ("best", "last"):
-        raise ValueError(f"checkpoint must be best or last, not {checkpoint_name!r}")
+        raise ValueError(f"{what} must be best or last, not {checkpoint_name!r}")
     return checkpoint_name
+
+
+def report_dir(run: Path, out: str | Path | None, checkpoint_name: str) -> Path:
+    """Where an evaluation writes: ``out``, else the run folder for its best checkpoint and
+    ``RUN/last-checkpoint`` for the last, so the run's own reports stay the best's."""
+    if out:
+        return Path(out)
+    return run if _checked(checkpoint_name) == "best" else run / "last-checkpoint"
 
 
 def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
@@ -544,14 +551,15 @@ def evaluate_run(run: str | Path, data_paths: list[str] | None = None,
     """Evaluate a run's best (or last) checkpoint (an ensemble run: every member and both
     votes) on its test split, or on whole corpora ``data_paths``.
 
-    Writes metrics.json, report.txt and confusion.png into ``out`` (default: the run folder).
+    Writes metrics.json, report.txt and confusion.png into ``out`` (default: the run folder,
+    or ``RUN/last-checkpoint`` for the last checkpoint).
     """
     run = Path(run)
     if (run / "ensemble.json").exists():
         return evaluate_ensemble(run, data_paths, out, device, checkpoint_name)
-    out = Path(out) if out else run
+    out = report_dir(run, out, checkpoint_name)
     device = device or torch.device("cpu")
-    loaded = load_model(run / "checkpoints" / _checked(checkpoint_name))
+    loaded = load_model(run / "checkpoints" / checkpoint_name)
     labels = tuple(loaded.meta["labels"])
     clips = data.load_clips(split_rows(run, labels, data_paths))
     extra = _keep_training_figures(out, extra)
@@ -598,11 +606,11 @@ def evaluate_ensemble(run: str | Path, data_paths: list[str] | None = None,
     validation side, with expected calibration error before and after. The run keeps the
     temperature of its best checkpoints; that of the last ones is reported only."""
     run = Path(run)
-    out = Path(out) if out else run
+    out = report_dir(run, out, checkpoint_name)
     device = device or torch.device("cpu")
     spec = json.loads((run / "ensemble.json").read_text())
     dirs = [run / name for name in spec["members"]]
-    members = load_members([d / "checkpoints" / _checked(checkpoint_name) for d in dirs])
+    members = load_members([d / "checkpoints" / checkpoint_name for d in dirs])
     labels = tuple(members[0].meta["labels"])
     cache = run_cache(dirs[0])
     test = data.load_clips(split_rows(dirs[0], labels, data_paths))
