@@ -15,6 +15,7 @@ from emovox.features import (
     _band_extremes,
     _float32_ceil,
     _histogram_bins,
+    _numpy_abs,
     _run_medians,
     dct_matrix,
     extract,
@@ -68,6 +69,50 @@ def test_tuning_estimate_matches_librosa_mostly(clips):
         ref = librosa_features(w, FeatureConfig())["chroma"]
         close += np.corrcoef(ref.ravel(), o[:, ex.cfg.slices()["chroma"]].ravel())[0, 1] > 0.99
     assert close >= len(clips) - 2
+
+
+def test_numpy_abs_rounds_as_numpy():
+    # librosa's magnitudes are numpy's complex64 abs, which is not a correctly rounded hypot
+    rng = np.random.default_rng(0)
+    z = (rng.standard_normal(200_000) + 1j * rng.standard_normal(200_000)).astype(np.complex64)
+    z *= np.logspace(-8, 2, len(z)).astype(np.float32)
+    z[:100] = 0
+    z[100:200] = z[100:200].real  # pure real, then pure imaginary values
+    z[200:300] = 1j * z[200:300].imag
+    got = _numpy_abs(torch.view_as_real(torch.from_numpy(z))).numpy()
+    assert np.array_equal(got, np.abs(z))
+    hypot = np.sqrt(z.real.astype(np.float64) ** 2 + z.imag.astype(np.float64) ** 2)
+    assert np.mean(hypot.astype(np.float32) != got) > 0.1  # the distinction matters
+
+
+def test_exact_stft_gives_librosas_spectrum_and_tuning(clips):
+    ex = FeatureExtractor(FeatureConfig(exact_stft=True))
+    cfg = ex.cfg
+    kw = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length)
+    differ = total = 0
+    with torch.inference_mode():
+        for w in clips:
+            ref = np.abs(librosa.stft(w, **kw)) ** 2
+            power = ex._power(torch.from_numpy(w)[None], cfg.n_frames(len(w)))
+            differ += int((power[0].numpy() != ref).sum())
+            total += ref.size
+            mask = torch.ones(1, power.shape[2], dtype=torch.bool)
+            tuning = float(ex.estimate_tuning(power, mask))
+            assert tuning == librosa.estimate_tuning(S=ref, sr=cfg.sr, bins_per_octave=12)
+    assert differ <= 1e-6 * total  # MKL's float64 FFT, not pocketfft's, may round a value
+    ours = extract(clips, ex, batch_size=4)
+    chroma = cfg.slices()["chroma"]
+    for w, o in zip(clips, ours, strict=True):
+        assert np.abs(librosa_features(w, cfg)["chroma"] - o[:, chroma]).max() < 1e-4
+
+
+def test_tuning_estimate_takes_any_layout(clips):
+    ex = FeatureExtractor()
+    with torch.inference_mode():
+        power = ex._power(torch.from_numpy(clips[0])[None], ex.cfg.n_frames(len(clips[0])))
+    mask = torch.ones(1, power.shape[2], dtype=torch.bool)
+    frame_major = power.transpose(1, 2).contiguous().transpose(1, 2)  # same values, strides
+    assert float(ex.estimate_tuning(frame_major, mask)) == float(ex.estimate_tuning(power, mask))
 
 
 def test_batching_and_padding_invariance():
@@ -214,3 +259,31 @@ def test_cuda_gives_the_cpu_features(clips):
         assert np.corrcoef(a, b)[0, 1] >= 0.99999, g
         if g != "contrast":  # near-silent valleys again (see the librosa parity test)
             assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(a).max()), g
+
+
+def test_features_extract_command(ravdess_manifest, tmp_path):
+    # the command's file format on real clips plus one corrupt file, which is reported, not fatal
+    import dataclasses
+    import json
+
+    from emovox import cli, corpora
+
+    rows = ravdess_manifest.rows[::360]  # 4 clips
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    manifest = tmp_path / "m.tsv"
+    corpora.Manifest([*rows, dataclasses.replace(rows[0], path=str(bad))], []).write_tsv(manifest)
+    out = tmp_path / "fx"
+    assert cli.main(["features", "extract", str(manifest), "--out", str(out), "--no-cache",
+                     "--exact-stft"]) == 0  # fmt: skip
+    npz = np.load(out / "features.npz")
+    meta = json.loads((out / "features.json").read_text())
+    cfg = FeatureConfig.from_dict(meta["feature_config"])
+    assert cfg.exact_stft and [e[0] for e in meta["errors"]] == [str(bad)]
+    assert list(npz["paths"]) == [r.path for r in rows]
+    want = extract([audio.load(r.path) for r in rows], FeatureExtractor(cfg))
+    off = npz["offsets"]
+    for i, w in enumerate(want):
+        assert np.array_equal(npz["features"][off[i] : off[i + 1]], w)
+    assert len(npz["feature_names"]) == cfg.n_features == 112
+    assert corpora.Manifest.read_tsv(out / "manifest.tsv").rows == rows

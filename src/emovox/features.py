@@ -53,6 +53,9 @@ class FeatureConfig:
     contrast_quantile: float = 0.02
     n_chroma: int = 12
     chroma_tuning: float | None = None  # None: estimate per clip, as librosa does
+    # the power spectrum as librosa rounds it (float64 FFT, numpy's complex64 magnitude): its
+    # tuning estimate on every clip, at about twice the cost (README, Features)
+    exact_stft: bool = False
     groups: tuple[str, ...] = field(
         default=("mfcc", "delta", "delta2", "energy", "contrast", "zcr", "chroma")
     )
@@ -239,6 +242,20 @@ def _histogram_bins(x: torch.Tensor, edges32: torch.Tensor) -> torch.Tensor:
     return k
 
 
+def _numpy_abs(parts: torch.Tensor) -> torch.Tensor:
+    """|z| of complex64 values given as (..., 2) float32 (re, im), rounded as numpy's SIMD loop
+    rounds it (``larger * sqrt(fma(r, r, 1))`` with ``r = smaller / larger``), which differs from
+    a correctly rounded hypot in about a third of values; librosa's magnitudes are these."""
+    re, im = (x.abs() for x in parts.unbind(-1))
+    big = torch.maximum(re, im)
+    # the smallest subnormal: 0 / 0 becomes 0, as numpy's zero mask makes it; nothing else moves
+    r = torch.minimum(re, im).div_(big.clamp(min=1e-45))
+    # r * r + 1 in float64 rounded once to float32 is fma's rounding; the square root in
+    # float64 rounds to float32 correctly (torch's vectorised float32 one may not)
+    q = r.double()
+    return q.mul_(q).add_(1.0).float().double().sqrt_().float().mul_(big)
+
+
 class FeatureExtractor(nn.Module):
     """(batch, samples) waveforms + lengths -> (batch, frames, n_features) features + mask."""
 
@@ -250,13 +267,16 @@ class FeatureExtractor(nn.Module):
         win = torch.hann_window(cfg.win_length, periodic=True)
         left = (cfg.n_fft - cfg.win_length) // 2
         self.register_buffer("window", F.pad(win, (left, cfg.n_fft - cfg.win_length - left)))
+        from scipy.signal import get_window, savgol_coeffs  # here: scipy.signal costs 0.8 s
+
+        win64 = torch.from_numpy(get_window("hann", cfg.win_length, fftbins=True))
+        # librosa's own window: float64, and applied in float64 (exact_stft)
+        self.register_buffer("window64", F.pad(win64, (left, cfg.n_fft - cfg.win_length - left)))
         mel = torch.from_numpy(mel_filterbank(cfg.sr, cfg.n_fft, cfg.n_mels))
         self.register_buffer("mel_fb", mel)  # (n_mels, bins)
         dct = torch.from_numpy(dct_matrix(cfg.n_mfcc, cfg.n_mels)).float()
         self.register_buffer("dct", dct)  # (n_mfcc, n_mels)
         k = cfg.delta_width
-        from scipy.signal import savgol_coeffs  # here: scipy.signal costs 0.8 s to import
-
         sg = np.stack([savgol_coeffs(k, polyorder=o, deriv=o, use="dot") for o in (1, 2)])
         self.register_buffer("savgol", torch.from_numpy(sg).float())  # (2, width)
         self.register_buffer(
@@ -381,7 +401,8 @@ class FeatureExtractor(nn.Module):
         b = power.shape[0]
         if len(bi) == 0:
             return torch.zeros(b, dtype=torch.float64, device=power.device)
-        flat, (s_b, s_k, _) = power.reshape(-1), power.stride()
+        flat_power = power.contiguous()  # the flat indices below assume its strides
+        flat, (s_b, s_k, _) = flat_power.view(-1), flat_power.stride()
         at = bi * s_b + ti + (lo - 1) * s_k
         at += ki * s_k  # flat index of the bin below each peak
         s_m, s_0, s_p = (flat.index_select(0, at + j * s_k) for j in range(3))
@@ -416,17 +437,24 @@ class FeatureExtractor(nn.Module):
     def _power(self, wave: torch.Tensor, frames: int, chunk: int = 96) -> torch.Tensor:
         """|STFT|^2 (centred, zero-padded frames) written straight into the (b, bins, t)
         layout, ``chunk`` frames at a time: the windowed frames and their spectrum then stay
-        in cache instead of passing through memory (README, Features: the speed figures)."""
+        in cache instead of passing through memory (README, Features: the speed figures). With
+        ``exact_stft`` every value is librosa's ``np.abs(stft) ** 2`` to the last bit but for
+        rare FFT roundings (MKL's float64 FFT, not pocketfft's)."""
         half = self.cfg.n_fft // 2
         framed = F.pad(wave, (half, half)).unfold(1, self.cfg.n_fft, self.cfg.hop_length)
         power = wave.new_empty(wave.shape[0], self.n_bins, frames)
         by_frame = power.transpose(1, 2)  # (b, t, bins) view
         for s in range(0, frames, chunk):
-            spec = torch.fft.rfft(framed[:, s : s + chunk] * self.window, dim=-1)
-            # square the interleaved (re, im) pairs in place, contiguously, then one strided
-            # pass adds each pair into the bin-major layout
-            parts = torch.view_as_real(spec).square_()  # (b, chunk, bins, 2)
-            torch.add(parts[..., 0], parts[..., 1], out=by_frame[:, s : s + chunk])
+            if self.cfg.exact_stft:  # librosa: float64 window and FFT, complex64 result
+                spec = torch.fft.rfft(framed[:, s : s + chunk].double() * self.window64, dim=-1)
+                mag = _numpy_abs(torch.view_as_real(spec).float())
+                torch.mul(mag, mag, out=by_frame[:, s : s + chunk])
+            else:
+                spec = torch.fft.rfft(framed[:, s : s + chunk] * self.window, dim=-1)
+                # square the interleaved (re, im) pairs in place, contiguously, then one
+                # strided pass adds each pair into the bin-major layout
+                parts = torch.view_as_real(spec).square_()  # (b, chunk, bins, 2)
+                torch.add(parts[..., 0], parts[..., 1], out=by_frame[:, s : s + chunk])
         return power
 
     # -- forward ---------------------------------------------------------------------------
