@@ -8,8 +8,10 @@ Frozen Whisper-base statistics (mean + std of hidden states 2-4, from the same c
 training; ``--encoders`` names other encoders and states, ``+`` concatenates them),
 standardised on the training side, logistic regression (C 0.05); EmoBox speaker folds,
 training on each fold's training + validation actors. With K copies, every training clip also
-contributes its K augmented copies (``emovox.data.Variant``, default augmentation). Prints one
-JSON line per encoder spec and K.
+contributes its K augmented copies (``emovox.data.Variant``, default augmentation). With
+``--tta T``, each test clip's probabilities are also averaged over it and its first T copies
+(test-time augmentation; a test clip's copies are never trained on). Prints one JSON line per
+encoder spec and K.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     ap.add_argument("--variants", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--encoders", nargs="+", default=["whisper-base:2,3,4"],
                     help="ENCODER:STATES[+ENCODER:STATES...], one probe each")
+    ap.add_argument("--tta", type=int, default=0, help="also average over T test copies")
     args = ap.parse_args()
     manifest = corpora.read_corpus(args.data)
     labels = label_set(args.labels)
@@ -59,18 +62,20 @@ def main() -> None:
     for spec in args.encoders:  # each spec's vectors read once, then sliced per K
         clean = vectors(spec, None)
         all_copies = [vectors(spec, data.Variant(k, AugmentConfig()))
-                      for k in range(1, max(args.variants) + 1)]  # fmt: skip
+                      for k in range(1, max(*args.variants, args.tta) + 1)]  # fmt: skip
         for n in args.variants:
-            _probe(spec, n, clean, all_copies[:n], manifest, labels, clips, by_path)
+            _probe(spec, n, clean, all_copies[:n], manifest, labels, clips, by_path,
+                   all_copies[: args.tta])
 
 
 def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manifest, labels,
-           clips, by_path: dict[str, int]) -> None:  # fmt: skip
-    """Speaker 6-fold logistic-regression probe on clean vectors plus n augmented copies."""
+           clips, by_path: dict[str, int], tta: list[np.ndarray]) -> None:  # fmt: skip
+    """Speaker 6-fold logistic-regression probe on clean vectors plus n augmented copies;
+    with ``tta`` copies, also the accuracy of probabilities averaged over clean + copies."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    accs = []
+    accs, tta_accs = [], []
     for fold in protocols.speaker_folds(manifest):
         split = protocols.speaker_fold(manifest, labels, fold)
         train = [by_path[manifest.rows[i].path] for i in np.concatenate([split.train,
@@ -83,10 +88,17 @@ def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manif
         clf.fit(scaler.transform(x), np.tile(y, n + 1))
         yt = np.array([labels.index(clips.rows[i].emotion) for i in test])
         accs.append(float((clf.predict(scaler.transform(clean[test])) == yt).mean()))
-    print(json.dumps({"encoders": spec, "labels": len(labels), "variants": n,
-                      "accuracy_mean": round(float(np.mean(accs)), 4),
-                      "accuracy_std": round(float(np.std(accs)), 4),
-                      "folds": [round(a, 4) for a in accs]}), flush=True)
+        if tta:
+            prob = np.mean([clf.predict_proba(scaler.transform(v[test]))
+                            for v in (clean, *tta)], axis=0)  # fmt: skip
+            tta_accs.append(float((prob.argmax(axis=1) == yt).mean()))
+    row = {"encoders": spec, "labels": len(labels), "variants": n,
+           "accuracy_mean": round(float(np.mean(accs)), 4),
+           "accuracy_std": round(float(np.std(accs)), 4), "folds": [round(a, 4) for a in accs]}
+    if tta:
+        row |= {"tta": len(tta), "tta_accuracy_mean": round(float(np.mean(tta_accs)), 4),
+                "tta_folds": [round(a, 4) for a in tta_accs]}
+    print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
