@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--no-cache", action="store_true", help="do not read/write the cache")
     ext.add_argument("--exact-stft", action="store_true",
                      help="round the spectrum as librosa does (its chroma tuning on every clip; "
-                          "about 1.7x the time)")
+                          "about 1.6x the time)")
     ext.set_defaults(func=_cmd_features_extract)
 
     tr = sub.add_parser("train", help="train one model (one fold / split) into a run folder")

@@ -54,7 +54,7 @@ class FeatureConfig:
     n_chroma: int = 12
     chroma_tuning: float | None = None  # None: estimate per clip, as librosa does
     # the power spectrum as librosa rounds it (float64 FFT, numpy's complex64 magnitude): its
-    # tuning estimate on every clip, at about twice the cost (README, Features)
+    # tuning estimate on every clip, in about 1.6 times the time (README, Features)
     exact_stft: bool = False
     groups: tuple[str, ...] = field(
         default=("mfcc", "delta", "delta2", "energy", "contrast", "zcr", "chroma")
