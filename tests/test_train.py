@@ -160,6 +160,14 @@ def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
     # encoder weights are never copied in, except the fine-tuned top layers
     assert not any(k.startswith("model.encoder") for k in tensors)
     assert any(k.startswith("model.top.") for k in tensors) == (finetune > 0)
+    if finetune:  # the copied top layer (state 3 = layer index 2) has moved from the encoder's
+        from emovox.inference import load_encoder
+
+        start = load_encoder("whisper-tiny").encoder.layers[2].state_dict()
+        top = {k.removeprefix("model.top.0."): v for k, v in tensors.items()
+               if k.startswith("model.top.0.")}  # fmt: skip
+        assert top.keys() == start.keys()
+        assert sum(not torch.equal(v, start[k].to(v.dtype)) for k, v in top.items()) > len(top) // 2
     again = train.evaluate_run(tmp_path / model, out=tmp_path / f"{model}-eval")
     assert again["confusion"] == m["confusion"]
 

@@ -81,6 +81,14 @@ def test_frozen_encoder_stays_bit_identical_while_top_layers_train():
     assert set(model.param_groups()) == {"encoder", "cnn_lstm", "ssl_head", "head"}
 
 
+def test_top_layers_train_when_the_encoder_was_loaded_frozen():
+    # load_encoder turns requires_grad off; the copied top layers must still be trainable
+    enc = _encoder().requires_grad_(False)
+    _, top, norm = split_encoder(enc, finetune_layers=2)
+    assert all(p.requires_grad for m in (top, norm) if m is not None for p in m.parameters())
+    assert not any(p.requires_grad for p in enc.parameters())
+
+
 def test_each_pathway_alone_and_padding_invariance():
     enc = _encoder()
     mel, mask, feats, fmask = _batch()

@@ -220,4 +220,8 @@ def split_encoder(
                          "finetune_layers 0 with HuBERT / wav2vec2 / WavLM")  # fmt: skip
     top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:cut])
     norm = copy.deepcopy(encoder.layer_norm) if finetune_layers and cut == n else None
+    # the copies are trained even when the encoder was loaded frozen (requires_grad off)
+    for module in (top, norm):
+        if module is not None:
+            module.requires_grad_(True)
     return split, top, norm
