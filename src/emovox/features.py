@@ -248,8 +248,8 @@ def _numpy_abs(parts: torch.Tensor) -> torch.Tensor:
     a correctly rounded hypot in about a third of values; librosa's magnitudes are these."""
     re, im = (x.abs() for x in parts.unbind(-1))
     big = torch.maximum(re, im)
-    # the smallest subnormal: 0 / 0 becomes 0, as numpy's zero mask makes it; nothing else moves
-    r = torch.minimum(re, im).div_(big.clamp(min=1e-45))
+    # 0 / 0 (a zero bin) becomes 0, as numpy's zero mask makes it
+    r = torch.minimum(re, im).div_(big).nan_to_num_(nan=0.0)
     # r * r + 1 in float64 rounded once to float32 is fma's rounding; the square root in
     # float64 rounds to float32 correctly (torch's vectorised float32 one may not)
     q = r.double()
