@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from emovox import audio, corpora
-from emovox.augment import AugmentConfig, augment, pitch_shift, time_stretch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.clips import spread_clips  # noqa: E402
+from emovox.augment import AugmentConfig, augment, pitch_shift, time_stretch  # noqa: E402
 
 
 def main() -> None:
@@ -20,8 +23,7 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/datasets/ravdess")
     ap.add_argument("--n", type=int, default=100)
     args = ap.parse_args()
-    rows = corpora.read_corpus(args.data).rows
-    waves = [audio.load(r.path) for r in rows[:: max(1, len(rows) // args.n)][: args.n]]
+    waves = spread_clips(args.data, args.n)
     rng = np.random.default_rng(0)
 
     def per_clip(fn) -> float:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.clips import spread_clips  # noqa: E402
 from benchmarks.librosa_reference import librosa_features  # noqa: E402
-from emovox import audio, corpora  # noqa: E402
 from emovox.features import FeatureConfig, FeatureExtractor, extract  # noqa: E402
 
 
@@ -59,10 +59,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="where emovox runs (librosa: CPU)")
     args = ap.parse_args()
 
-    rows = corpora.read_corpus(args.data).rows
-    step = max(1, len(rows) // args.n)
-    paths = [r.path for r in rows[::step][: args.n]]
-    waves = [audio.load(p) for p in paths]
+    waves = spread_clips(args.data, args.n)
     cfg = FeatureConfig()
     ex = FeatureExtractor(cfg).to(args.device)
     threads = torch.get_num_threads()

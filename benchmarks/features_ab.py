@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emovox import audio, corpora
-from emovox import features as new
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.clips import spread_clips  # noqa: E402
+from emovox import features as new  # noqa: E402
 
 
 def _module_at(rev: str):
@@ -47,8 +48,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args()
-    rows = corpora.read_corpus(args.data).rows
-    waves = [audio.load(r.path) for r in rows[:: max(1, len(rows) // args.n)][: args.n]]
+    waves = spread_clips(args.data, args.n)
     old = _module_at(args.against)
     sides = {"old": (old, old.FeatureExtractor()), "new": (new, new.FeatureExtractor())}
     outs = {k: m.extract(waves, ex, args.batch_size) for k, (m, ex) in sides.items()}

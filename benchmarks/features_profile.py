@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import sys
 import time
+from pathlib import Path
 
-from emovox import audio, corpora
-from emovox.features import FeatureExtractor, extract
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.clips import spread_clips  # noqa: E402
+from emovox.features import FeatureExtractor, extract  # noqa: E402
 
 STEPS = ("_power", "_db", "_deltas", "_energy_zcr", "_contrast", "estimate_tuning", "_chroma_fb",
          "forward")  # fmt: skip
@@ -27,8 +30,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    rows = corpora.read_corpus(args.data).rows
-    waves = [audio.load(r.path) for r in rows[:: max(1, len(rows) // args.n)][: args.n]]
+    waves = spread_clips(args.data, args.n)
     ex = FeatureExtractor()
     spent: dict[str, float] = {}
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from emovox import audio, corpora
-from emovox.models.encoders import load_whisper, whisper_log_mel
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.clips import spread_clips  # noqa: E402
+from emovox.models.encoders import load_whisper, whisper_log_mel  # noqa: E402
 
 
 def main() -> None:
@@ -25,8 +28,7 @@ def main() -> None:
     ap.add_argument("--encoder", default="whisper-base")
     ap.add_argument("--n", type=int, default=20)
     args = ap.parse_args()
-    rows = corpora.read_corpus(args.data).rows
-    waves = [audio.load(r.path) for r in rows[:: max(1, len(rows) // args.n)][: args.n]]
+    waves = spread_clips(args.data, args.n)
     t = time.perf_counter()
     enc = load_whisper(args.encoder)
     load_s = time.perf_counter() - t
