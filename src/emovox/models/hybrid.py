@@ -218,10 +218,7 @@ def split_encoder(
     if encoder is None:
         raise ValueError("fine-tuning top layers needs a Whisper encoder; use "
                          "finetune_layers 0 with HuBERT / wav2vec2 / WavLM")  # fmt: skip
-    top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:cut])
-    norm = copy.deepcopy(encoder.layer_norm) if finetune_layers and cut == n else None
     # the copies are trained even when the encoder was loaded frozen (requires_grad off)
-    for module in (top, norm):
-        if module is not None:
-            module.requires_grad_(True)
-    return split, top, norm
+    top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:cut])
+    norm = copy.deepcopy(encoder.layer_norm).requires_grad_(True) if cut == n else None
+    return split, top.requires_grad_(True), norm
