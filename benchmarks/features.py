@@ -28,15 +28,16 @@ from benchmarks.librosa_reference import librosa_features  # noqa: E402
 from emovox.features import FeatureConfig, FeatureExtractor, extract  # noqa: E402
 
 
-def _time(fn, repeats: int) -> float:
-    """Median wall time of ``repeats`` calls: the typical pass, as librosa's single long pass
-    is (a minimum would pick emovox's luckiest short pass against librosa's average one)."""
+def _time(fn, repeats: int) -> tuple[float, object]:
+    """Median wall time of ``repeats`` calls, and the last call's result: the typical pass, as
+    librosa's single long pass is (a minimum would pick emovox's luckiest short pass against
+    librosa's average one)."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        fn()
+        out = fn()
         times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return float(np.median(times)), out
 
 
 def _parity(ref: list[dict], ours: list[np.ndarray], cfg: FeatureConfig) -> tuple[dict, dict]:
@@ -73,25 +74,15 @@ def main() -> None:
     librosa_s = time.perf_counter() - t
 
     extract(waves[:8], ex, args.batch_size)  # warm-up
-    ours: list[np.ndarray] = []
-
-    def batched() -> None:
-        ours[:] = extract(waves, ex, args.batch_size)
-
-    emovox_s = _time(batched, args.repeats)
-    single_s = _time(lambda: extract(waves[:50], ex, 1), 1) / min(50, len(waves)) * len(waves)
+    emovox_s, ours = _time(lambda: extract(waves, ex, args.batch_size), args.repeats)
+    single_s = _time(lambda: extract(waves[:50], ex, 1), 1)[0] / min(50, len(waves)) * len(waves)
 
     parity, maxdiff = _parity(ref, ours, cfg)
 
     # the spectrum rounded as librosa rounds it (exact_stft): its tuning estimate, at a cost
     exact_cfg = FeatureConfig(exact_stft=True)
     ex_exact = FeatureExtractor(exact_cfg).to(args.device)
-    exact: list[np.ndarray] = []
-
-    def batched_exact() -> None:
-        exact[:] = extract(waves, ex_exact, args.batch_size)
-
-    exact_s = _time(batched_exact, args.repeats)
+    exact_s, exact = _time(lambda: extract(waves, ex_exact, args.batch_size), args.repeats)
     exact_parity, exact_maxdiff = _parity(ref, exact, exact_cfg)
 
     # chroma with the tuning fixed on both sides isolates the filter bank from the estimator
