@@ -1,6 +1,7 @@
 """Time to fill the encoder-statistics cache for a whole corpus (what the first ssl run pays).
 
     python benchmarks/encode.py --encoder whisper-base
+    python benchmarks/encode.py --encoder whisper-base --trim-db 40   # silence cut first
 
 Uses a fresh temporary cache, so nothing is read back; prints one JSON line.
 """
@@ -22,18 +23,19 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/datasets/ravdess")
     ap.add_argument("--encoder", default="whisper-base")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--trim-db", type=float, default=0.0, help="cut silence first (trim_db)")
     args = ap.parse_args()
     rows = corpora.read_corpus(args.data).rows
     t = time.perf_counter()
-    clips = data.load_clips(rows)
+    clips = data.load_clips(rows).trimmed(args.trim_db)
     decode_s = time.perf_counter() - t
     enc = load_encoder(args.encoder).to(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        data.encoder_pooled(clips.waves, [r.sha1 for r in clips.rows], enc, args.encoder,
-                            ArrayCache(tmp))  # fmt: skip
+        data.encoder_pooled(clips.waves, clips.keys, enc, args.encoder, ArrayCache(tmp))
         encode_s = time.perf_counter() - t
-    print(json.dumps({"encoder": args.encoder, "device": args.device, "clips": len(clips.waves),
+    print(json.dumps({"encoder": args.encoder, "device": args.device, "trim_db": args.trim_db,
+                      "clips": len(clips.waves),
                       "audio_s": round(sum(len(w) for w in clips.waves) / 16000, 1),
                       "decode_s": round(decode_s, 1), "encode_s": round(encode_s, 1)}))
 

@@ -106,3 +106,18 @@ def test_every_error_is_an_audio_error():
                 audio.AudioTooShortError, audio.AudioTooLongError, audio.AudioNonFiniteError,
                 audio.AudioSilentError):
         assert issubclass(cls, audio.AudioError)
+
+
+def test_trim_silence_cuts_where_librosa_does(ravdess_manifest):
+    import librosa
+
+    for r in ravdess_manifest.rows[::97]:
+        w = audio.load(r.path)
+        for top_db in (30, 40, 60):
+            _, (start, end) = librosa.effects.trim(w, top_db=top_db, frame_length=512,
+                                                   hop_length=160)  # fmt: skip
+            cut = audio.trim_silence(w, top_db)
+            assert np.array_equal(cut, w[start:end]), (r.path, top_db)
+    assert 0.3 < len(audio.trim_silence(w, 30)) / len(w) < 0.9  # RAVDESS clips: ~half silence
+    quiet = np.zeros(16000, dtype=np.float32)
+    assert len(audio.trim_silence(quiet, 40)) == 16000  # nothing louder than the rest: kept

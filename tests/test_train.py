@@ -253,6 +253,43 @@ def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(s
         train.train(_cfg(subset, tmp_path, speaker_norm=4), tmp_path / "bad", progress=False)
 
 
+def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path):
+    """trim_db cuts silence before the encoder in training, evaluation and both predictors:
+    the exported model's probabilities on the raw test clips equal the evaluation's."""
+    from emovox import data, lite
+    from emovox.corpora import Manifest
+    from emovox.inference import Predictor, load_model
+
+    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2, 3],
+               epochs=2, ensemble=2, model_config={}, trim_db=30)
+    m = train.run(cfg, tmp_path / "trim")
+    _, meta = checkpoint.load(tmp_path / "trim" / "member0" / "checkpoints" / "best")
+    assert meta["trim_db"] == 30
+    split = json.loads((tmp_path / "trim" / "member0" / "split.json").read_text())
+    rows = [r for r in Manifest.read_tsv(subset).rows if r.path in set(split["test"])]
+    clips = data.load_clips(rows)
+    cut = clips.trimmed(30)
+    assert sum(len(w) for w in cut.waves) < 0.8 * sum(len(w) for w in clips.waves)
+    assert cut.keys != clips.keys and cut.trimmed(30) is cut
+    with pytest.raises(ValueError, match="already trimmed"):
+        cut.trimmed(40)
+    member = load_model(tmp_path / "trim" / "member0" / "checkpoints" / "best")
+    evaluated = train._probs(member, clips, train.run_cache(tmp_path / "trim" / "member0"),
+                             torch.device("cpu"))  # fmt: skip
+    model_dir = train.export(tmp_path / "trim", tmp_path / "model")
+    pred = Predictor.load(model_dir)
+    probs = pred.predict_waves(clips.waves)
+    y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
+    assert float((probs.argmax(1) == y).mean()) == pytest.approx(m["accuracy"])
+    one = Predictor([pred.members[0]])  # member 0 alone, temperature 1: the evaluation's
+    assert np.abs(one.predict_waves(clips.waves) - evaluated).max() < 1e-5
+    one.trim_db = 0.0  # the same model fed the untrimmed waves answers otherwise
+    assert np.abs(one.predict_waves(clips.waves) - evaluated).max() > 1e-3
+    fast = lite.load(model_dir)
+    assert fast is not None and fast.trim_db == 30
+    assert np.abs(fast.predict_waves(clips.waves) - probs).max() < 1e-4
+
+
 def test_member_overrides_need_one_entry_per_member(subset, tmp_path):
     cfg = _cfg(subset, tmp_path, ensemble=2, member_overrides=[{"ssl_layers": [1, 2]}])
     with pytest.raises(ValueError, match="one entry per member"):

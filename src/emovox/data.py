@@ -28,6 +28,25 @@ class Clips:
     waves: list[np.ndarray]
     rows: list[Utterance]
     errors: list[tuple[str, str]]
+    trim_db: float = 0.0  # >0: leading and trailing silence cut (``audio.trim_silence``)
+
+    @property
+    def keys(self) -> list[str]:
+        """Per clip, what caches are keyed by: the file's content hash, plus the trimming."""
+        tag = f"+trim{self.trim_db:g}" if self.trim_db > 0 else ""
+        return [r.sha1 + tag if r.sha1 else "" for r in self.rows]
+
+    def trimmed(self, top_db: float) -> Clips:
+        """These clips with their leading and trailing silence cut (``top_db`` <= 0: as they
+        are). Trimming is done once, from the decoded files."""
+        top_db = max(top_db, 0.0)
+        if top_db == self.trim_db:
+            return self
+        if self.trim_db > 0:
+            raise ValueError(f"clips already trimmed at {self.trim_db:g} dB, asked for "
+                             f"{top_db:g} dB")  # fmt: skip
+        waves = [audio.trim_silence(w, top_db) for w in self.waves]
+        return Clips(waves, self.rows, self.errors, top_db)
 
 
 def load_clips(rows: Sequence[Utterance], sr: int = 16000) -> Clips:

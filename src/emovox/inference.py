@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emovox import checkpoint, data
+from emovox import audio, checkpoint, data
 from emovox.cache import ArrayCache
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
@@ -130,7 +130,8 @@ def clip_inputs(loaded: Loaded, clips: data.Clips,
                 cache: ArrayCache | None) -> tuple[list | None, list | None]:  # fmt: skip
     """(normalised features or None, encoder inputs or None) of decoded clips for a loaded
     model, as training computed them; speaker normalisation uses the clips' own speakers."""
-    hashes = [r.sha1 for r in clips.rows]
+    clips = clips.trimmed(loaded.meta.get("trim_db", 0.0))
+    hashes = clips.keys
     feats = states = None
     if not (isinstance(loaded.model, HybridModel) and loaded.model.cnn is None):
         extractor = FeatureExtractor(FeatureConfig.from_dict(loaded.meta["feature_config"]))
@@ -200,6 +201,10 @@ class Predictor:
         cfgs = {json.dumps(m.meta["feature_config"], sort_keys=True) for m in members}
         if len(cfgs) > 1:
             raise ValueError("ensemble members must share one feature config")
+        trims = {float(m.meta.get("trim_db", 0.0)) for m in members}
+        if len(trims) > 1:
+            raise ValueError(f"ensemble members must share one trim_db, got {sorted(trims)}")
+        self.trim_db = trims.pop()
         feature_cfg = FeatureConfig.from_dict(members[0].meta["feature_config"])
         self.extractor = (FeatureExtractor(feature_cfg).to(self.device)
                           if self._needs_features() else None)  # fmt: skip
@@ -254,6 +259,7 @@ class Predictor:
         trained with speaker normalisation: their encoder statistics are standardised with
         this speaker's own mean and std, as in training.
         """
+        waves, enrollment = self._trim(waves), self._trim(enrollment)
         order = np.argsort([len(w) for w in waves])
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
         upto = self._upto()
@@ -285,6 +291,12 @@ class Predictor:
                 probs.append(F.softmax(logits.float(), -1).cpu().numpy())
             out[sel] = apply_temperature(soft_vote(probs), self.temperature)
         return out
+
+    def _trim(self, waves: list[np.ndarray] | None) -> list[np.ndarray] | None:
+        """Waves as the model was trained on them: with silence trimmed if it was."""
+        if not waves or self.trim_db <= 0:
+            return waves
+        return [audio.trim_silence(w, self.trim_db) for w in waves]
 
     def _speaker_stats(self, enrollment: list[np.ndarray] | None,
                        upto: dict[str, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:

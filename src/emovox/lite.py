@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emovox import audio
 from emovox.cache import default_root
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.filters import mel_filterbank
@@ -121,11 +122,14 @@ class LitePredictor:
                  temperature: float) -> None:  # fmt: skip
         self.members, self.encoder, self.temperature = members, encoder, temperature
         self.labels = tuple(members[0][0]["labels"])
+        self.trim_db = float(members[0][0].get("trim_db", 0.0))
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities (n, classes) for 16 kHz mono waveforms."""
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
         for i, wave in enumerate(waves):
+            if self.trim_db > 0:
+                wave = audio.trim_silence(wave, self.trim_db)
             states = self.encoder.states(wave)
             stats = [np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))])
                      for s in states]  # fmt: skip
@@ -157,6 +161,8 @@ def load(path: str | Path | None = None) -> LitePredictor | None:
             return None
         members.append((meta, load_file(str(path / f"{name}.safetensors"))))
     encoders = {m["encoder"] for m, _ in members}
+    if len({float(m.get("trim_db", 0.0)) for m, _ in members}) > 1:
+        return None  # the torch path explains the mismatch
     root = default_root() / "encoders" / encoders.pop()
     if encoders or not (root / "whisper.safetensors").exists():
         return None  # the torch path converts the encoder into the cache on first use

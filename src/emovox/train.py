@@ -71,6 +71,8 @@ class TrainConfig:
     class_weights: bool = True  # inverse-frequency loss weights (balanced classes)
     patience: int = 10  # early stopping on validation macro-F1
     select: str = "best"  # checkpoint kept as the model: best (validation macro-F1) | last
+    trim_db: float = 0.0  # >0: every clip's leading and trailing silence (frames more than
+    #   this many dB below its loudest) cut before features and encoder, here and at prediction
     speaker_norm: int = 0  # >0: standardise encoder statistics per speaker, test speakers
     #   from this many of their own (unlabelled) clips; training speakers from all of theirs
     variants: int = 0  # augmented copies of each training clip (augment's probabilities and
@@ -230,12 +232,12 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
     manifest = corpora.read_corpora(cfg.data)
     split = make_split(manifest, cfg)
     idx = np.concatenate([split.train, split.valid, split.test])
-    clips = data.load_clips([manifest.rows[i] for i in idx])
+    clips = data.load_clips([manifest.rows[i] for i in idx]).trimmed(cfg.trim_db)
     ok = {r.path for r in clips.rows}
     keep = [i for i in idx if manifest.rows[i].path in ok]
     waves = dict(zip(keep, clips.waves, strict=True))
     cache = ArrayCache(cfg.cache_dir or None)
-    raw = data.clean_features(clips.waves, [r.sha1 for r in clips.rows], extractor, cache)
+    raw = data.clean_features(clips.waves, clips.keys, extractor, cache)
     raw_by = dict(zip(keep, raw, strict=True))
     split = protocols.Split(
         split.name, split.labels,
@@ -248,8 +250,8 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
     y = {i: split.labels.index(manifest.rows[i].emotion) for i in raw_by}
     states = pooled = None
     if encoder is not None:
-        arrs, stats_arrs = encoder_inputs(model, encoder, cfg.encoder, clips.waves,
-                                          [r.sha1 for r in clips.rows], cache)  # fmt: skip
+        arrs, stats_arrs = encoder_inputs(model, encoder, cfg.encoder, clips.waves, clips.keys,
+                                          cache)  # fmt: skip
         states = dict(zip(keep, arrs, strict=True))
         if stats_arrs is not None:
             pooled = dict(zip(keep, stats_arrs, strict=True))
@@ -259,7 +261,8 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
     variants = state_variants = None
     if cfg.variants > 0:
         train = list(split.train)
-        waves_t, hashes_t = [waves[i] for i in train], [manifest.rows[i].sha1 for i in train]
+        key_of = dict(zip(keep, clips.keys, strict=True))
+        waves_t, hashes_t = [waves[i] for i in train], [key_of[i] for i in train]
         aug = replace(AugmentConfig.from_dict(cfg.augment), enabled=True)
         copies = [data.Variant(k, aug, extractor.cfg.sr) for k in range(1, cfg.variants + 1)]
         if cfg.model != "ssl":  # the encoder pathway alone reads no handcrafted features
@@ -293,7 +296,7 @@ def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> d
     return {"model": cfg.model, "model_config": model.cfg.to_dict(), "labels": list(labels),
             "feature_config": cfg.feature, "versions": _versions(), "encoder": cfg.encoder,
             "finetune_layers": cfg.finetune_layers, "speaker_norm": cfg.speaker_norm,
-            "seed": cfg.seed}  # fmt: skip
+            "trim_db": cfg.trim_db, "seed": cfg.seed}  # fmt: skip
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
