@@ -3,6 +3,7 @@
     python benchmarks/probe.py --data ../shared/datasets/ravdess --labels 8 --variants 0 1 2
     python benchmarks/probe.py --labels 8 --variants 0 --encoders whisper-tiny:1,2,3,4 \
         whisper-base:2,3,4+whisper-tiny:1,2,3,4
+    python benchmarks/probe.py --labels 8 --variants 0 --trim-db 30
 
 Frozen Whisper-base statistics (mean + std of hidden states 2-4, from the same cache as
 training; ``--encoders`` names other encoders and states, ``+`` concatenates them),
@@ -10,8 +11,9 @@ standardised on the training side, logistic regression (C 0.05); EmoBox speaker 
 training on each fold's training + validation actors. With K copies, every training clip also
 contributes its K augmented copies (``emovox.data.Variant``, default augmentation). With
 ``--tta T``, each test clip's probabilities are also averaged over it and its first T copies
-(test-time augmentation; a test clip's copies are never trained on). Prints one JSON line per
-encoder spec and K.
+(test-time augmentation; a test clip's copies are never trained on). With ``--trim-db D``,
+every clip's leading and trailing silence is cut first (``trim_db``). Prints one JSON line
+per encoder spec and K.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ def main() -> None:
     ap.add_argument("--encoders", nargs="+", default=["whisper-base:2,3,4"],
                     help="ENCODER:STATES[+ENCODER:STATES...], one probe each")
     ap.add_argument("--tta", type=int, default=0, help="also average over T test copies")
+    ap.add_argument("--trim-db", type=float, default=0.0, help="cut silence first (trim_db)")
     args = ap.parse_args()
     manifest = corpora.read_corpus(args.data)
     labels = label_set(args.labels)
-    clips = data.load_clips(manifest.rows)
-    hashes = [r.sha1 for r in clips.rows]
+    clips = data.load_clips(manifest.rows).trimmed(args.trim_db)
+    hashes = clips.keys
     cache, encoders = ArrayCache(), {}
     by_path = {r.path: i for i, r in enumerate(clips.rows)}
 
@@ -65,11 +68,12 @@ def main() -> None:
                       for k in range(1, max(*args.variants, args.tta) + 1)]  # fmt: skip
         for n in args.variants:
             _probe(spec, n, clean, all_copies[:n], manifest, labels, clips, by_path,
-                   all_copies[: args.tta])
+                   all_copies[: args.tta], args.trim_db)
 
 
 def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manifest, labels,
-           clips, by_path: dict[str, int], tta: list[np.ndarray]) -> None:  # fmt: skip
+           clips, by_path: dict[str, int], tta: list[np.ndarray],
+           trim_db: float) -> None:  # fmt: skip
     """Speaker 6-fold logistic-regression probe on clean vectors plus n augmented copies;
     with ``tta`` copies, also the accuracy of probabilities averaged over clean + copies."""
     from sklearn.linear_model import LogisticRegression
@@ -92,7 +96,7 @@ def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manif
             prob = np.mean([clf.predict_proba(scaler.transform(v[test]))
                             for v in (clean, *tta)], axis=0)  # fmt: skip
             tta_accs.append(float((prob.argmax(axis=1) == yt).mean()))
-    row = {"encoders": spec, "labels": len(labels), "variants": n,
+    row = {"encoders": spec, "labels": len(labels), "variants": n, "trim_db": trim_db,
            "accuracy_mean": round(float(np.mean(accs)), 4),
            "accuracy_std": round(float(np.std(accs)), 4), "folds": [round(a, 4) for a in accs]}
     if tta:
