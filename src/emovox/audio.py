@@ -184,7 +184,5 @@ def trim_silence(
     starts = np.arange(0, len(power) - frame_length, hop_length)
     mse = (power[starts + frame_length] - power[starts]) / frame_length  # (frames,)
     db = 10 * np.log10(np.maximum(mse, 1e-10))
-    loud = np.flatnonzero(db > db.max() - top_db)
-    if not len(loud):
-        return wave[:0]
+    loud = np.flatnonzero(db > db.max() - top_db)  # the loudest frame at least (top_db > 0)
     return wave[loud[0] * hop_length : min(len(wave), (loud[-1] + 1) * hop_length)]
