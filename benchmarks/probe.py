@@ -68,12 +68,11 @@ def main() -> None:
                       for k in range(1, max(*args.variants, args.tta) + 1)]  # fmt: skip
         for n in args.variants:
             _probe(spec, n, clean, all_copies[:n], manifest, labels, clips, by_path,
-                   all_copies[: args.tta], args.trim_db)
+                   all_copies[: args.tta])
 
 
 def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manifest, labels,
-           clips, by_path: dict[str, int], tta: list[np.ndarray],
-           trim_db: float) -> None:  # fmt: skip
+           clips, by_path: dict[str, int], tta: list[np.ndarray]) -> None:  # fmt: skip
     """Speaker 6-fold logistic-regression probe on clean vectors plus n augmented copies;
     with ``tta`` copies, also the accuracy of probabilities averaged over clean + copies."""
     from sklearn.linear_model import LogisticRegression
@@ -96,7 +95,7 @@ def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manif
             prob = np.mean([clf.predict_proba(scaler.transform(v[test]))
                             for v in (clean, *tta)], axis=0)  # fmt: skip
             tta_accs.append(float((prob.argmax(axis=1) == yt).mean()))
-    row = {"encoders": spec, "labels": len(labels), "variants": n, "trim_db": trim_db,
+    row = {"encoders": spec, "labels": len(labels), "variants": n, "trim_db": clips.trim_db,
            "accuracy_mean": round(float(np.mean(accs)), 4),
            "accuracy_std": round(float(np.std(accs)), 4), "folds": [round(a, 4) for a in accs]}
     if tta:

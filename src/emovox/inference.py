@@ -294,9 +294,7 @@ class Predictor:
 
     def _trim(self, waves: list[np.ndarray] | None) -> list[np.ndarray] | None:
         """Waves as the model was trained on them: with silence trimmed if it was."""
-        if not waves or self.trim_db <= 0:
-            return waves
-        return [audio.trim_silence(w, self.trim_db) for w in waves]
+        return None if waves is None else [audio.trim_silence(w, self.trim_db) for w in waves]
 
     def _speaker_stats(self, enrollment: list[np.ndarray] | None,
                        upto: dict[str, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:

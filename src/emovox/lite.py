@@ -128,9 +128,7 @@ class LitePredictor:
         """Calibrated class probabilities (n, classes) for 16 kHz mono waveforms."""
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
         for i, wave in enumerate(waves):
-            if self.trim_db > 0:
-                wave = audio.trim_silence(wave, self.trim_db)
-            states = self.encoder.states(wave)
+            states = self.encoder.states(audio.trim_silence(wave, self.trim_db))
             stats = [np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))])
                      for s in states]  # fmt: skip
             probs = []

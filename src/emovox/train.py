@@ -236,8 +236,9 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
     ok = {r.path for r in clips.rows}
     keep = [i for i in idx if manifest.rows[i].path in ok]
     waves = dict(zip(keep, clips.waves, strict=True))
+    hashes = clips.keys  # cache keys: content (+ trimming)
     cache = ArrayCache(cfg.cache_dir or None)
-    raw = data.clean_features(clips.waves, clips.keys, extractor, cache)
+    raw = data.clean_features(clips.waves, hashes, extractor, cache)
     raw_by = dict(zip(keep, raw, strict=True))
     split = protocols.Split(
         split.name, split.labels,
@@ -250,7 +251,7 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
     y = {i: split.labels.index(manifest.rows[i].emotion) for i in raw_by}
     states = pooled = None
     if encoder is not None:
-        arrs, stats_arrs = encoder_inputs(model, encoder, cfg.encoder, clips.waves, clips.keys,
+        arrs, stats_arrs = encoder_inputs(model, encoder, cfg.encoder, clips.waves, hashes,
                                           cache)  # fmt: skip
         states = dict(zip(keep, arrs, strict=True))
         if stats_arrs is not None:
@@ -261,7 +262,7 @@ def prepare(cfg: TrainConfig, extractor: FeatureExtractor, model: nn.Module,
     variants = state_variants = None
     if cfg.variants > 0:
         train = list(split.train)
-        key_of = dict(zip(keep, clips.keys, strict=True))
+        key_of = dict(zip(keep, hashes, strict=True))
         waves_t, hashes_t = [waves[i] for i in train], [key_of[i] for i in train]
         aug = replace(AugmentConfig.from_dict(cfg.augment), enabled=True)
         copies = [data.Variant(k, aug, extractor.cfg.sr) for k in range(1, cfg.variants + 1)]
