@@ -1,6 +1,6 @@
 """Cost of on-the-fly waveform augmentation per clip, default AugmentConfig, RAVDESS clips.
 
-    python benchmarks/augment.py --data ../shared/datasets/ravdess --n 100
+python benchmarks/augment.py --data ../shared/datasets/ravdess --n 100
 """
 
 from __future__ import annotations
@@ -32,12 +32,18 @@ def main() -> None:
             fn(w)
         return round(1000 * (time.perf_counter() - t) / len(waves), 2)
 
-    print(json.dumps({
-        "clips": len(waves),
-        "default_config_ms_per_clip": per_clip(lambda w: augment(w, AugmentConfig(), rng, 16000)),
-        "pitch_shift_ms": per_clip(lambda w: pitch_shift(w, 1.5, 16000)),
-        "time_stretch_ms": per_clip(lambda w: time_stretch(w, 1.1)),
-    }))
+    print(
+        json.dumps(
+            {
+                "clips": len(waves),
+                "default_config_ms_per_clip": per_clip(
+                    lambda w: augment(w, AugmentConfig(), rng, 16000)
+                ),
+                "pitch_shift_ms": per_clip(lambda w: pitch_shift(w, 1.5, 16000)),
+                "time_stretch_ms": per_clip(lambda w: time_stretch(w, 1.1)),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ from emovox import features as new  # noqa: E402
 
 def _module_at(rev: str):
     """emovox/features.py as it was at ``rev``, imported under another name."""
-    src = subprocess.run(["git", "show", f"{rev}:src/emovox/features.py"], check=True,
-                         capture_output=True, text=True).stdout  # fmt: skip
+    src = subprocess.run(
+        ["git", "show", f"{rev}:src/emovox/features.py"], check=True, capture_output=True, text=True
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "features_at_rev.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("features_at_rev", path)
@@ -59,15 +60,22 @@ def main() -> None:
             m.extract(waves, ex, args.batch_size)
             ms[k].append(1000 * (time.perf_counter() - t) / len(waves))
     med = {k: statistics.median(v) for k, v in ms.items()}
-    print(json.dumps({
-        "against": args.against, "clips": len(waves), "batch_size": args.batch_size,
-        "rounds": args.rounds,
-        **{f"{k}_ms_per_clip_median": round(v, 4) for k, v in med.items()},
-        **{f"{k}_ms_per_clip_min": round(min(v), 4) for k, v in ms.items()},
-        "ratio_new_over_old": round(med["new"] / med["old"], 3),
-        "identical": all(np.array_equal(a, b) for a, b in zip(outs["old"], outs["new"],
-                                                               strict=True)),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "against": args.against,
+                "clips": len(waves),
+                "batch_size": args.batch_size,
+                "rounds": args.rounds,
+                **{f"{k}_ms_per_clip_median": round(v, 4) for k, v in med.items()},
+                **{f"{k}_ms_per_clip_min": round(min(v), 4) for k, v in ms.items()},
+                "ratio_new_over_old": round(med["new"] / med["old"], 3),
+                "identical": all(
+                    np.array_equal(a, b) for a, b in zip(outs["old"], outs["new"], strict=True)
+                ),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.clips import spread_clips  # noqa: E402
 from emovox.features import FeatureExtractor, extract  # noqa: E402
 
-STEPS = ("_power", "_db", "_deltas", "_energy_zcr", "_contrast", "estimate_tuning", "_chroma_fb",
-         "forward")  # fmt: skip
+STEPS = (
+    "_power",
+    "_db",
+    "_deltas",
+    "_energy_zcr",
+    "_contrast",
+    "estimate_tuning",
+    "_chroma_fb",
+    "forward",
+)
 
 
 def main() -> None:

@@ -21,10 +21,17 @@ def librosa_features(y: np.ndarray, cfg: FeatureConfig) -> dict[str, np.ndarray]
     rms = librosa.feature.rms(y=y, frame_length=cfg.n_fft, hop_length=cfg.hop_length)
     out["energy"] = np.concatenate([rms, librosa.amplitude_to_db(rms, ref=1.0, top_db=None)])
     out["contrast"] = librosa.feature.spectral_contrast(
-        y=y, sr=sr, fmin=cfg.contrast_fmin, n_bands=cfg.contrast_bands,
-        quantile=cfg.contrast_quantile, **kw)
+        y=y,
+        sr=sr,
+        fmin=cfg.contrast_fmin,
+        n_bands=cfg.contrast_bands,
+        quantile=cfg.contrast_quantile,
+        **kw,
+    )
     out["zcr"] = librosa.feature.zero_crossing_rate(
-        y, frame_length=cfg.n_fft, hop_length=cfg.hop_length)
+        y, frame_length=cfg.n_fft, hop_length=cfg.hop_length
+    )
     out["chroma"] = librosa.feature.chroma_stft(
-        y=y, sr=sr, n_chroma=cfg.n_chroma, tuning=cfg.chroma_tuning, **kw)
+        y=y, sr=sr, n_chroma=cfg.n_chroma, tuning=cfg.chroma_tuning, **kw
+    )
     return {g: out[g].T.astype(np.float32) for g in cfg.groups}

@@ -56,8 +56,11 @@ def main() -> None:
             t = time.perf_counter()
             pred.predict_waves([w])
             warm.append(time.perf_counter() - t)
-        return {"load_s": round(load_s, 3), "first_predict_s": round(first_s, 3),
-                "warm_ms": round(1000 * statistics.median(warm), 1)}  # fmt: skip
+        return {
+            "load_s": round(load_s, 3),
+            "first_predict_s": round(first_s, 3),
+            "warm_ms": round(1000 * statistics.median(warm), 1),
+        }
 
     fast = timed(lambda: lite.load(args.model)) if lite.load(args.model) else None
     t = time.perf_counter()
@@ -67,13 +70,17 @@ def main() -> None:
 
     torch_import_s = time.perf_counter() - t
     slow = timed(lambda: Predictor.load(args.model))
-    print(json.dumps({
-        "clip_seconds": round(statistics.mean(len(w) / 16000 for w in waves), 2),
-        "torch_threads": torch.get_num_threads(),
-        "process_cold_s": round(statistics.median(cold), 3),
-        "lite": fast and {"import_s": round(lite_import_s, 3), **fast},
-        "torch": {"import_s": round(torch_import_s, 3), **slow},
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "clip_seconds": round(statistics.mean(len(w) / 16000 for w in waves), 2),
+                "torch_threads": torch.get_num_threads(),
+                "process_cold_s": round(statistics.median(cold), 3),
+                "lite": fast and {"import_s": round(lite_import_s, 3), **fast},
+                "torch": {"import_s": round(torch_import_s, 3), **slow},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

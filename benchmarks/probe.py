@@ -38,8 +38,12 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/datasets/ravdess")
     ap.add_argument("--labels", type=int, default=8)
     ap.add_argument("--variants", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--encoders", nargs="+", default=["whisper-base:2,3,4"],
-                    help="ENCODER:STATES[+ENCODER:STATES...], one probe each")
+    ap.add_argument(
+        "--encoders",
+        nargs="+",
+        default=["whisper-base:2,3,4"],
+        help="ENCODER:STATES[+ENCODER:STATES...], one probe each",
+    )
     ap.add_argument("--tta", type=int, default=0, help="also average over T test copies")
     ap.add_argument("--trim-db", type=float, default=0.0, help="cut silence first (trim_db)")
     args = ap.parse_args()
@@ -56,23 +60,44 @@ def main() -> None:
             name, states = part.split(":")
             if name not in encoders:
                 encoders[name] = load_encoder(name)
-            pooled = data.encoder_pooled(clips.waves, hashes, encoders[name], name, cache,
-                                         variant=variant)  # fmt: skip
+            pooled = data.encoder_pooled(
+                clips.waves, hashes, encoders[name], name, cache, variant=variant
+            )
             layers = [int(k) for k in states.split(",")]
             parts.append(np.stack([p[layers].reshape(-1) for p in pooled]))
         return np.concatenate(parts, axis=1)
 
     for spec in args.encoders:  # each spec's vectors read once, then sliced per K
         clean = vectors(spec, None)
-        all_copies = [vectors(spec, data.Variant(k, AugmentConfig()))
-                      for k in range(1, max(*args.variants, args.tta) + 1)]  # fmt: skip
+        all_copies = [
+            vectors(spec, data.Variant(k, AugmentConfig()))
+            for k in range(1, max(*args.variants, args.tta) + 1)
+        ]
         for n in args.variants:
-            _probe(spec, n, clean, all_copies[:n], manifest, labels, clips, by_path,
-                   all_copies[: args.tta])
+            _probe(
+                spec,
+                n,
+                clean,
+                all_copies[:n],
+                manifest,
+                labels,
+                clips,
+                by_path,
+                all_copies[: args.tta],
+            )
 
 
-def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manifest, labels,
-           clips, by_path: dict[str, int], tta: list[np.ndarray]) -> None:  # fmt: skip
+def _probe(
+    spec: str,
+    n: int,
+    clean: np.ndarray,
+    copies: list[np.ndarray],
+    manifest,
+    labels,
+    clips,
+    by_path: dict[str, int],
+    tta: list[np.ndarray],
+) -> None:
     """Speaker 6-fold logistic-regression probe on clean vectors plus n augmented copies;
     with ``tta`` copies, also the accuracy of probabilities averaged over clean + copies."""
     from sklearn.linear_model import LogisticRegression
@@ -81,8 +106,7 @@ def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manif
     accs, tta_accs = [], []
     for fold in protocols.speaker_folds(manifest):
         split = protocols.speaker_fold(manifest, labels, fold)
-        train = [by_path[manifest.rows[i].path] for i in np.concatenate([split.train,
-                                                                           split.valid])]
+        train = [by_path[manifest.rows[i].path] for i in np.concatenate([split.train, split.valid])]
         test = [by_path[manifest.rows[i].path] for i in split.test]
         y = np.array([labels.index(clips.rows[i].emotion) for i in train])
         scaler = StandardScaler().fit(clean[train])
@@ -92,15 +116,25 @@ def _probe(spec: str, n: int, clean: np.ndarray, copies: list[np.ndarray], manif
         yt = np.array([labels.index(clips.rows[i].emotion) for i in test])
         accs.append(float((clf.predict(scaler.transform(clean[test])) == yt).mean()))
         if tta:
-            prob = np.mean([clf.predict_proba(scaler.transform(v[test]))
-                            for v in (clean, *tta)], axis=0)  # fmt: skip
+            prob = np.mean(
+                [clf.predict_proba(scaler.transform(v[test])) for v in (clean, *tta)], axis=0
+            )
             tta_accs.append(float((prob.argmax(axis=1) == yt).mean()))
-    row = {"encoders": spec, "labels": len(labels), "variants": n, "trim_db": clips.trim_db,
-           "accuracy_mean": round(float(np.mean(accs)), 4),
-           "accuracy_std": round(float(np.std(accs)), 4), "folds": [round(a, 4) for a in accs]}
+    row = {
+        "encoders": spec,
+        "labels": len(labels),
+        "variants": n,
+        "trim_db": clips.trim_db,
+        "accuracy_mean": round(float(np.mean(accs)), 4),
+        "accuracy_std": round(float(np.std(accs)), 4),
+        "folds": [round(a, 4) for a in accs],
+    }
     if tta:
-        row |= {"tta": len(tta), "tta_accuracy_mean": round(float(np.mean(tta_accs)), 4),
-                "tta_folds": [round(a, 4) for a in tta_accs]}
+        row |= {
+            "tta": len(tta),
+            "tta_accuracy_mean": round(float(np.mean(tta_accs)), 4),
+            "tta_folds": [round(a, 4) for a in tta_accs],
+        }
     print(json.dumps(row), flush=True)
 
 

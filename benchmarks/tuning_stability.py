@@ -73,24 +73,29 @@ def main() -> None:
             frames = torch.ones(1, ours.shape[2], dtype=torch.bool)
             exact_tuning_equal += float(exact.estimate_tuning(ours, frames)) == tuning
         exact_differs += int((ours[0].numpy() != power).sum())
-        other = librosa.estimate_tuning(S=abs_without_fma(z) ** 2, sr=cfg.sr,
-                                        bins_per_octave=cfg.n_chroma)  # fmt: skip
+        other = librosa.estimate_tuning(
+            S=abs_without_fma(z) ** 2, sr=cfg.sr, bins_per_octave=cfg.n_chroma
+        )
         flips += other != tuning
         for out, t in ((chroma, tuning), (chroma_nofma, other)):
             out.append(librosa.feature.chroma_stft(S=power, sr=cfg.sr, tuning=t).ravel())
     margins = np.array(margins)
     a, b = np.concatenate(chroma), np.concatenate(chroma_nofma)
-    print(json.dumps({
-        "clips": len(margins),
-        "histogram_ties": int((margins == 0).sum()),
-        "histogram_margin_le_2": int((margins <= 2).sum()),
-        "numpy_abs_differs_from_hypot": round(hypot_differs / values, 4),
-        "tuning_changes_without_fma": int(flips),
-        "chroma_corr_without_fma": round(float(np.corrcoef(a, b)[0, 1]), 6),
-        "exact_stft_power_values_differing": exact_differs,
-        "power_values": values,
-        "exact_stft_tuning_equal": exact_tuning_equal,
-    }))
+    print(
+        json.dumps(
+            {
+                "clips": len(margins),
+                "histogram_ties": int((margins == 0).sum()),
+                "histogram_margin_le_2": int((margins <= 2).sum()),
+                "numpy_abs_differs_from_hypot": round(hypot_differs / values, 4),
+                "tuning_changes_without_fma": int(flips),
+                "chroma_corr_without_fma": round(float(np.corrcoef(a, b)[0, 1]), 6),
+                "exact_stft_power_values_differing": exact_differs,
+                "power_values": values,
+                "exact_stft_tuning_equal": exact_tuning_equal,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

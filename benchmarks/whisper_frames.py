@@ -42,19 +42,30 @@ def main() -> None:
             t = time.perf_counter()
             states, m = enc(mel, mask)
             real += time.perf_counter() - t
-            full = torch.from_numpy(whisper_fe(w, sampling_rate=16000, return_tensors="np")
-                                    .input_features.astype(np.float32))  # Whisper's 30-s input
+            full = torch.from_numpy(
+                whisper_fe(w, sampling_rate=16000, return_tensors="np").input_features.astype(
+                    np.float32
+                )
+            )  # Whisper's 30-s input
             t = time.perf_counter()
             pstates, _ = enc(full, torch.ones(1, 3000, dtype=torch.bool))
             padded += time.perf_counter() - t
             a, b = states[-1][0], pstates[-1][0, : states[-1].shape[1]]
             cos.append(float(torch.nn.functional.cosine_similarity(a, b, dim=-1).mean()))
     n = len(waves)
-    print(json.dumps({"encoder": args.encoder, "clips": n, "load_s": round(load_s, 2),
-                      "real_frames_ms_per_clip": round(1000 * real / n, 1),
-                      "padded_30s_ms_per_clip": round(1000 * padded / n, 1),
-                      "speedup": round(padded / real, 2),
-                      "last_layer_cosine_real_vs_padded": round(float(np.mean(cos)), 4)}))
+    print(
+        json.dumps(
+            {
+                "encoder": args.encoder,
+                "clips": n,
+                "load_s": round(load_s, 2),
+                "real_frames_ms_per_clip": round(1000 * real / n, 1),
+                "padded_30s_ms_per_clip": round(1000 * padded / n, 1),
+                "speedup": round(padded / real, 2),
+                "last_layer_cosine_real_vs_padded": round(float(np.mean(cos)), 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

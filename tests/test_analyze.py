@@ -16,22 +16,26 @@ def test_permuted_moves_only_the_chosen_columns_from_the_donor():
     out = analyze.permuted([a, b], slice(1, 2), np.array([1, 0]), frame_level=True)
     assert out[0].shape == (4, 3) and np.all(out[0][:, 1] == 1.0) and np.all(out[0][:, [0, 2]] == 0)
     assert np.all(out[1][:, 1] == 0.0) and np.all(out[1][:, 2] == 2.0)
-    pooled = analyze.permuted([np.zeros((3, 2)), np.ones((3, 2))], slice(0, 1), np.array([1, 0]),
-                              frame_level=False)
+    pooled = analyze.permuted(
+        [np.zeros((3, 2)), np.ones((3, 2))], slice(0, 1), np.array([1, 0]), frame_level=False
+    )
     assert pooled[0][0].tolist() == [1, 1] and pooled[0][1:].sum() == 0
 
 
 def test_a_group_the_model_cannot_see_has_zero_importance(ravdess_manifest):
     labels = label_set(7)
-    rows = [r for r in ravdess_manifest.rows if r.emotion in labels][:: 70][:14]
+    rows = [r for r in ravdess_manifest.rows if r.emotion in labels][::70][:14]
     clips = data.load_clips(rows)
     cfg = FeatureConfig()
     raw = data.clean_features(clips.waves, [r.sha1 for r in clips.rows], FeatureExtractor(cfg))
     stats = FeatureStats.fit(raw)
     feats = [stats.apply(f) for f in raw]
     torch.manual_seed(0)
-    model = CNNLSTM(CNNLSTMConfig(n_features=cfg.n_features, n_classes=7, channels=(8, 8, 8),
-                                  lstm_hidden=8, head_hidden=8)).eval()
+    model = CNNLSTM(
+        CNNLSTMConfig(
+            n_features=cfg.n_features, n_classes=7, channels=(8, 8, 8), lstm_hidden=8, head_hidden=8
+        )
+    ).eval()
     chroma = cfg.slices()["chroma"]
     with torch.no_grad():  # the first convolution ignores the chroma columns
         model.encoder.blocks[0].conv.weight[:, chroma] = 0.0

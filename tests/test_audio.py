@@ -42,8 +42,12 @@ def test_bytes_input_matches_path(wav):
     [
         ("nope.wav", None, audio.AudioMissingError, "not found"),
         ("zero.wav", b"", audio.AudioEmptyError, "empty"),
-        ("rand.wav", np.random.default_rng(0).bytes(4000), audio.AudioDecodeError,
-         "not a readable audio file"),
+        (
+            "rand.wav",
+            np.random.default_rng(0).bytes(4000),
+            audio.AudioDecodeError,
+            "not a readable audio file",
+        ),
         ("text.flac", b"hello, not audio", audio.AudioDecodeError, "not a readable"),
     ],
 )
@@ -102,9 +106,15 @@ def test_clipping_warns_but_loads(wav):
 
 
 def test_every_error_is_an_audio_error():
-    for cls in (audio.AudioMissingError, audio.AudioDecodeError, audio.AudioEmptyError,
-                audio.AudioTooShortError, audio.AudioTooLongError, audio.AudioNonFiniteError,
-                audio.AudioSilentError):
+    for cls in (
+        audio.AudioMissingError,
+        audio.AudioDecodeError,
+        audio.AudioEmptyError,
+        audio.AudioTooShortError,
+        audio.AudioTooLongError,
+        audio.AudioNonFiniteError,
+        audio.AudioSilentError,
+    ):
         assert issubclass(cls, audio.AudioError)
 
 
@@ -114,8 +124,9 @@ def test_trim_silence_cuts_where_librosa_does(ravdess_manifest):
     for r in ravdess_manifest.rows[::97]:
         w = audio.load(r.path)
         for top_db in (30, 40, 60):
-            _, (start, end) = librosa.effects.trim(w, top_db=top_db, frame_length=512,
-                                                   hop_length=160)  # fmt: skip
+            _, (start, end) = librosa.effects.trim(
+                w, top_db=top_db, frame_length=512, hop_length=160
+            )
             cut = audio.trim_silence(w, top_db)
             assert np.array_equal(cut, w[start:end]), (r.path, top_db)
     assert 0.3 < len(audio.trim_silence(w, 30)) / len(w) < 0.9  # RAVDESS clips: ~half silence

@@ -29,8 +29,7 @@ def test_ravdess_counts(ravdess_manifest):
 
 def test_ravdess_original_wav_layout_and_bad_names(tmp_path):
     d = tmp_path / "Actor_02"
-    _touch_audio([d / "03-01-05-02-01-01-02.wav", d / "03-02-05-02-01-01-02.wav",
-                  d / "notes.wav"])
+    _touch_audio([d / "03-01-05-02-01-01-02.wav", d / "03-02-05-02-01-01-02.wav", d / "notes.wav"])
     (d / "03-01-04-01-01-01-02.wav").write_bytes(b"garbage")
     m = corpora.read_corpus(tmp_path, "ravdess")
     assert [(r.emotion, r.intensity, r.gender) for r in m.rows] == [("angry", "strong", "female")]
@@ -42,32 +41,52 @@ def test_ravdess_original_wav_layout_and_bad_names(tmp_path):
 
 def test_tess_savee_crema_emodb_names(tmp_path):
     _touch_audio([tmp_path / "tess/OAF_back_angry.wav", tmp_path / "tess/YAF_dog_ps.wav"])
-    _touch_audio([tmp_path / "savee/DC_sa01.wav", tmp_path / "savee/JK/su12.wav",
-                  tmp_path / "savee/KL_n30.wav"])
+    _touch_audio(
+        [
+            tmp_path / "savee/DC_sa01.wav",
+            tmp_path / "savee/JK/su12.wav",
+            tmp_path / "savee/KL_n30.wav",
+        ]
+    )
     _touch_audio([tmp_path / "crema/1001_DFA_ANG_XX.wav", tmp_path / "crema/1002_IEO_HAP_HI.wav"])
     (tmp_path / "crema/VideoDemographics.csv").write_text("ActorID,Age,Sex\n1001,51,Male\n")
-    _touch_audio([tmp_path / "emodb/03a01Fa.wav", tmp_path / "emodb/08b02Lb.wav",
-                  tmp_path / "emodb/16a05Wc.wav"])
+    _touch_audio(
+        [
+            tmp_path / "emodb/03a01Fa.wav",
+            tmp_path / "emodb/08b02Lb.wav",
+            tmp_path / "emodb/16a05Wc.wav",
+        ]
+    )
 
     tess = corpora.read_corpus(tmp_path / "tess")
     assert [(r.speaker, r.emotion) for r in tess.rows] == [
-        ("tess-OAF", "angry"), ("tess-YAF", "surprise")]
+        ("tess-OAF", "angry"),
+        ("tess-YAF", "surprise"),
+    ]
     savee = corpora.read_corpus(tmp_path / "savee", "savee")
     assert sorted((r.speaker, r.emotion) for r in savee.rows) == [
-        ("savee-DC", "sad"), ("savee-JK", "surprise"), ("savee-KL", "neutral")]
+        ("savee-DC", "sad"),
+        ("savee-JK", "surprise"),
+        ("savee-KL", "neutral"),
+    ]
     crema = corpora.read_corpus(tmp_path / "crema")
     assert [(r.speaker, r.gender, r.emotion, r.intensity) for r in crema.rows] == [
-        ("crema-1001", "male", "angry", "unspecified"), ("crema-1002", "", "happy", "high")]
+        ("crema-1001", "male", "angry", "unspecified"),
+        ("crema-1002", "", "happy", "high"),
+    ]
     emodb = corpora.read_corpus(tmp_path / "emodb")
     assert [(r.speaker, r.gender, r.emotion) for r in emodb.rows] == [
-        ("emodb-03", "male", "happy"), ("emodb-16", "female", "angry")]
+        ("emodb-03", "male", "happy"),
+        ("emodb-16", "female", "angry"),
+    ]
     assert "boredom" in emodb.problems[0].cause
 
 
 def test_csv_manifest_and_tsv_roundtrip(tmp_path):
     _touch_audio([tmp_path / "a.wav", tmp_path / "b.wav"])
     (tmp_path / "m.csv").write_text(
-        "path,label,speaker\na.wav,Happiness,s1\nb.wav,fearful,s2\nc.wav,sad,s3\nb.wav,bored,s2\n")
+        "path,label,speaker\na.wav,Happiness,s1\nb.wav,fearful,s2\nc.wav,sad,s3\nb.wav,bored,s2\n"
+    )
     m = corpora.read_corpus(tmp_path / "m.csv")
     assert [(r.emotion, r.speaker) for r in m.rows] == [("happy", "s1"), ("fear", "s2")]
     causes = sorted(p.cause for p in m.problems)

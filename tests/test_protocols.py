@@ -50,8 +50,14 @@ def test_duplicate_pair_lands_on_one_side(ravdess_manifest):
     assert {m.rows[i].speaker for i in pair} == {"ravdess-07"}
     for seed in range(20):
         s = protocols.random_split(m, L8, seed=seed)
-        sides = [next(n for n, part in (("train", s.train), ("valid", s.valid), ("test", s.test))
-                      if i in part) for i in pair]
+        sides = [
+            next(
+                n
+                for n, part in (("train", s.train), ("valid", s.valid), ("test", s.test))
+                if i in part
+            )
+            for i in pair
+        ]
         assert sides[0] == sides[1], seed
 
 
@@ -75,9 +81,16 @@ def _toy(n_speakers=5, per=8, corpus="toy"):
     rows = []
     for s in range(n_speakers):
         for k in range(per):
-            rows.append(Utterance(path=f"/{corpus}/{s}/{k}.wav", corpus=corpus,
-                                  speaker=f"{corpus}-{s}", emotion=L7[k % 4],
-                                  gender="male" if s % 2 else "female", sha1=f"{corpus}{s}-{k}"))
+            rows.append(
+                Utterance(
+                    path=f"/{corpus}/{s}/{k}.wav",
+                    corpus=corpus,
+                    speaker=f"{corpus}-{s}",
+                    emotion=L7[k % 4],
+                    gender="male" if s % 2 else "female",
+                    sha1=f"{corpus}{s}-{k}",
+                )
+            )
     return rows
 
 
@@ -96,8 +109,10 @@ def test_speaker_kfold_and_loso_on_other_corpora():
 
 def test_cross_corpus_uses_shared_labels():
     a = _toy(corpus="a")
-    b = [Utterance(**{**r.__dict__, "emotion": "sad" if r.emotion == "fear" else r.emotion})
-         for r in _toy(corpus="b")]
+    b = [
+        Utterance(**{**r.__dict__, "emotion": "sad" if r.emotion == "fear" else r.emotion})
+        for r in _toy(corpus="b")
+    ]
     m = Manifest(a + b, [])
     s = protocols.cross_corpus(m, L7, {"a"}, "b")
     assert s.labels == ("angry", "disgust", "happy")  # a lacks sad, b lacks fear

@@ -102,9 +102,7 @@ def info(source: Source) -> tuple[int, int, float]:
         return f.samplerate, f.channels, f.frames / f.samplerate if f.samplerate else 0.0
 
 
-def load(
-    source: Source, sr: int = 16000, limits: AudioLimits | None = None
-) -> np.ndarray:
+def load(source: Source, sr: int = 16000, limits: AudioLimits | None = None) -> np.ndarray:
     """Decode ``source`` (a path or the file's bytes) to float32 mono at ``sr`` Hz.
 
     Channels are averaged, the rate is converted with soxr, and the result is validated against

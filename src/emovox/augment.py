@@ -51,8 +51,9 @@ def time_stretch(y: np.ndarray, rate: float, n_fft: int = 512, hop: int = 128) -
     dphase = spec[:, lo + 1].angle() - spec[:, lo].angle() - advance
     dphase = dphase - 2 * math.pi * torch.round(dphase / (2 * math.pi))
     phase = torch.cat([spec[:, :1].angle(), (dphase + advance)[:, :-1]], dim=1).cumsum(dim=1)
-    out = torch.istft(torch.polar(mag, phase), n_fft, hop, window=win,
-                      length=int(round(len(y) / rate)))  # fmt: skip
+    out = torch.istft(
+        torch.polar(mag, phase), n_fft, hop, window=win, length=int(round(len(y) / rate))
+    )
     return out.numpy()
 
 

@@ -108,9 +108,15 @@ def _scan(
 
 # --- RAVDESS: 03-01-EE-II-SS-RR-AA.(wav|flac) -------------------------------------------------
 _RAVDESS_EMOTIONS = {
-    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
-    "05": "angry", "06": "fear", "07": "disgust", "08": "surprise",
-}  # fmt: skip
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fear",
+    "07": "disgust",
+    "08": "surprise",
+}
 _RAVDESS_RE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
 
@@ -148,8 +154,15 @@ def _parse_tess(p: Path) -> dict[str, str]:
 
 
 # --- SAVEE: DC_a01.wav (flat) or DC/a01.wav (original) ---------------------------------------
-_SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy",
-                   "n": "neutral", "sa": "sad", "su": "surprise"}  # fmt: skip
+_SAVEE_EMOTIONS = {
+    "a": "angry",
+    "d": "disgust",
+    "f": "fear",
+    "h": "happy",
+    "n": "neutral",
+    "sa": "sad",
+    "su": "surprise",
+}
 _SAVEE_RE = re.compile(r"^(?:([A-Z]{2})_)?(sa|su|[adfhn])(\d\d)$")
 
 
@@ -168,8 +181,14 @@ def _parse_savee(p: Path) -> dict[str, str]:
 
 
 # --- CREMA-D: 1001_DFA_ANG_XX.wav -------------------------------------------------------------
-_CREMA_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy",
-                   "NEU": "neutral", "SAD": "sad"}  # fmt: skip
+_CREMA_EMOTIONS = {
+    "ANG": "angry",
+    "DIS": "disgust",
+    "FEA": "fear",
+    "HAP": "happy",
+    "NEU": "neutral",
+    "SAD": "sad",
+}
 _CREMA_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 
 
@@ -196,8 +215,14 @@ def _parse_crema(p: Path, genders: dict[str, str]) -> dict[str, str]:
 
 
 # --- EmoDB: 03a01Fa.wav -----------------------------------------------------------------------
-_EMODB_EMOTIONS = {"W": "angry", "E": "disgust", "A": "fear", "F": "happy",
-                   "N": "neutral", "T": "sad"}  # fmt: skip
+_EMODB_EMOTIONS = {
+    "W": "angry",
+    "E": "disgust",
+    "A": "fear",
+    "F": "happy",
+    "N": "neutral",
+    "T": "sad",
+}
 _EMODB_MALE = {"03", "10", "11", "12", "15"}
 _EMODB_RE = re.compile(r"^(\d\d)([a-z]\d\d)([WLEAFTN])([a-z])$")
 

@@ -27,8 +27,9 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     """Slaney-style, area-normalised mel filters (librosa.filters.mel defaults): (n_mels, bins)."""
     fftfreqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0],
-                                   _hz_to_mel(np.array([sr / 2]))[0], n_mels + 2))  # fmt: skip
+    mel_f = _mel_to_hz(
+        np.linspace(_hz_to_mel(np.array([0.0]))[0], _hz_to_mel(np.array([sr / 2]))[0], n_mels + 2)
+    )
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fftfreqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]

