@@ -1,6 +1,6 @@
 """Best-by-validation against last-epoch checkpoints on a finished `emovox cv` folder.
 
-    emovox cv --config configs/ssl.yaml --data ../shared/datasets/ravdess --protocol speaker \
+    emovox cv --model encoder --data ../shared/datasets/ravdess --protocol speaker \
         --labels 8 --ensemble 3 --set select=best --set patience=40 --out runs/sel
     python benchmarks/checkpoint_ablation.py runs/sel
 
@@ -20,12 +20,14 @@ import argparse
 import json
 from pathlib import Path
 
-from emovox import evaluate, train
+from emovox import metrics
+from emovox.evaluate import evaluate_run
 
 
 def _brief(s: dict) -> dict:
-    return {k: round(s[k], 4) for k in ("accuracy_mean", "accuracy_std", "uar_mean",
-                                        "macro_f1_mean")}  # fmt: skip
+    return {
+        k: round(s[k], 4) for k in ("accuracy_mean", "accuracy_std", "uar_mean", "macro_f1_mean")
+    }
 
 
 def main() -> None:
@@ -41,11 +43,11 @@ def main() -> None:
             if name == "best":
                 per_fold.append(json.loads((d / "metrics.json").read_text()))
             else:
-                per_fold.append(train.evaluate_run(d, checkpoint_name="last"))
-        s = evaluate.summarise_folds(per_fold)
+                per_fold.append(evaluate_run(d, checkpoint_name="last"))
+        s = metrics.summarise_folds(per_fold)
         row = _brief(s)
         if all("ensemble" in m for m in per_fold):
-            e = evaluate.summarise_ensembles([m["ensemble"] for m in per_fold])
+            e = metrics.summarise_ensembles([m["ensemble"] for m in per_fold])
             row["hard"] = _brief(e["hard"])
             accs = [m["accuracy_mean"] for m in e["members"]]
             row["members"] = [round(a, 4) for a in accs]

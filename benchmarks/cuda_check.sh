@@ -30,15 +30,15 @@ timeout 40 python benchmarks/encode.py --data "$DATA" --encoder whisper-tiny --d
 
 for amp in auto off; do
   step "cnn_lstm amp=$amp"
-  timeout 90 emovox train --config configs/cnn_lstm.yaml --data "$DATA" --protocol speaker \
+  timeout 90 emovox train --model cnn_lstm --data "$DATA" --protocol speaker \
     --fold 1 --labels 8 --device cuda --set amp="\"$amp\"" --set epochs=20 --set variants=0 \
     --out "$OUT/cnn-$amp" 2>&1 | tail -3
 done
 
-step "ssl fine-tune (whisper-tiny, top 2 layers)"
-timeout 90 emovox train --config configs/ssl_finetune.yaml --data "$DATA" --protocol speaker \
-  --fold 1 --labels 8 --device cuda --set encoder='"whisper-tiny"' --set ssl_layers='[2,3,4]' \
-  --out "$OUT/ssl-ft" 2>&1 | tail -3
+step "encoder fine-tune (whisper-tiny, top 2 layers)"
+timeout 90 emovox train --config configs/encoder_finetune.yaml --data "$DATA" --protocol speaker \
+  --fold 1 --labels 8 --device cuda --set encoder='"whisper-tiny"' --set encoder_layers='[2,3,4]' \
+  --out "$OUT/encoder-ft" 2>&1 | tail -3
 python - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Time to fill the encoder-statistics cache for a whole corpus (what the first ssl run pays).
+"""Time to fill the encoder-statistics cache for a whole corpus (what the first encoder run pays).
 
     python benchmarks/encode.py --encoder whisper-base
     python benchmarks/encode.py --encoder whisper-base --trim-db 40   # silence cut first
@@ -34,10 +34,19 @@ def main() -> None:
         t = time.perf_counter()
         data.encoder_pooled(clips.waves, clips.keys, enc, args.encoder, ArrayCache(tmp))
         encode_s = time.perf_counter() - t
-    print(json.dumps({"encoder": args.encoder, "device": args.device, "trim_db": args.trim_db,
-                      "clips": len(clips.waves),
-                      "audio_s": round(sum(len(w) for w in clips.waves) / 16000, 1),
-                      "decode_s": round(decode_s, 1), "encode_s": round(encode_s, 1)}))
+    print(
+        json.dumps(
+            {
+                "encoder": args.encoder,
+                "device": args.device,
+                "trim_db": args.trim_db,
+                "clips": len(clips.waves),
+                "audio_s": round(sum(len(w) for w in clips.waves) / 16000, 1),
+                "decode_s": round(decode_s, 1),
+                "encode_s": round(encode_s, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

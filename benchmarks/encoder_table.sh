@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The encoder-pathway rows of the README (frozen Whisper-base, configs/ssl.yaml): ensembles of
+# The encoder kind's rows (frozen Whisper-base, the kind's defaults): ensembles of
 # 3 on the three protocols, speaker normalisation (reported apart), and the layer ablation.
-#   bash benchmarks/ssl_table.sh [OUT_DIR]      (about 40 minutes on 2 CPU cores)
+#   bash benchmarks/encoder_table.sh [OUT_DIR]      (about 40 minutes on 2 CPU cores)
 set -euo pipefail
 D=${DATA:-../shared/datasets/ravdess}
-O=${1:-runs/ssl}
-cv() { emovox cv --config configs/ssl.yaml --data "$D" "$@"; }
+O=${1:-runs/encoder}
+cv() { emovox cv --model encoder --data "$D" "$@"; }
 cv --protocol speaker --labels 8 --ensemble 3 --out "$O/speaker-8"
 cv --protocol speaker --labels 7 --ensemble 3 --out "$O/speaker-7"
 cv --protocol random --labels 7 --ensemble 3 --out "$O/random-7"
@@ -14,5 +14,5 @@ cv --protocol speaker --labels 8 --ensemble 3 --set speaker_norm=10 --out "$O/sp
 cv --protocol speaker --labels 7 --ensemble 3 --set speaker_norm=10 --out "$O/speaker-7-norm10"
 # which hidden states to pool (single models, speaker 6-fold, 8 classes)
 for L in "[3]" "[6]" "[2,3]" "[2,3,4,5]" "[0,1,2,3,4,5,6]"; do
-  cv --protocol speaker --labels 8 --set "ssl_layers=$L" --out "$O/layers-${L//[\[\],]/}"
+  cv --protocol speaker --labels 8 --set "encoder_layers=$L" --out "$O/layers-${L//[\[\],]/}"
 done

@@ -1,7 +1,7 @@
 import numpy as np
 
 from emovox.ensemble import apply_temperature, fit_temperature, hard_vote, soft_vote
-from emovox.evaluate import expected_calibration_error
+from emovox.metrics import expected_calibration_error
 
 
 def test_soft_and_hard_vote():

@@ -8,18 +8,15 @@ import torch
 from emovox import audio
 from emovox.cache import ArrayCache
 from emovox.data import clean_features
-from emovox.features import (
-    FeatureConfig,
-    FeatureExtractor,
-    FeatureStats,
-    _band_extremes,
-    _float32_ceil,
-    _histogram_bins,
-    _numpy_abs,
-    _run_medians,
+from emovox.feature_ops import (
+    band_extremes,
     dct_matrix,
-    extract,
+    float32_ceil,
+    histogram_bins,
+    numpy_abs,
+    run_medians,
 )
+from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
 from emovox.filters import mel_filterbank
 
 from .conftest import speechlike
@@ -36,9 +33,13 @@ def clips(ravdess_manifest):
 
 
 def test_filterbanks_equal_librosa():
-    assert np.allclose(mel_filterbank(16000, 512, 64),
-                       librosa.filters.mel(sr=16000, n_fft=512, n_mels=64), atol=1e-7)
+    assert np.allclose(
+        mel_filterbank(16000, 512, 64),
+        librosa.filters.mel(sr=16000, n_fft=512, n_mels=64),
+        atol=1e-7,
+    )
     import scipy.fft
+
     eye = np.eye(64)
     assert np.allclose(dct_matrix(30, 64), scipy.fft.dct(eye, norm="ortho", axis=0)[:30])
 
@@ -46,8 +47,7 @@ def test_filterbanks_equal_librosa():
 def test_parity_with_librosa_on_ravdess(clips):
     cfg = FeatureConfig(chroma_tuning=0.0)  # estimator compared separately below
     ours = extract(clips, FeatureExtractor(cfg), batch_size=4)
-    tol = {"mfcc": 2e-3, "delta": 5e-4, "delta2": 5e-4, "energy": 1e-4, "zcr": 1e-7,
-           "chroma": 1e-4}
+    tol = {"mfcc": 2e-3, "delta": 5e-4, "delta2": 5e-4, "energy": 1e-4, "zcr": 1e-7, "chroma": 1e-4}
     for g, sl in cfg.slices().items():
         ref = np.concatenate([librosa_features(w, cfg)[g] for w in clips])
         got = np.concatenate([o[:, sl] for o in ours])
@@ -79,7 +79,7 @@ def test_numpy_abs_rounds_as_numpy():
     z[:100] = 0
     z[100:200] = z[100:200].real  # pure real, then pure imaginary values
     z[200:300] = 1j * z[200:300].imag
-    got = _numpy_abs(torch.view_as_real(torch.from_numpy(z))).numpy()
+    got = numpy_abs(torch.view_as_real(torch.from_numpy(z))).numpy()
     assert np.array_equal(got, np.abs(z))
     hypot = np.sqrt(z.real.astype(np.float64) ** 2 + z.imag.astype(np.float64) ** 2)
     assert np.mean(hypot.astype(np.float32) != got) > 0.1  # the distinction matters
@@ -165,7 +165,7 @@ def test_band_extremes_equal_a_sort(rows, q):
     if rows < q:
         return
     srt = x.sort(dim=1).values.sqrt()
-    peak, valley, top = _band_extremes(x, q)
+    peak, valley, top = band_extremes(x, q)
     assert torch.equal(top, x.amax(dim=1))  # feeds piptrack's per-frame reference
     assert torch.allclose(peak, srt[:, -q:].mean(dim=1), atol=1e-7)
     assert torch.allclose(valley, srt[:, :q].mean(dim=1), atol=1e-7)
@@ -183,7 +183,7 @@ def test_histogram_bins_equal_numpy_at_every_edge():
                     xs.add(y)
     x = np.array(sorted(xs), dtype=np.float32)
     want = [int(np.argmax(np.histogram([v], bins=edges)[0])) for v in x]
-    got = _histogram_bins(torch.from_numpy(x), torch.from_numpy(_float32_ceil(edges)))
+    got = histogram_bins(torch.from_numpy(x), torch.from_numpy(float32_ceil(edges)))
     assert got.tolist() == want
 
 
@@ -192,7 +192,7 @@ def test_run_medians_equal_numpy():
     counts = [1, 4, 0, 7, 2, 10]
     values = [rng.random(n).astype(np.float32) for n in counts]
     run = torch.cat([torch.full((n,), i) for i, n in enumerate(counts)])
-    got = _run_medians(torch.from_numpy(np.concatenate(values)), run, torch.tensor(counts))
+    got = run_medians(torch.from_numpy(np.concatenate(values)), run, torch.tensor(counts))
     for i, v in enumerate(values):
         if len(v):
             assert got[i].item() == pytest.approx(float(np.median(v)), abs=1e-7)
@@ -250,8 +250,10 @@ def test_cuda_gives_the_cpu_features(clips):
         assert a.shape == b.shape
     for g, sl in cfg.slices().items():
         if g == "chroma":  # a rounding can move a tuning estimate by one histogram bin
-            close = [np.corrcoef(a[:, sl].ravel(), b[:, sl].ravel())[0, 1] > 0.999
-                     for a, b in zip(cpu, gpu, strict=True)]  # fmt: skip
+            close = [
+                np.corrcoef(a[:, sl].ravel(), b[:, sl].ravel())[0, 1] > 0.999
+                for a, b in zip(cpu, gpu, strict=True)
+            ]
             assert sum(close) >= len(clips) - 1
             continue
         a = np.concatenate([x[:, sl] for x in cpu]).ravel()
@@ -274,8 +276,12 @@ def test_features_extract_command(ravdess_manifest, tmp_path):
     manifest = tmp_path / "m.tsv"
     corpora.Manifest([*rows, dataclasses.replace(rows[0], path=str(bad))], []).write_tsv(manifest)
     out = tmp_path / "fx"
-    assert cli.main(["features", "extract", str(manifest), "--out", str(out), "--no-cache",
-                     "--exact-stft"]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            ["features", "extract", str(manifest), "--out", str(out), "--no-cache", "--exact-stft"]
+        )
+        == 0
+    )
     npz = np.load(out / "features.npz")
     meta = json.loads((out / "features.json").read_text())
     cfg = FeatureConfig.from_dict(meta["feature_config"])

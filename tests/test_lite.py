@@ -1,8 +1,9 @@
 """The torch-free predictor gives the torch path's probabilities on real clips."""
 
 import numpy as np
+import pytest
 
-from emovox import audio, lite
+from emovox import audio, lite, models
 from emovox.inference import Predictor
 
 
@@ -18,13 +19,15 @@ def test_lite_matches_torch_predictor_on_the_bundled_model(ravdess_manifest):
     assert np.allclose(a.sum(1), 1.0, atol=1e-5)
 
 
-def test_lite_declines_models_that_need_torch(tmp_path):
-    assert lite.load(tmp_path) is None  # not an exported model folder
-    meta = {"model": "ssl", "model_config": {"ssl": {"pool": "meanstd"}}, "finetune_layers": 0}
-    assert lite._supported(meta)
-    assert not lite._supported({**meta, "finetune_layers": 2})
-    assert not lite._supported({**meta, "speaker_norm": 10})
-    assert not lite._supported({**meta, "model": "hybrid"})
+def test_the_registry_says_which_models_numpy_runs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a model"):
+        lite.load(tmp_path)
+    meta = {"model": "encoder", "model_config": {"enc": {"pool": "meanstd"}}, "finetune_layers": 0}
+    assert models.kind("encoder").numpy_predictable(meta)
+    assert not models.kind("encoder").numpy_predictable({**meta, "finetune_layers": 2})
+    assert not models.kind("encoder").numpy_predictable({**meta, "speaker_norm": 10})
+    assert not models.kind("hybrid").numpy_predictable({**meta, "model": "hybrid"})
+    assert not models.kind("cnn_lstm").numpy_predictable({**meta, "model": "cnn_lstm"})
 
 
 def test_erf_and_gelu_match_the_exact_definitions():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from emovox.inference import DEFAULT_MODEL
+from emovox.runs import DEFAULT_MODEL
 
 
 def _one_clip_per_emotion(manifest, labels):
@@ -37,9 +37,13 @@ def test_predict_cli_offline_with_a_bad_file_among_good_ones(ravdess_manifest, t
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
     paths = [rows[0].path, str(bad), *[r.path for r in rows[1:]]]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-m", "emovox.cli", "predict", *paths,
-                          "--format", "json"], capture_output=True, text=True, env=env,
-                         timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "emovox.cli", "predict", *paths, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 1  # one file failed; the others still got predictions
     results = json.loads(out.stdout)
     assert [r["path"] for r in results] == paths

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from emovox import checkpoint, train
+from emovox import checkpoint, config, evaluate, experiments, prepare, runs, train
 from emovox.corpora import Manifest
 
 TINY_MODEL = {"channels": [8, 8, 16], "lstm_hidden": 16, "head_hidden": 16}
@@ -32,18 +32,37 @@ def subset(ravdess_manifest, tmp_path_factory):
 
 
 def _cfg(subset, tmp_path, **kw):
-    base = dict(data=[str(subset)], labels=8, protocol="speaker", fold=1, epochs=3,
-                batch_size=8, model_config=TINY_MODEL, cache_dir=str(tmp_path / "cache"),
-                patience=10, seed=3)
-    return train.TrainConfig.from_dict({**base, **kw})
+    base = dict(
+        model="cnn_lstm",
+        data=[str(subset)],
+        labels=8,
+        protocol="speaker",
+        fold=1,
+        epochs=3,
+        batch_size=8,
+        model_config=TINY_MODEL,
+        cache_dir=str(tmp_path / "cache"),
+        patience=10,
+        seed=3,
+    )
+    return config.TrainConfig.from_dict({**base, **kw})
 
 
 def test_run_folder_and_reports(subset, tmp_path):
     m = train.train(_cfg(subset, tmp_path), tmp_path / "run", progress=False)
     run = tmp_path / "run"
-    for f in ("config.json", "manifest.tsv", "split.json", "log.csv", "metrics.json",
-              "report.txt", "confusion.png", "checkpoints/best.safetensors",
-              "checkpoints/best.json", "checkpoints/last.safetensors"):
+    for f in (
+        "config.json",
+        "manifest.tsv",
+        "split.json",
+        "log.csv",
+        "metrics.json",
+        "report.txt",
+        "confusion.png",
+        "checkpoints/best.safetensors",
+        "checkpoints/best.json",
+        "checkpoints/last.safetensors",
+    ):
         assert (run / f).exists(), f
     saved = json.loads((run / "metrics.json").read_text())
     for key in ("accuracy", "uar", "macro_f1", "per_class", "confusion", "train_seconds"):
@@ -58,7 +77,7 @@ def test_run_folder_and_reports(subset, tmp_path):
     tensors, meta = checkpoint.load(run / "checkpoints" / "best")
     assert meta["labels"][1] == "calm" and "feature_mean" in tensors
     # re-evaluation from the checkpoint reproduces the test metrics
-    again = train.evaluate_run(run, out=tmp_path / "eval")
+    again = evaluate.evaluate_run(run, out=tmp_path / "eval")
     assert again["accuracy"] == m["accuracy"] and again["confusion"] == m["confusion"]
     # the last epoch's checkpoint on request, reported in a folder of its own: zeroed weights
     # there predict the first class for every clip, so its figures come from that file
@@ -73,7 +92,7 @@ def test_run_folder_and_reports(subset, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["confusion"] == m["confusion"]
 
 
-def _train_killed_after_epoch_1(cfg: train.TrainConfig, run) -> None:
+def _train_killed_after_epoch_1(cfg: config.TrainConfig, run) -> None:
     """A run killed right after epoch 1's checkpoint (the interrupt comes from its progress
     line, as a Ctrl-C would)."""
     real_print = builtins.print
@@ -112,47 +131,54 @@ def test_same_seed_same_numbers_and_resume_matches(subset, tmp_path):
 def test_ddp_two_processes_disjoint_data_identical_weights(subset, tmp_path):
     run = tmp_path / "ddp"
     cfg = _cfg(subset, tmp_path, epochs=2)
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg.__dict__))
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
     script = (
-        "import json,sys; from emovox import train; "
-        "c=train.TrainConfig.from_dict(json.load(open(sys.argv[1]))); "
+        "import json,sys; from emovox import config, train; "
+        "c=config.TrainConfig.from_dict(json.load(open(sys.argv[1]))); "
         "train.train(c, sys.argv[2], progress=False)"
     )
     (tmp_path / "run_ddp.py").write_text(script)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                    "--master_port=29533", str(tmp_path / "run_ddp.py"),
-                    str(tmp_path / "cfg.json"), str(run)], check=True, env=env, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29533",
+            str(tmp_path / "run_ddp.py"),
+            str(tmp_path / "cfg.json"),
+            str(run),
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+    )
     r0 = json.loads((run / "rank0.json").read_text())
     r1 = json.loads((run / "rank1.json").read_text())
     assert r0["seen"] and r1["seen"]
     for epoch in range(2):  # within each epoch the ranks' samples are disjoint
         n = len(r0["seen"]) // 2
-        e0 = set(r0["seen"][epoch * n:(epoch + 1) * n])
-        e1 = set(r1["seen"][epoch * n:(epoch + 1) * n])
+        e0 = set(r0["seen"][epoch * n : (epoch + 1) * n])
+        e1 = set(r1["seen"][epoch * n : (epoch + 1) * n])
         assert not e0 & e1
     assert r0["weights_sha256"] == r1["weights_sha256"]
     assert (run / "metrics.json").exists()
 
 
-def test_unknown_config_key_is_rejected():
-    with pytest.raises(ValueError, match="unknown config keys"):
-        train.TrainConfig.from_dict({"epoch": 3})
-
-
-def test_load_config_yaml_with_overrides(tmp_path):
-    p = tmp_path / "c.yaml"
-    p.write_text("epochs: 7\nlabels: 8\nlr: {cnn_lstm: 0.001, head: 0.002}\n")
-    cfg = train.load_config(p, {"epochs": 9, "seed": None})
-    assert cfg.epochs == 9 and cfg.labels == 8 and cfg.lr["head"] == 0.002
-    assert np.isclose(cfg.weight_decay, 1e-2)
-
-
-@pytest.mark.parametrize("model, finetune", [("ssl", 0), ("hybrid", 1)])
+@pytest.mark.parametrize("model, finetune", [("encoder", 0), ("hybrid", 1)])
 def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
-    """ssl and hybrid through the same engine with the real Whisper tiny.en encoder."""
-    cfg = _cfg(subset, tmp_path, model=model, encoder="whisper-tiny", epochs=2,
-               finetune_layers=finetune, ssl_layers=[1, 2, 3], model_config={"fusion_dim": 32})
+    """encoder and hybrid through the same engine with the real Whisper tiny.en encoder."""
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model=model,
+        encoder="whisper-tiny",
+        epochs=2,
+        finetune_layers=finetune,
+        encoder_layers=[1, 2, 3],
+        model_config={"fusion_dim": 32},
+    )
     m = train.train(cfg, tmp_path / model, progress=False)
     assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0
     tensors, meta = checkpoint.load(tmp_path / model / "checkpoints" / "best")
@@ -164,11 +190,14 @@ def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
         from emovox.inference import load_encoder
 
         start = load_encoder("whisper-tiny").encoder.layers[2].state_dict()
-        top = {k.removeprefix("model.top.0."): v for k, v in tensors.items()
-               if k.startswith("model.top.0.")}  # fmt: skip
+        top = {
+            k.removeprefix("model.top.0."): v
+            for k, v in tensors.items()
+            if k.startswith("model.top.0.")
+        }
         assert top.keys() == start.keys()
         assert sum(not torch.equal(v, start[k].to(v.dtype)) for k, v in top.items()) > len(top) // 2
-    again = train.evaluate_run(tmp_path / model, out=tmp_path / f"{model}-eval")
+    again = evaluate.evaluate_run(tmp_path / model, out=tmp_path / f"{model}-eval")
     assert again["confusion"] == m["confusion"]
 
 
@@ -176,9 +205,18 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     """--ensemble 2 through cv: members differ by seed on one split, both votes and the
     calibration are reported per fold and summarised; export gives a model folder whose
     predictions from waveforms (no cache) reproduce the evaluated soft vote."""
-    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2, 3],
-               epochs=3, ensemble=2, labels=7, model_config={})
-    summary = train.cv(cfg, tmp_path / "cv", folds=[1])
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model="encoder",
+        encoder="whisper-tiny",
+        encoder_layers=[1, 2, 3],
+        epochs=3,
+        ensemble=2,
+        labels=7,
+        model_config={},
+    )
+    summary = experiments.cv(cfg, tmp_path / "cv", folds=[1])
     fold = tmp_path / "cv" / "fold1"
     m = json.loads((fold / "metrics.json").read_text())
     ens = m["ensemble"]
@@ -206,7 +244,7 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     assert again["ensemble"]["soft"] == ens["soft"] and again["ensemble"]["hard"] == ens["hard"]
     # the members' last checkpoints vote too, without touching the run's temperature
     spec_before = (fold / "ensemble.json").read_text()
-    last = train.evaluate_run(fold, out=tmp_path / "last", checkpoint_name="last")
+    last = evaluate.evaluate_run(fold, out=tmp_path / "last", checkpoint_name="last")
     assert len(last["ensemble"]["members"]) == 2 and last["n"] == m["n"]
     assert (fold / "ensemble.json").read_text() == spec_before
 
@@ -214,14 +252,13 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     from emovox.corpora import Manifest
     from emovox.inference import Predictor
 
-    model_dir = train.export(fold, tmp_path / "model")
+    model_dir = runs.export(fold, tmp_path / "model")
     assert not list(model_dir.glob("*.tmp"))
     spec = json.loads((model_dir / "model.json").read_text())
     assert spec["temperature"] == json.loads((fold / "ensemble.json").read_text())["temperature"]
     pred = Predictor.load(model_dir)
     test = set(s0["test"])
-    rows = [r for r in Manifest.read_tsv(fold / "member0" / "manifest.tsv").rows
-            if r.path in test]
+    rows = [r for r in Manifest.read_tsv(fold / "member0" / "manifest.tsv").rows if r.path in test]
     clips = data.load_clips(rows)
     probs = pred.predict_waves(clips.waves)
     y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
@@ -236,8 +273,17 @@ def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(s
     arrays = [np.full(4, v, dtype=np.float32) + np.arange(4) for v in (1.0, 3.0, 10.0, 14.0)]
     out = data.speaker_standardise(arrays, ["a", "a", "b", "b"], enroll=-1)
     assert np.allclose(out[0], -1.0) and np.allclose(out[1], 1.0) and np.allclose(out[3], 1.0)
-    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2],
-               epochs=2, speaker_norm=4, model_config={}, select="last")
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model="encoder",
+        encoder="whisper-tiny",
+        encoder_layers=[1, 2],
+        epochs=2,
+        speaker_norm=4,
+        model_config={},
+        select="last",
+    )
     m = train.train(cfg, tmp_path / "sn", progress=False)
     assert m["n"] > 0
     _, meta = checkpoint.load(tmp_path / "sn" / "checkpoints" / "best")
@@ -258,11 +304,20 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     the exported model's probabilities on the raw test clips equal the evaluation's."""
     from emovox import data, lite
     from emovox.corpora import Manifest
-    from emovox.inference import Predictor, load_model
+    from emovox.inference import Predictor, load_checkpoint
 
-    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2, 3],
-               epochs=2, ensemble=2, model_config={}, trim_db=30)
-    m = train.run(cfg, tmp_path / "trim")
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model="encoder",
+        encoder="whisper-tiny",
+        encoder_layers=[1, 2, 3],
+        epochs=2,
+        ensemble=2,
+        model_config={},
+        trim_db=30,
+    )
+    m = experiments.run(cfg, tmp_path / "trim")
     _, meta = checkpoint.load(tmp_path / "trim" / "member0" / "checkpoints" / "best")
     assert meta["trim_db"] == 30
     split = json.loads((tmp_path / "trim" / "member0" / "split.json").read_text())
@@ -273,10 +328,11 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     assert cut.keys != clips.keys and cut.trimmed(30) is cut
     with pytest.raises(ValueError, match="already trimmed"):
         cut.trimmed(40)
-    member = load_model(tmp_path / "trim" / "member0" / "checkpoints" / "best")
-    evaluated = train._probs(member, clips, train.run_cache(tmp_path / "trim" / "member0"),
-                             torch.device("cpu"))  # fmt: skip
-    model_dir = train.export(tmp_path / "trim", tmp_path / "model")
+    member = load_checkpoint(tmp_path / "trim" / "member0" / "checkpoints" / "best")
+    evaluated = evaluate.probabilities(
+        member, clips, runs.RunFolder(tmp_path / "trim" / "member0").cache(), torch.device("cpu")
+    )
+    model_dir = runs.export(tmp_path / "trim", tmp_path / "model")
     pred = Predictor.load(model_dir)
     probs = pred.predict_waves(clips.waves)
     y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
@@ -290,33 +346,38 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     assert np.abs(fast.predict_waves(clips.waves) - probs).max() < 1e-4
 
 
-def test_member_overrides_need_one_entry_per_member(subset, tmp_path):
-    cfg = _cfg(subset, tmp_path, ensemble=2, member_overrides=[{"ssl_layers": [1, 2]}])
-    with pytest.raises(ValueError, match="one entry per member"):
-        train.run(cfg, tmp_path / "e")
-
-
 def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
     subset, tmp_path, monkeypatch
 ):
     from emovox import data
-    from emovox.features import FeatureConfig, FeatureExtractor
+    from emovox.features import FeatureExtractor
     from emovox.inference import load_encoder
 
     # augment.enabled false: no on-the-fly augmentation; the copies use its probabilities
     noisy = {"enabled": False, "p_pitch": 0.0, "p_stretch": 0.0, "p_noise": 1.0, "p_gain": 0.0}
-    cfg = _cfg(subset, tmp_path, model="hybrid", encoder="whisper-tiny", ssl_layers=[1, 2],
-               epochs=2, variants=2, augment=noisy, model_config={"fusion_dim": 32})
-    extractor = FeatureExtractor(FeatureConfig.from_dict(cfg.feature))
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model="hybrid",
+        encoder="whisper-tiny",
+        encoder_layers=[1, 2],
+        epochs=2,
+        variants=2,
+        augment=noisy,
+        model_config={"fusion_dim": 32},
+    )
+    extractor = FeatureExtractor(cfg.feature)
     encoder = load_encoder(cfg.encoder)
     model = train.build_model(cfg, extractor.cfg.n_features, 8, encoder)
-    prep = train.prepare(cfg, extractor, model, encoder)
+    prep = prepare.prepare(cfg, extractor, model, encoder)
     train_ids = set(prep.split.train.tolist())
     assert set(prep.variants) == set(prep.state_variants) == train_ids
     assert not any(i in prep.variants for i in prep.split.test)  # test clips stay clean
     i = int(prep.split.train[0])
-    for clean, (v1, v2) in ((prep.feats[i], prep.variants[i]),
-                            (prep.states[i], prep.state_variants[i])):  # fmt: skip
+    for clean, (v1, v2) in (
+        (prep.feats[i], prep.variants[i]),
+        (prep.states[i], prep.state_variants[i]),
+    ):
         assert v1.shape[-1] == clean.shape[-1]
         assert not np.allclose(v1, clean) and not np.allclose(v1, v2)
 
@@ -325,13 +386,13 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
         raise AssertionError("augmented again")
 
     monkeypatch.setattr(data.Variant, "apply", boom)
-    again = train.prepare(cfg, extractor, model, encoder)
+    again = prepare.prepare(cfg, extractor, model, encoder)
     assert np.array_equal(again.variants[i][1], prep.variants[i][1])
     assert np.array_equal(again.state_variants[i][1], prep.state_variants[i][1])
 
     # each clip is drawn as clean or one copy, the same one for both pathways
     batch = prep.split.train[:16]
-    feats, states = train._variant_batch(batch, prep, 2, np.random.default_rng(0))
+    feats, states = prepare.variant_batch(batch, prep, 2, np.random.default_rng(0))
     picks = []
     for j, f, s in zip(batch, feats, states, strict=True):
         fk = next(k for k, a in enumerate([prep.feats[j], *prep.variants[j]]) if a is f)
@@ -350,10 +411,19 @@ def _tiny_hubert(folder):
     from transformers import HubertConfig, HubertModel
 
     torch.manual_seed(0)
-    HubertModel(HubertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                             intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 4),
-                             conv_kernel=(10, 4), num_conv_pos_embeddings=16,
-                             num_conv_pos_embedding_groups=2)).save_pretrained(folder)  # fmt: skip
+    HubertModel(
+        HubertConfig(
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=64,
+            conv_dim=(16, 16),
+            conv_stride=(5, 4),
+            conv_kernel=(10, 4),
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+        )
+    ).save_pretrained(folder)
     return folder
 
 
@@ -362,8 +432,15 @@ def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, t
     from emovox.inference import Predictor
 
     hub = _tiny_hubert(tmp_path / "hubert-tiny")
-    cfg = _cfg(subset, tmp_path, model="ssl", encoder=str(hub), ssl_layers=[1, 2], epochs=2,
-               model_config={})
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model="encoder",
+        encoder=str(hub),
+        encoder_layers=[1, 2],
+        epochs=2,
+        model_config={},
+    )
     m = train.train(cfg, tmp_path / "hub", progress=False)
     assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0
     pred = Predictor.load(tmp_path / "hub")
@@ -371,8 +448,19 @@ def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, t
     p = pred.predict_waves(clips)
     assert p.shape == (2, 8) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="needs a Whisper encoder"):
-        train.train(_cfg(subset, tmp_path, model="ssl", encoder=str(hub), ssl_layers=[1, 2],
-                         finetune_layers=1), tmp_path / "ft", progress=False)  # fmt: skip
+        train.train(
+            _cfg(
+                subset,
+                tmp_path,
+                model="encoder",
+                encoder=str(hub),
+                encoder_layers=[1, 2],
+                finetune_layers=1,
+                model_config={},
+            ),
+            tmp_path / "ft",
+            progress=False,
+        )
 
 
 def data_clips(subset, n):
@@ -390,14 +478,26 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
     from emovox.inference import Predictor
 
     hub = _tiny_hubert(tmp_path / "hubert-tiny")
-    cfg = _cfg(subset, tmp_path, model="ssl", encoder="whisper-tiny", ssl_layers=[1, 2, 3],
-               epochs=2, ensemble=2, model_config={},
-               member_overrides=[{}, {"encoder": str(hub), "ssl_layers": [1, 2]}])
-    m = train.run(cfg, tmp_path / "mix")
-    assert [json.loads((tmp_path / "mix" / f"member{k}" / "checkpoints" / "best.json")
-                       .read_text())["encoder"] for k in (0, 1)] == ["whisper-tiny", str(hub)]
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model="encoder",
+        encoder="whisper-tiny",
+        encoder_layers=[1, 2, 3],
+        epochs=2,
+        ensemble=2,
+        model_config={},
+        member_overrides=[{}, {"encoder": str(hub), "encoder_layers": [1, 2]}],
+    )
+    m = experiments.run(cfg, tmp_path / "mix")
+    assert [
+        json.loads((tmp_path / "mix" / f"member{k}" / "checkpoints" / "best.json").read_text())[
+            "encoder"
+        ]
+        for k in (0, 1)
+    ] == ["whisper-tiny", str(hub)]
     shutil.rmtree(tmp_path / "cache")  # nothing cached: every member encodes afresh
-    again = train.evaluate_run(tmp_path / "mix", out=tmp_path / "mix-eval")
+    again = evaluate.evaluate_run(tmp_path / "mix", out=tmp_path / "mix-eval")
     assert again["ensemble"]["members"] == m["ensemble"]["members"]
     assert again["confusion"] == m["confusion"]
     pred = Predictor.load(tmp_path / "mix")
@@ -417,8 +517,17 @@ def test_cuda_fp16_training_and_prediction(subset, tmp_path):
     from emovox import data
     from emovox.inference import Predictor
 
-    cfg = _cfg(subset, tmp_path, model="hybrid", encoder="whisper-tiny", ssl_layers=[1, 2],
-               finetune_layers=1, epochs=3, device="cuda", model_config={"fusion_dim": 32})
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        model="hybrid",
+        encoder="whisper-tiny",
+        encoder_layers=[1, 2],
+        finetune_layers=1,
+        epochs=3,
+        device="cuda",
+        model_config={"fusion_dim": 32},
+    )
     m = train.train(cfg, tmp_path / "gpu", progress=False)
     assert m["n"] > 0
     _, meta = checkpoint.load(tmp_path / "gpu" / "checkpoints" / "last")

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emovox import data, evaluate
+from emovox import data, metrics
+from emovox.atomic import write_json
 from emovox.features import FeatureConfig
-from emovox.inference import Loaded, clip_inputs, load_model, predict_proba, reads_pooled
-from emovox.models.hybrid import HybridModel
+from emovox.inference import Loaded, clip_inputs, load_checkpoint, predict_proba, reads_pooled
+from emovox.runs import RunFolder
 
 
 def _resample(frames: np.ndarray, n: int) -> np.ndarray:
@@ -31,13 +32,13 @@ def parts(loaded: Loaded) -> dict[str, tuple[str, slice | None]]:
     """Name -> (input, columns) the model reads: feature groups, encoder layers, pathways."""
     model = loaded.model
     out: dict[str, tuple[str, slice | None]] = {}
-    cnn = not (isinstance(model, HybridModel) and model.cnn is None)
+    cnn = loaded.reads_features
     if cnn:
         for group, cols in FeatureConfig.from_dict(loaded.meta["feature_config"]).slices().items():
             out[f"feature:{group}"] = ("feats", cols)
     if loaded.encoder is not None:
         if reads_pooled(model):
-            for k, layer in enumerate(model.ssl.layers):
+            for k, layer in enumerate(model.enc.layers):
                 out[f"encoder layer {layer}"] = ("states", slice(k, k + 1))
         if cnn:
             out["pathway:cnn_lstm"] = ("feats", None)
@@ -45,8 +46,9 @@ def parts(loaded: Loaded) -> dict[str, tuple[str, slice | None]]:
     return out
 
 
-def permuted(arrays: list[np.ndarray], cols: slice | None, perm: np.ndarray,
-             frame_level: bool) -> list[np.ndarray]:  # fmt: skip
+def permuted(
+    arrays: list[np.ndarray], cols: slice | None, perm: np.ndarray, frame_level: bool
+) -> list[np.ndarray]:
     """Copies of ``arrays`` whose ``cols`` (all when None) come from clip ``perm[i]``."""
     out = []
     for i, a in enumerate(arrays):
@@ -65,12 +67,16 @@ def permuted(arrays: list[np.ndarray], cols: slice | None, perm: np.ndarray,
 
 def permutation_importance(
     predict: Callable[[list[np.ndarray] | None, list[np.ndarray] | None], np.ndarray],
-    feats: list[np.ndarray] | None, states: list[np.ndarray] | None, y: np.ndarray,
-    labels: tuple[str, ...], named_parts: dict[str, tuple[str, slice | None]],
-    repeats: int = 3, seed: int = 0,
-) -> dict:  # fmt: skip
+    feats: list[np.ndarray] | None,
+    states: list[np.ndarray] | None,
+    y: np.ndarray,
+    labels: tuple[str, ...],
+    named_parts: dict[str, tuple[str, slice | None]],
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict:
     """Baseline metrics and, per part, the mean drop of macro-F1 and per-emotion recall/F1."""
-    base = evaluate.metrics(y, predict(feats, states).argmax(1), labels)
+    base = metrics.metrics(y, predict(feats, states).argmax(1), labels)
     rng = np.random.default_rng(seed)
     drops: dict = {}
     for name, (which, cols) in named_parts.items():
@@ -81,17 +87,21 @@ def permutation_importance(
                 f, s = permuted(feats, cols, perm, frame_level=True), states
             else:
                 f, s = feats, permuted(states, cols, perm, frame_level=False)
-            runs.append(evaluate.metrics(y, predict(f, s).argmax(1), labels))
+            runs.append(metrics.metrics(y, predict(f, s).argmax(1), labels))
         drops[name] = {
             "macro_f1": base["macro_f1"] - float(np.mean([r["macro_f1"] for r in runs])),
             "accuracy": base["accuracy"] - float(np.mean([r["accuracy"] for r in runs])),
-            "recall": {lab: base["per_class"][lab]["recall"]
-                       - float(np.mean([r["per_class"][lab]["recall"] for r in runs]))
-                       for lab in labels},
-            "f1": {lab: base["per_class"][lab]["f1"]
-                   - float(np.mean([r["per_class"][lab]["f1"] for r in runs]))
-                   for lab in labels},
-        }  # fmt: skip
+            "recall": {
+                lab: base["per_class"][lab]["recall"]
+                - float(np.mean([r["per_class"][lab]["recall"] for r in runs]))
+                for lab in labels
+            },
+            "f1": {
+                lab: base["per_class"][lab]["f1"]
+                - float(np.mean([r["per_class"][lab]["f1"] for r in runs]))
+                for lab in labels
+            },
+        }
     return {"baseline": base, "drops": drops, "repeats": repeats}
 
 
@@ -103,9 +113,14 @@ def confused_pairs(confusion: list[list[int]], labels: tuple[str, ...], top: int
         for j in range(i + 1, len(labels)):
             n = int(cm[i, j] + cm[j, i])
             if n:
-                pairs.append({"pair": [labels[i], labels[j]], "count": n,
-                              f"{labels[i]}->{labels[j]}": int(cm[i, j]),
-                              f"{labels[j]}->{labels[i]}": int(cm[j, i])})  # fmt: skip
+                pairs.append(
+                    {
+                        "pair": [labels[i], labels[j]],
+                        "count": n,
+                        f"{labels[i]}->{labels[j]}": int(cm[i, j]),
+                        f"{labels[j]}->{labels[i]}": int(cm[j, i]),
+                    }
+                )
     return sorted(pairs, key=lambda p: -p["count"])[:top]
 
 
@@ -121,8 +136,11 @@ def plot(result: dict, labels: tuple[str, ...], path: Path) -> None:
     f1 = [result["drops"][n]["macro_f1"] for n in names]
     pairs = result.get("confused_pairs", [])
     fig, (ax, bx, cx) = plt.subplots(
-        1, 3, figsize=(7 + 1.0 * len(labels), 1.5 + 0.45 * max(len(names), len(pairs))),
-        gridspec_kw={"width_ratios": [len(labels), 3, 3]})  # fmt: skip
+        1,
+        3,
+        figsize=(7 + 1.0 * len(labels), 1.5 + 0.45 * max(len(names), len(pairs))),
+        gridspec_kw={"width_ratios": [len(labels), 3, 3]},
+    )
     lim = max(0.05, float(np.abs(grid).max()))
     im = ax.imshow(grid, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
@@ -147,13 +165,14 @@ def plot(result: dict, labels: tuple[str, ...], path: Path) -> None:
     tmp.replace(path)
 
 
-def analyze_run(run: str | Path, test_rows: list, cache, repeats: int = 3,
-                out: str | Path | None = None) -> dict:  # fmt: skip
+def analyze_run(
+    run: str | Path, test_rows: list, cache, repeats: int = 3, out: str | Path | None = None
+) -> dict:
     """Permutation importance of a run's best checkpoint on ``test_rows``; writes
     ``analysis.json`` and ``analysis.png`` into ``out`` (default: the run folder)."""
     run = Path(run)
     out = Path(out) if out else run
-    loaded = load_model(run / "checkpoints" / "best")
+    loaded = load_checkpoint(RunFolder(run).checkpoint("best"))
     labels = tuple(loaded.meta["labels"])
     clips = data.load_clips(test_rows)
     named = parts(loaded)
@@ -168,20 +187,23 @@ def analyze_run(run: str | Path, test_rows: list, cache, repeats: int = 3,
     result["confused_pairs"] = confused_pairs(result["baseline"]["confusion"], labels)
     result["run"] = str(run)
     out.mkdir(parents=True, exist_ok=True)
-    evaluate.write_json(result, out / "analysis.json")
+    write_json(result, out / "analysis.json")
     plot(result, labels, out / "analysis.png")
     return result
 
 
 def summary_text(result: dict) -> str:
     """Parts by macro-F1 drop, each with the emotions it matters most for."""
-    lines = [f"baseline macro-F1 {result['baseline']['macro_f1']:.4f} "
-             f"(accuracy {result['baseline']['accuracy']:.4f})"]  # fmt: skip
+    lines = [
+        f"baseline macro-F1 {result['baseline']['macro_f1']:.4f} "
+        f"(accuracy {result['baseline']['accuracy']:.4f})"
+    ]
     for name, d in sorted(result["drops"].items(), key=lambda kv: -kv[1]["macro_f1"]):
         top = sorted(d["recall"].items(), key=lambda kv: -kv[1])[:2]
         most = ", ".join(f"{lab} {v:+.3f}" for lab, v in top)
         lines.append(f"{name:24} F1 drop {d['macro_f1']:+.4f}   recall drop: {most}")
-    lines.append("most confused: " + "; ".join(
-        f"{p['pair'][0]}/{p['pair'][1]} {p['count']}" for p in result["confused_pairs"]))
+    lines.append(
+        "most confused: "
+        + "; ".join(f"{p['pair'][0]}/{p['pair'][1]} {p['count']}" for p in result["confused_pairs"])
+    )
     return "\n".join(lines)
-

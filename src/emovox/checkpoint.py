@@ -7,42 +7,33 @@ to temporary names and renamed, so a run killed mid-write leaves the previous ch
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from emovox import legacy
+from emovox.atomic import atomic_write, write_json
 
 
 def save(stem: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     """Write ``stem.safetensors`` and ``stem.json`` (JSON last: it marks the pair complete)."""
     stem = Path(stem)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic(stem.with_suffix(".safetensors"), lambda p: save_file(flat, p))
-    _atomic(stem.with_suffix(".json"), lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+    atomic_write(stem.with_suffix(".safetensors"), lambda p: save_file(flat, p))
+    write_json(meta, stem.with_suffix(".json"), indent=1)
 
 
 def load(stem: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a checkpoint pair written by :func:`save`."""
+    """Read a checkpoint pair written by :func:`save` (older names translated)."""
     stem = Path(stem)
     meta_path, tensor_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     if not meta_path.exists() or not tensor_path.exists():
-        raise FileNotFoundError(f"{stem}: checkpoint needs both {tensor_path.name} and "
-                                f"{meta_path.name}")  # fmt: skip
-    return load_file(str(tensor_path)), json.loads(meta_path.read_text())
+        raise FileNotFoundError(
+            f"{stem}: checkpoint needs both {tensor_path.name} and {meta_path.name}"
+        )
+    meta = legacy.checkpoint_meta(json.loads(meta_path.read_text()))
+    return legacy.tensors(load_file(str(tensor_path))), meta
 
 
 def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -56,8 +47,9 @@ def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
     return tensors, {"param_groups": sd["param_groups"]}
 
 
-def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                        meta: dict) -> None:  # fmt: skip
+def optimizer_from_flat(
+    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict
+) -> None:
     state: dict[int, dict] = {}
     for name, t in tensors.items():
         if name.startswith("optim."):

@@ -1,4 +1,5 @@
-"""Command-line interface: argument parsing only; each command calls one function below."""
+"""Command-line interface: argument parsing and output formatting; each command calls the
+library function that does the work."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from emovox import legacy
+from emovox.models import KINDS
 
 
 def _cmd_data_inspect(args: argparse.Namespace) -> int:
@@ -22,8 +26,10 @@ def _cmd_data_inspect(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     con = Console()
-    con.print(f"[bold]{args.path}[/]: {summary['files']} files, {summary['speakers']} speakers, "
-              f"{summary['duration_s'] / 60:.1f} min")  # fmt: skip
+    con.print(
+        f"[bold]{args.path}[/]: {summary['files']} files, {summary['speakers']} speakers, "
+        f"{summary['duration_s'] / 60:.1f} min"
+    )
     for key in ("emotions", "corpora", "genders"):
         t = Table(key, "files")
         for k, v in summary[key].items():
@@ -42,115 +48,133 @@ def _cmd_data_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_features_extract(args: argparse.Namespace) -> int:
-    import numpy as np
     from rich.progress import Progress
 
     from emovox import corpora, data
     from emovox.cache import ArrayCache
-    from emovox.evaluate import write_json
     from emovox.features import FeatureConfig, FeatureExtractor
 
     manifest = corpora.read_corpus(args.data, args.corpus)
     clips = data.load_clips(manifest.rows)
     cfg = FeatureConfig(exact_stft=args.exact_stft)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     with Progress() as bar:
         task = bar.add_task("features", total=len(clips.waves))
         feats = data.clean_features(
-            clips.waves, [r.sha1 for r in clips.rows], FeatureExtractor(cfg),
-            None if args.no_cache else ArrayCache(), progress=lambda n: bar.advance(task, n),
-        )  # fmt: skip
-    offsets = np.cumsum([0] + [len(f) for f in feats])
-    tmp = out / "features.tmp.npz"
-    np.savez(tmp, features=np.concatenate(feats), offsets=offsets,
-             paths=np.array([r.path for r in clips.rows]),
-             emotions=np.array([r.emotion for r in clips.rows]),
-             speakers=np.array([r.speaker for r in clips.rows]),
-             feature_names=np.array([f"{g}{i}" for g, n in cfg.dims().items()
-                                     for i in range(n)]))  # fmt: skip
-    tmp.replace(out / "features.npz")
-    corpora.Manifest(clips.rows, []).write_tsv(out / "manifest.tsv")
-    write_json({"feature_config": cfg.to_dict(), "slices": {g: [s.start, s.stop] for g, s in
-                cfg.slices().items()}, "errors": clips.errors}, out / "features.json")  # fmt: skip
-    print(f"{len(feats)} clips, {int(offsets[-1])} frames x {cfg.n_features} features -> "
-          f"{out / 'features.npz'}; {len(clips.errors)} unreadable files")  # fmt: skip
-    for path, cause in clips.errors:
-        print(f"  {path}: {cause}")
+            clips.waves,
+            [r.sha1 for r in clips.rows],
+            FeatureExtractor(cfg),
+            None if args.no_cache else ArrayCache(),
+            progress=lambda n: bar.advance(task, n),
+        )
+    path = data.write_feature_table(Path(args.out), clips, feats, cfg)
+    frames = sum(len(f) for f in feats)
+    print(
+        f"{len(feats)} clips, {frames} frames x {cfg.n_features} features -> {path}; "
+        f"{len(clips.errors)} unreadable files"
+    )
+    for p, cause in clips.errors:
+        print(f"  {p}: {cause}")
     return 0
 
 
-def _train_config(args: argparse.Namespace):
-    from emovox.train import load_config
+def _set_value(overrides: dict, item: str) -> None:
+    """``--set key=JSON`` (or a plain string); dotted keys reach into nested sections."""
+    key, _, value = item.partition("=")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    *parents, leaf = key.split(".")
+    target = overrides
+    for name in parents:
+        target = target.setdefault(name, {})
+    target[leaf] = parsed
 
-    overrides = {"model": args.model, "data": args.data, "protocol": args.protocol,
-                 "fold": args.fold, "labels": args.labels, "seed": args.seed,
-                 "epochs": args.epochs, "batch_size": args.batch_size, "amp": args.amp,
-                 "device": args.device, "test_corpus": args.test_corpus,
-                 "encoder": args.encoder, "finetune_layers": args.finetune_layers,
-                 "ensemble": args.ensemble}  # fmt: skip
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    cfg = load_config(args.config, overrides)
+
+def _train_config(args: argparse.Namespace):
+    from emovox.config import load_config
+
+    flags = {
+        "model": args.model,
+        "data": args.data,
+        "protocol": args.protocol,
+        "fold": args.fold,
+        "split_seed": args.split_seed,
+        "labels": args.labels,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "amp": args.amp,
+        "device": args.device,
+        "test_corpus": args.test_corpus,
+        "encoder": args.encoder,
+        "finetune_layers": args.finetune_layers,
+        "ensemble": args.ensemble,
+    }
     if args.no_augment:
-        cfg.augment = {**cfg.augment, "enabled": False}
-    return cfg
+        flags["augment"] = {"enabled": False}
+    for item in args.set or []:
+        _set_value(flags, item)
+    return load_config(args.config, flags)
+
+
+def _print_result(out: str, m: dict) -> None:
+    if m and m.get("n"):
+        print(
+            f"{out}: accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  "
+            f"macro-F1 {m['macro_f1']:.4f}  ({m['train_seconds']:.0f} s training)"
+        )
+    elif m:
+        print(f"{out}: trained ({m['train_seconds']:.0f} s); no test clips")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from emovox import train
+    from emovox import experiments
+    from emovox.config import validate
+    from emovox.runs import RunFolder
 
     if args.resume:  # a single run or an ensemble run, from the config it saved
-        saved = json.loads((Path(args.resume) / "config.json").read_text())["train"]
-        m = train.run(train.TrainConfig.from_dict(saved), args.resume, resume=True)
-        out = args.resume
+        cfg, out, resume = validate(RunFolder(args.resume).read_config()), args.resume, True
+    elif not args.out:
+        raise ValueError("--out RUN_DIR is required (or --resume RUN_DIR)")
     else:
-        if not args.out:
-            raise ValueError("--out RUN_DIR is required (or --resume RUN_DIR)")
-        m = train.run(_train_config(args), args.out)
-        out = args.out
-    if m and m.get("n"):
-        print(f"{out}: accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  "
-              f"macro-F1 {m['macro_f1']:.4f}  ({m['train_seconds']:.0f} s training)")
-    elif m:
-        print(f"{out}: trained ({m['train_seconds']:.0f} s); no test clips")
+        cfg, out, resume = _train_config(args), args.out, False
+    _print_result(out, experiments.run(cfg, out, resume=resume))
     return 0
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from emovox import train
+    from emovox import experiments
 
     if not args.out:
         raise ValueError("--out DIR is required")
     folds = [int(k) for k in args.folds.split(",")] if args.folds else None
-    s = train.cv(_train_config(args), args.out, folds)
-    print(f"{args.out}: accuracy {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}  "
-          f"UAR {s['uar_mean']:.4f}  macro-F1 {s['macro_f1_mean']:.4f}  over {s['n_folds']} folds")
+    s = experiments.cv(_train_config(args), args.out, folds)
+    print(
+        f"{args.out}: accuracy {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}  "
+        f"UAR {s['uar_mean']:.4f}  macro-F1 {s['macro_f1_mean']:.4f}  over {s['n_folds']} folds"
+    )
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from emovox import train
+    from emovox.evaluate import evaluate_run
+    from emovox.runs import RunFolder
 
-    m = train.evaluate_run(args.run, args.data, args.out, checkpoint_name=args.checkpoint)
-    print(f"accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
-          f"on {m['n']} clips -> {train.report_dir(Path(args.run), args.out, args.checkpoint)}")
+    m = evaluate_run(args.run, args.data, args.out, checkpoint_name=args.checkpoint)
+    where = RunFolder(args.run).report_dir(args.out, args.checkpoint)
+    print(
+        f"accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+        f"on {m['n']} clips -> {where}"
+    )
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from emovox import audio, lite
+    import emovox
+    from emovox import audio
 
-    # torch-free when the model allows it (fast start); a device asks for torch
-    predictor = lite.load(args.model) if args.device == "cpu" else None
-    if predictor is None:
-        from emovox.inference import Predictor
-
-        predictor = Predictor.load(args.model, args.device)
+    predictor = emovox.load_model(args.model, args.device)
     limits = audio.AudioLimits(max_seconds=args.max_seconds)
     results: list[dict] = [{"path": p} for p in args.files]
     waves, good = [], []
@@ -166,9 +190,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         probs = predictor.predict_waves(waves)
         for i, p in zip(good, probs, strict=True):
             k = int(p.argmax())
-            results[i] |= {"emotion": predictor.labels[k], "confidence": round(float(p[k]), 4),
-                           "probabilities": {lab: round(float(v), 4) for lab, v in
-                                             zip(predictor.labels, p, strict=True)}}  # fmt: skip
+            results[i] |= {
+                "emotion": predictor.labels[k],
+                "confidence": round(float(p[k]), 4),
+                "probabilities": {
+                    lab: round(float(v), 4) for lab, v in zip(predictor.labels, p, strict=True)
+                },
+            }
     if args.format == "json":
         print(json.dumps(results))
     else:
@@ -181,21 +209,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from emovox import analyze, train
+    from emovox import analyze
+    from emovox.evaluate import split_rows
+    from emovox.runs import RunFolder
 
-    run = Path(args.run)
-    labels = tuple(json.loads((run / "checkpoints" / "best.json").read_text())["labels"])
-    rows = train.split_rows(run, labels, args.data)
-    result = analyze.analyze_run(run, rows, train.run_cache(run), args.repeats, args.out)
+    run = RunFolder(args.run)
+    rows = split_rows(run, run.labels(), args.data)
+    result = analyze.analyze_run(run.root, rows, run.cache(), args.repeats, args.out)
     print(analyze.summary_text(result))
-    print(f"-> {Path(args.out or run) / 'analysis.json'}, analysis.png")
+    print(f"-> {Path(args.out or run.root) / 'analysis.json'}, analysis.png")
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from emovox import train
+    from emovox import runs
 
-    out = train.export(args.run, args.out)
+    out = runs.export(args.run, args.out)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"{args.run} -> {out} ({size / 1e6:.1f} MB)")
     return 0
@@ -203,14 +232,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML or TOML config file; flags override it")
-    p.add_argument("--model", choices=["cnn_lstm", "ssl", "hybrid"], help="default: cnn_lstm")
-    p.add_argument("--encoder", help="ssl/hybrid: whisper-base, whisper-tiny, or a folder or hub "
-                   "id of a Whisper, HuBERT, wav2vec2 or WavLM model")
+    p.add_argument(
+        "--model",
+        type=legacy.kind,
+        choices=list(KINDS),
+        help="default: encoder; each kind trains with its best measured settings",
+    )
+    p.add_argument(
+        "--encoder",
+        help="encoder/hybrid: whisper-base, whisper-tiny, or a folder or "
+        "hub id of a Whisper, HuBERT, wav2vec2 or WavLM model",
+    )
     p.add_argument("--finetune-layers", type=int, help="encoder top layers to fine-tune")
     p.add_argument("--data", action="append", help="corpus folder/CSV/TSV (repeatable)")
-    p.add_argument("--protocol", choices=["random", "speaker", "cross-corpus", "all"],
-                   help="all: train on everything (a model to ship; no test side)")
-    p.add_argument("--fold", type=int, help="speaker fold, or split seed for random")
+    p.add_argument(
+        "--protocol",
+        choices=["random", "speaker", "cross-corpus", "all"],
+        help="all: train on everything (a model to ship; no test side)",
+    )
+    p.add_argument("--fold", type=int, help="speaker fold (1-6 on RAVDESS)")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        help="random: the test set's draw; speaker: the validation speakers'",
+    )
     p.add_argument("--test-corpus", help="cross-corpus: the corpus to test on")
     p.add_argument("--labels", type=int, choices=[7, 8], help="7 (no calm) or 8 classes")
     p.add_argument("--seed", type=int)
@@ -218,80 +263,116 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"])
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
-    p.add_argument("--ensemble", type=int, metavar="N",
-                   help="train N members (seeds seed..seed+N-1) and vote")
+    p.add_argument(
+        "--ensemble", type=int, metavar="N", help="train N members (seeds seed..seed+N-1) and vote"
+    )
     p.add_argument("--no-augment", action="store_true", help="turn waveform augmentation off")
-    p.add_argument("--set", action="append", metavar="KEY=JSON",
-                   help='any config key, e.g. --set lr=\'{"cnn_lstm":1e-3,"head":1e-3}\'')
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=JSON",
+        help="any config key, dotted for nested ones, e.g. --set optim.lr.head=1e-3",
+    )
     p.add_argument("--out", help="run folder")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="emovox", description="Speech emotion recognition toolkit")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_data_parsers(sub) -> None:
     data = sub.add_parser("data", help="corpus manifests").add_subparsers(dest="sub", required=True)
     insp = data.add_parser("inspect", help="counts per emotion/speaker/corpus and problem files")
     insp.add_argument("path", help="corpus folder, CSV (path,label,speaker) or manifest TSV")
     insp.add_argument("--corpus", help="reader to use (default: detect from file names)")
     insp.add_argument("--json", action="store_true", help="print one JSON object")
-    insp.add_argument("--headers-only", action="store_true",
-                      help="read headers only (fast); default decodes every file")  # fmt: skip
+    insp.add_argument(
+        "--headers-only",
+        action="store_true",
+        help="read headers only (fast); default decodes every file",
+    )
     insp.set_defaults(func=_cmd_data_inspect)
-
     feat = sub.add_parser("features", help="handcrafted features").add_subparsers(
-        dest="sub", required=True)
+        dest="sub", required=True
+    )
     ext = feat.add_parser("extract", help="write frame-level features of a corpus to DIR")
     ext.add_argument("data", help="corpus folder, CSV or manifest TSV")
     ext.add_argument("--out", required=True, help="output folder (features.npz + manifest.tsv)")
     ext.add_argument("--corpus", help="reader to use (default: detect)")
     ext.add_argument("--no-cache", action="store_true", help="do not read/write the cache")
-    ext.add_argument("--exact-stft", action="store_true",
-                     help="round the spectrum as librosa does (its chroma tuning on every clip; "
-                          "about 1.6x the time)")
+    ext.add_argument(
+        "--exact-stft",
+        action="store_true",
+        help="round the spectrum as librosa does (its chroma tuning on every clip; "
+        "about 1.6x the time)",
+    )
     ext.set_defaults(func=_cmd_features_extract)
 
+
+def _add_training_parsers(sub) -> None:
     tr = sub.add_parser("train", help="train one model (one fold / split) into a run folder")
     _add_train_args(tr)
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
     tr.set_defaults(func=_cmd_train)
-
     cvp = sub.add_parser("cv", help="train and evaluate every fold, write summary.json")
     _add_train_args(cvp)
     cvp.add_argument("--folds", help="comma-separated subset, e.g. 1,2")
     cvp.set_defaults(func=_cmd_cv)
 
+
+def _add_run_parsers(sub) -> None:
     ev = sub.add_parser("evaluate", help="metrics.json, report.txt, confusion.png of a run")
     ev.add_argument("run", help="run folder")
     ev.add_argument("--data", action="append", help="evaluate on these corpora instead")
-    ev.add_argument("--out", help="output folder (default: the run folder; with --checkpoint "
-                    "last: RUN/last-checkpoint)")
-    ev.add_argument("--checkpoint", choices=["best", "last"], default="best",
-                    help="best (validation macro-F1) or the last epoch's")
+    ev.add_argument(
+        "--out",
+        help="output folder (default: the run folder; with --checkpoint last: RUN/last-checkpoint)",
+    )
+    ev.add_argument(
+        "--checkpoint",
+        choices=["best", "last"],
+        default="best",
+        help="best (validation macro-F1) or the last epoch's",
+    )
     ev.set_defaults(func=_cmd_evaluate)
-
-    pr = sub.add_parser("predict", help="emotion of audio files (default: the bundled model)")
-    pr.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
-    pr.add_argument("--model", help="model folder, run folder or ensemble run "
-                    "(default: the model bundled with emovox)")  # fmt: skip
-    pr.add_argument("--format", choices=["json", "text"], default="text")
-    pr.add_argument("--max-seconds", type=float, default=30.0,
-                    help="longer files are refused (Whisper encoders see at most 30 s)")
-    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (torch runs it)")
-    pr.set_defaults(func=_cmd_predict)
-
-    an = sub.add_parser("analyze", help="permutation importance of feature groups, encoder "
-                        "layers and pathways per emotion, most confused pairs")  # fmt: skip
+    an = sub.add_parser(
+        "analyze",
+        help="permutation importance of feature groups, encoder "
+        "layers and pathways per emotion, most confused pairs",
+    )
     an.add_argument("run", help="run folder (single model)")
     an.add_argument("--data", action="append", help="analyse on these corpora instead")
     an.add_argument("--repeats", type=int, default=3, help="permutations per part")
     an.add_argument("--out", help="output folder (default: the run folder)")
     an.set_defaults(func=_cmd_analyze)
-
     exp = sub.add_parser("export", help="a self-contained model folder from a (ensemble) run")
     exp.add_argument("run", help="run folder or ensemble run folder")
     exp.add_argument("--out", required=True, help="model folder to write")
     exp.set_defaults(func=_cmd_export)
+
+
+def _add_predict_parser(sub) -> None:
+    pr = sub.add_parser("predict", help="emotion of audio files (default: the bundled model)")
+    pr.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    pr.add_argument(
+        "--model",
+        help="model folder, run folder or ensemble run (default: the model bundled with emovox)",
+    )
+    pr.add_argument("--format", choices=["json", "text"], default="text")
+    pr.add_argument(
+        "--max-seconds",
+        type=float,
+        default=30.0,
+        help="longer files are refused (Whisper encoders see at most 30 s)",
+    )
+    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (torch runs it)")
+    pr.set_defaults(func=_cmd_predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from emovox import __version__
+
+    p = argparse.ArgumentParser(prog="emovox", description="Speech emotion recognition toolkit")
+    p.add_argument("--version", action="version", version=f"emovox {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_data_parsers, _add_training_parsers, _add_run_parsers, _add_predict_parser):
+        add(sub)
     return p
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from emovox import audio
 from emovox.augment import AugmentConfig, augment
 from emovox.cache import ArrayCache
 from emovox.corpora import Utterance
-from emovox.features import FeatureExtractor, extract
+from emovox.features import FeatureConfig, FeatureExtractor, extract
 
 
 @dataclass
@@ -43,8 +44,9 @@ class Clips:
         if top_db == self.trim_db:
             return self
         if self.trim_db > 0:
-            raise ValueError(f"clips already trimmed at {self.trim_db:g} dB, asked for "
-                             f"{top_db:g} dB")  # fmt: skip
+            raise ValueError(
+                f"clips already trimmed at {self.trim_db:g} dB, asked for {top_db:g} dB"
+            )
         waves = [audio.trim_silence(w, top_db) for w in self.waves]
         return Clips(waves, self.rows, self.errors, top_db)
 
@@ -76,8 +78,9 @@ def clean_features(
     def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
         return extract(batch, extractor, batch_size)
 
-    return _cached_per_clip(waves, hashes, extractor.cfg.to_dict(), compute, cache,
-                            batch_size * 8, variant, progress)  # fmt: skip
+    return _cached_per_clip(
+        waves, hashes, extractor.cfg.to_dict(), compute, cache, batch_size * 8, variant, progress
+    )
 
 
 def collate(feats: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,14 +128,11 @@ def _cached_per_clip(
     if variant is not None:
         key_cfg = {**key_cfg, **variant.key()}
     keys = [ArrayCache.key(h, key_cfg) if h else "" for h in hashes]
-    out: list[np.ndarray | None] = [
-        cache.get(k) if cache is not None and k else None for k in keys
-    ]
+    out: list[np.ndarray | None] = [cache.get(k) if cache is not None and k else None for k in keys]
     todo = sorted((i for i, s in enumerate(out) if s is None), key=lambda i: len(waves[i]))
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
-        batch = [waves[i] if variant is None else variant.apply(waves[i], hashes[i])
-                 for i in chunk]  # fmt: skip
+        batch = [waves[i] if variant is None else variant.apply(waves[i], hashes[i]) for i in chunk]
         for i, arr in zip(chunk, compute(batch), strict=True):
             out[i] = arr
             if cache is not None and keys[i]:
@@ -159,12 +159,15 @@ def encoder_states(
     Cached on disk by file content, encoder identity and split layer (and ``variant``), so an
     epoch (and every ensemble member) reads them instead of running the frozen layers again.
     """
+
     def compute(batch: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():
             states, smask = frames_model.states(batch, upto=split)
         n = smask.sum(dim=1)
-        return [torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).cpu().numpy()
-                for j in range(len(batch))]  # fmt: skip
+        return [
+            torch.stack([s[j, : n[j]] for s in states]).to(torch.float16).cpu().numpy()
+            for j in range(len(batch))
+        ]
 
     key_cfg = {"encoder": encoder_id, "split": split, "dtype": "float16", "v": 2}  # as below
     return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size, variant)
@@ -235,3 +238,37 @@ def collate_states(states: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], to
         x[:, i, : s.shape[1]] = torch.from_numpy(s.astype(np.float32))
         mask[i, : s.shape[1]] = True
     return list(x.unbind(0)), mask
+
+
+def write_feature_table(
+    out: Path, clips: Clips, feats: list[np.ndarray], cfg: FeatureConfig
+) -> Path:
+    """``out/features.npz`` (every clip's frames stacked, with offsets, paths, emotions,
+    speakers and column names), ``manifest.tsv`` and ``features.json`` (the feature config,
+    column ranges and the files that could not be decoded); returns the ``.npz`` path."""
+    from emovox.atomic import atomic_write, write_json
+    from emovox.corpora import Manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    offsets = np.cumsum([0] + [len(f) for f in feats])
+    table = {
+        "features": np.concatenate(feats),
+        "offsets": offsets,
+        "paths": np.array([r.path for r in clips.rows]),
+        "emotions": np.array([r.emotion for r in clips.rows]),
+        "speakers": np.array([r.speaker for r in clips.rows]),
+        "feature_names": np.array([f"{g}{i}" for g, n in cfg.dims().items() for i in range(n)]),
+    }
+
+    def save(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
+            np.savez(f, **table)
+
+    atomic_write(out / "features.npz", save)
+    Manifest(clips.rows, []).write_tsv(out / "manifest.tsv")
+    slices = {g: [s.start, s.stop] for g, s in cfg.slices().items()}
+    write_json(
+        {"feature_config": cfg.to_dict(), "slices": slices, "errors": clips.errors},
+        out / "features.json",
+    )
+    return out / "features.npz"

@@ -5,7 +5,8 @@ Why a second forward pass: importing torch takes 1.1-1.3 s on 2 CPU cores, most 
 log-mel, conv stem and lower layers, the statistics and a small MLP: a few matrix products
 NumPy does as fast. It reads the same files (the member checkpoints and the converted encoder
 in the cache) and is tested to give the torch path's probabilities. Other models, a missing
-encoder cache or speaker normalisation fall back to :class:`emovox.inference.Predictor`.
+encoder cache or speaker normalisation fall back to :class:`emovox.inference.Predictor`; the
+model registry (:mod:`emovox.models`) says which.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emovox import audio
+from emovox import audio, models, runs
 from emovox.cache import default_root
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.filters import mel_filterbank
-
-DEFAULT_MODEL = Path(__file__).parent / "default_model"
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -28,9 +27,32 @@ def _erf(x: np.ndarray) -> np.ndarray:
     for float32 GELU; NumPy has no erf and scipy.special would cost its import."""
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = t * np.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
-        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
-            1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))  # fmt: skip
+    poly = t * np.exp(
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
     return np.where(x >= 0, 1.0 - poly, poly - 1.0)
 
 
@@ -74,8 +96,9 @@ class LiteWhisper:
         cfg = json.loads((root / "whisper.json").read_text())
         self.heads, self.n_layers, self.upto = cfg["n_heads"], cfg["n_layers"], upto
         with safe_open(str(root / "whisper.safetensors"), "np") as f:
-            keep = [k for k in f.keys() if not k.startswith("layers.")
-                    or int(k.split(".")[1]) < upto]  # fmt: skip
+            keep = [
+                k for k in f.keys() if not k.startswith("layers.") or int(k.split(".")[1]) < upto
+            ]
             self.w = {k: f.get_tensor(k) for k in keep}
         self.fb = mel_filterbank(16000, 400, cfg["n_mels"])
 
@@ -90,8 +113,9 @@ class LiteWhisper:
         hd = d // self.heads
         for i in range(self.upto):
             p = f"layers.{i}."
-            h = _layer_norm(x, w[p + "self_attn_layer_norm.weight"],
-                            w[p + "self_attn_layer_norm.bias"])  # fmt: skip
+            h = _layer_norm(
+                x, w[p + "self_attn_layer_norm.weight"], w[p + "self_attn_layer_norm.bias"]
+            )
             q = h @ w[p + "self_attn.q_proj.weight"].T + w[p + "self_attn.q_proj.bias"]
             k = h @ w[p + "self_attn.k_proj.weight"].T
             v = h @ w[p + "self_attn.v_proj.weight"].T + w[p + "self_attn.v_proj.bias"]
@@ -109,17 +133,12 @@ class LiteWhisper:
         return out
 
 
-def _supported(meta: dict) -> bool:
-    ssl = meta.get("model_config", {}).get("ssl", {})
-    return (meta.get("model") == "ssl" and ssl.get("pool") == "meanstd"
-            and not meta.get("finetune_layers") and not meta.get("speaker_norm"))  # fmt: skip
-
-
 class LitePredictor:
     """Frozen-Whisper, mean+std-pooled members (soft vote, then the temperature)."""
 
-    def __init__(self, members: list[tuple[dict, dict]], encoder: LiteWhisper,
-                 temperature: float) -> None:  # fmt: skip
+    def __init__(
+        self, members: list[tuple[dict, dict]], encoder: LiteWhisper, temperature: float
+    ) -> None:
         self.members, self.encoder, self.temperature = members, encoder, temperature
         self.labels = tuple(members[0][0]["labels"])
         self.trim_db = float(members[0][0].get("trim_db", 0.0))
@@ -129,13 +148,14 @@ class LitePredictor:
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
         for i, wave in enumerate(waves):
             states = self.encoder.states(audio.trim_silence(wave, self.trim_db))
-            stats = [np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))])
-                     for s in states]  # fmt: skip
+            stats = [
+                np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))]) for s in states
+            ]
             probs = []
             for meta, w in self.members:
-                x = np.concatenate([stats[j] for j in meta["model_config"]["ssl"]["layers"]])
-                x = (x - w["model.ssl.norm_mean"]) / w["model.ssl.norm_std"]
-                h = _gelu(w["model.ssl.mlp.1.weight"] @ x + w["model.ssl.mlp.1.bias"])
+                x = np.concatenate([stats[j] for j in meta["model_config"]["enc"]["layers"]])
+                x = (x - w["model.enc.norm_mean"]) / w["model.enc.norm_std"]
+                h = _gelu(w["model.enc.mlp.1.weight"] @ x + w["model.enc.mlp.1.bias"])
                 logits = w["model.head.weight"] @ h + w["model.head.bias"]
                 e = np.exp(logits - logits.max())
                 probs.append((e / e.sum())[None])
@@ -144,25 +164,19 @@ class LitePredictor:
 
 
 def load(path: str | Path | None = None) -> LitePredictor | None:
-    """A torch-free predictor for an exported model folder (default: the bundled model), or
-    None when the model needs torch (other architectures, encoder not converted yet...)."""
-    from safetensors.numpy import load_file
-
-    path = Path(path) if path else DEFAULT_MODEL
-    if not (path / "model.json").exists():
+    """A torch-free predictor for a model folder or run (default: the bundled model), or None
+    when the model needs torch (another kind, fine-tuned layers, speaker normalisation, or an
+    encoder not converted into the cache yet: the torch path converts it on first use)."""
+    src = runs.find_model(path)
+    metas = src.member_meta()
+    if not all(models.kind(m["model"]).numpy_predictable(m) for m in metas):
         return None
-    spec = json.loads((path / "model.json").read_text())
-    members = []
-    for name in spec["members"]:
-        meta = json.loads((path / f"{name}.json").read_text())
-        if not _supported(meta):
-            return None
-        members.append((meta, load_file(str(path / f"{name}.safetensors"))))
-    encoders = {m["encoder"] for m, _ in members}
-    if len({float(m.get("trim_db", 0.0)) for m, _ in members}) > 1:
+    encoders = {m["encoder"] for m in metas}
+    if len({float(m.get("trim_db", 0.0)) for m in metas}) > 1:
         return None  # the torch path explains the mismatch
     root = default_root() / "encoders" / encoders.pop()
     if encoders or not (root / "whisper.safetensors").exists():
-        return None  # the torch path converts the encoder into the cache on first use
-    upto = max(max(m["model_config"]["ssl"]["layers"]) for m, _ in members)
-    return LitePredictor(members, LiteWhisper(root, upto), float(spec.get("temperature", 1.0)))
+        return None
+    members = [(m, runs.read_tensors_numpy(stem)) for m, stem in zip(metas, src.stems, strict=True)]
+    upto = max(max(m["model_config"]["enc"]["layers"]) for m in metas)
+    return LitePredictor(members, LiteWhisper(root, upto), src.temperature)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,24 +15,28 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from emovox.atomic import write_json, write_text
+
 
 def metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict:
     """Accuracy (WA), unweighted average recall (UA), macro F1, per-class P/R/F1, confusion."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     ks = list(range(len(labels)))
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=ks, zero_division=0
-    )
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ks, zero_division=0)
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "uar": float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
         "macro_f1": float(f1_score(y_true, y_pred, labels=ks, average="macro", zero_division=0)),
         "per_class": {
-            lab: {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
-                  "support": int(s[k])}
+            lab: {
+                "precision": float(p[k]),
+                "recall": float(r[k]),
+                "f1": float(f[k]),
+                "support": int(s[k]),
+            }
             for k, lab in enumerate(labels)
-        },  # fmt: skip
+        },
         "labels": list(labels),
         "confusion": confusion_matrix(y_true, y_pred, labels=ks).tolist(),
     }
@@ -61,15 +64,20 @@ def report_text(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[s
     cm = confusion_matrix(y_true, y_pred, labels=ks)
     width = max(len(x) for x in labels) + 1
     head = " " * width + " ".join(f"{x[:6]:>6}" for x in labels)
-    rows = [f"{lab:>{width - 1}} " + " ".join(f"{v:6d}" for v in cm[k])
-            for k, lab in enumerate(labels)]  # fmt: skip
-    return text + "\nConfusion matrix (rows: true, columns: predicted)\n" + "\n".join(
-        [head, *rows]
-    ) + "\n"
+    rows = [
+        f"{lab:>{width - 1}} " + " ".join(f"{v:6d}" for v in cm[k]) for k, lab in enumerate(labels)
+    ]
+    return (
+        text
+        + "\nConfusion matrix (rows: true, columns: predicted)\n"
+        + "\n".join([head, *rows])
+        + "\n"
+    )
 
 
-def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], path: Path,
-                   title: str = "") -> None:  # fmt: skip
+def plot_confusion(
+    confusion: Sequence[Sequence[int]], labels: Sequence[str], path: Path, title: str = ""
+) -> None:
     """Row-normalised confusion matrix with counts, saved as PNG."""
     import matplotlib
 
@@ -87,8 +95,15 @@ def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], pa
     for i in range(len(labels)):
         for j in range(len(labels)):
             colour = "white" if norm[i, j] > 0.5 else "black"
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center",
-                    fontsize=8, color=colour)  # fmt: skip
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n({int(cm[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=colour,
+            )
     ax.set_title(title or "Confusion matrix (row-normalised)")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
@@ -98,20 +113,18 @@ def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], pa
     tmp.replace(path)
 
 
-def write_json(obj: dict, path: Path) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
-
-
-def write_reports(out: Path, y_true: Sequence[int], y_pred: Sequence[int],
-                  labels: Sequence[str], extra: dict | None = None) -> dict:  # fmt: skip
+def write_reports(
+    out: Path,
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    labels: Sequence[str],
+    extra: dict | None = None,
+) -> dict:
     """metrics.json, report.txt and confusion.png in ``out``; returns the metrics."""
     out.mkdir(parents=True, exist_ok=True)
     m = metrics(y_true, y_pred, labels) | (extra or {})
     write_json(m, out / "metrics.json")
-    (out / "report.txt").write_text(report_text(y_true, y_pred, labels))
+    write_text(out / "report.txt", report_text(y_true, y_pred, labels))
     plot_confusion(m["confusion"], labels, out / "confusion.png")
     return m
 
@@ -134,10 +147,13 @@ def ensemble_text(ens: dict) -> str:
     rows = [(f"member {k}", m) for k, m in enumerate(ens["members"])]
     rows += [("soft vote", ens["soft"]), ("hard vote", ens["hard"])]
     lines = [f"{'':12} {'accuracy':>9} {'UAR':>7} {'macro-F1':>9}"]
-    lines += [f"{name:12} {m['accuracy']:9.4f} {m['uar']:7.4f} {m['macro_f1']:9.4f}"
-              for name, m in rows]  # fmt: skip
-    lines.append(f"soft vote ECE {ens['ece_before']:.4f} -> {ens['ece_after']:.4f} after "
-                 f"temperature {ens['temperature']:.3f} (fitted on the validation side)")
+    lines += [
+        f"{name:12} {m['accuracy']:9.4f} {m['uar']:7.4f} {m['macro_f1']:9.4f}" for name, m in rows
+    ]
+    lines.append(
+        f"soft vote ECE {ens['ece_before']:.4f} -> {ens['ece_after']:.4f} after "
+        f"temperature {ens['temperature']:.3f} (fitted on the validation side)"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -147,14 +163,16 @@ def summarise_ensembles(per_fold: list[dict]) -> dict:
     def brief(ms: list[dict]) -> dict:
         return {k: v for k, v in summarise_folds(ms).items() if k not in ("folds", "confusion")}
 
-    members = [brief([e["members"][k] for e in per_fold])
-               for k in range(len(per_fold[0]["members"]))]  # fmt: skip
+    members = [
+        brief([e["members"][k] for e in per_fold]) for k in range(len(per_fold[0]["members"]))
+    ]
     best = int(np.argmax([m["accuracy_mean"] for m in members]))
     return {
-        "members": members, "best_member": best,
+        "members": members,
+        "best_member": best,
         "soft": brief([e["soft"] for e in per_fold]),
         "hard": brief([e["hard"] for e in per_fold]),
         "ece_before": float(np.mean([e["ece_before"] for e in per_fold])),
         "ece_after": float(np.mean([e["ece_after"] for e in per_fold])),
         "temperature_mean": float(np.mean([e["temperature"] for e in per_fold])),
-    }  # fmt: skip
+    }

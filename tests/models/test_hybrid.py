@@ -5,9 +5,9 @@ import torch
 from emovox.models.cnn_lstm import CNNLSTMConfig
 from emovox.models.encoders import WhisperFrames
 from emovox.models.hybrid import (
+    EncoderHeadConfig,
     HybridConfig,
     HybridModel,
-    SSLHeadConfig,
     layer_stats,
     split_encoder,
 )
@@ -27,11 +27,16 @@ def _encoder():
 
 
 def _cfg(**kw):
-    kw.setdefault("ssl", SSLHeadConfig(d_model=32, layers=(1, 2, 3), proj_dim=16,
-                                       pool="attentive"))
-    return HybridConfig(n_classes=7, cnn=CNNLSTMConfig(n_features=10, channels=(8, 8, 8),
-                                                       lstm_hidden=8, n_classes=7),
-                        fusion_dim=16, fusion_heads=2, **kw)
+    kw.setdefault(
+        "enc", EncoderHeadConfig(d_model=32, layers=(1, 2, 3), proj_dim=16, pool="attentive")
+    )
+    return HybridConfig(
+        n_classes=7,
+        cnn=CNNLSTMConfig(n_features=10, channels=(8, 8, 8), lstm_hidden=8, n_classes=7),
+        fusion_dim=16,
+        fusion_heads=2,
+        **kw,
+    )
 
 
 def _batch():
@@ -70,15 +75,16 @@ def test_frozen_encoder_stays_bit_identical_while_top_layers_train():
     mel, mask, feats, fmask = _batch()
     for _ in range(3):
         states, smask = frozen_states(enc, mel, mask, split)
-        loss = torch.nn.functional.cross_entropy(model(feats, fmask, states, smask),
-                                                 torch.tensor([1, 4]))
+        loss = torch.nn.functional.cross_entropy(
+            model(feats, fmask, states, smask), torch.tensor([1, 4])
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
     after = enc.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert any(not torch.equal(top_before[k], v) for k, v in model.top.state_dict().items())
-    assert set(model.param_groups()) == {"encoder", "cnn_lstm", "ssl_head", "head"}
+    assert set(model.param_groups()) == {"encoder", "cnn_lstm", "encoder_head", "head"}
 
 
 def test_top_layers_train_when_the_encoder_was_loaded_frozen():
@@ -93,7 +99,7 @@ def test_each_pathway_alone_and_padding_invariance():
     enc = _encoder()
     mel, mask, feats, fmask = _batch()
     states, smask = frozen_states(enc, mel, mask, 3)
-    for kw in ({"use_cnn": False}, {"use_ssl": False}, {}):
+    for kw in ({"use_cnn": False}, {"use_enc": False}, {}):
         model = HybridModel(_cfg(**kw)).eval()
         with torch.no_grad():
             both = model(feats, fmask, states, smask)
@@ -120,10 +126,14 @@ def test_meanstd_reads_cached_statistics_or_frames_alike():
         alone = layer_stats(alone_states, alone_mask)
     assert pooled.shape == (2, 4, 64)
     assert torch.allclose(pooled[0], alone[0], atol=1e-4)
-    model = HybridModel(_cfg(use_cnn=False, ssl=SSLHeadConfig(d_model=32, layers=(1, 3),
-                                                              pool="meanstd", proj_dim=16)))
-    model.ssl.fit_norm(pooled[:, [1, 3]])
-    assert torch.allclose(model.ssl.norm_mean, pooled[:, [1, 3]].flatten(1).mean(0))
+    model = HybridModel(
+        _cfg(
+            use_cnn=False,
+            enc=EncoderHeadConfig(d_model=32, layers=(1, 3), pool="meanstd", proj_dim=16),
+        )
+    )
+    model.enc.fit_norm(pooled[:, [1, 3]])
+    assert torch.allclose(model.enc.norm_mean, pooled[:, [1, 3]].flatten(1).mean(0))
     model.eval()
     with torch.no_grad():
         from_frames = model(None, None, states, smask)

@@ -2,7 +2,7 @@
 
 The encoder's lower layers are frozen and their outputs cached per clip; the model holds only
 the top ``finetune_layers`` encoder layers (trainable) and runs them on the cached states of
-the split layer. Either pathway can be used alone (``use_cnn`` / ``use_ssl``) for ablations.
+the split layer. Either pathway can be used alone (``use_cnn`` / ``use_enc``) for ablations.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from emovox.models.pooling import AttentiveStatsPool, layer_stats
 
 
 @dataclass(frozen=True)
-class SSLHeadConfig:
+class EncoderHeadConfig:
     """Output processor over an encoder's hidden states."""
 
     d_model: int = 512
@@ -32,9 +32,9 @@ class SSLHeadConfig:
 class HybridConfig:
     n_classes: int = 7
     use_cnn: bool = True
-    use_ssl: bool = True
+    use_enc: bool = True  # the encoder pathway
     cnn: CNNLSTMConfig = field(default_factory=CNNLSTMConfig)
-    ssl: SSLHeadConfig = field(default_factory=SSLHeadConfig)
+    enc: EncoderHeadConfig = field(default_factory=EncoderHeadConfig)
     fusion_dim: int = 256
     fusion_heads: int = 4
     dropout: float = 0.3
@@ -42,13 +42,15 @@ class HybridConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["cnn"] = self.cnn.to_dict()
-        d["ssl"]["layers"] = list(self.ssl.layers)
+        d["enc"]["layers"] = list(self.enc.layers)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> HybridConfig:
-        ssl = {**d["ssl"], "layers": tuple(d["ssl"]["layers"])}
-        return cls(**{**d, "cnn": CNNLSTMConfig.from_dict(d["cnn"]), "ssl": SSLHeadConfig(**ssl)})
+        enc = {**d["enc"], "layers": tuple(d["enc"]["layers"])}
+        return cls(
+            **{**d, "cnn": CNNLSTMConfig.from_dict(d["cnn"]), "enc": EncoderHeadConfig(**enc)}
+        )
 
 
 class LayerWeightedSum(nn.Module):
@@ -63,7 +65,7 @@ class LayerWeightedSum(nn.Module):
         return sum(w[i] * s for i, s in enumerate(states))
 
 
-class SSLPathway(nn.Module):
+class EncoderPathway(nn.Module):
     """Encoder hidden states -> one vector.
 
     ``meanstd``: mean and std over frames of each chosen layer, concatenated, standardised
@@ -73,7 +75,7 @@ class SSLPathway(nn.Module):
     attentive statistics pooling (for fine-tuned top layers).
     """
 
-    def __init__(self, cfg: SSLHeadConfig) -> None:
+    def __init__(self, cfg: EncoderHeadConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.layers = cfg.layers
@@ -81,14 +83,21 @@ class SSLPathway(nn.Module):
             n = len(cfg.layers) * 2 * cfg.d_model
             self.register_buffer("norm_mean", torch.zeros(n))
             self.register_buffer("norm_std", torch.ones(n))
-            self.mlp = nn.Sequential(nn.Dropout(cfg.input_dropout), nn.Linear(n, cfg.proj_dim),
-                                     nn.GELU(), nn.Dropout(cfg.dropout))  # fmt: skip
+            self.mlp = nn.Sequential(
+                nn.Dropout(cfg.input_dropout),
+                nn.Linear(n, cfg.proj_dim),
+                nn.GELU(),
+                nn.Dropout(cfg.dropout),
+            )
             self.out_dim = cfg.proj_dim
         elif cfg.pool == "attentive":
             self.mix = LayerWeightedSum(len(cfg.layers))
             self.proj = nn.Sequential(
-                nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.proj_dim), nn.GELU(),
-                nn.Dropout(cfg.dropout))  # fmt: skip
+                nn.LayerNorm(cfg.d_model),
+                nn.Linear(cfg.d_model, cfg.proj_dim),
+                nn.GELU(),
+                nn.Dropout(cfg.dropout),
+            )
             self.pool = AttentiveStatsPool(cfg.proj_dim)
             self.out_dim = 2 * cfg.proj_dim
         else:
@@ -100,8 +109,12 @@ class SSLPathway(nn.Module):
         self.norm_mean.copy_(flat.mean(0).float())
         self.norm_std.copy_(flat.std(0).clamp(min=1e-5).float())
 
-    def forward(self, states: list[torch.Tensor] | None, mask: torch.Tensor | None,
-                pooled: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def forward(
+        self,
+        states: list[torch.Tensor] | None,
+        mask: torch.Tensor | None,
+        pooled: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.cfg.pool == "meanstd":
             if pooled is None:  # (b, layers, 2d)
                 pooled = layer_stats([states[i] for i in self.layers], mask)
@@ -128,25 +141,32 @@ class AttentionFusion(nn.Module):
 
 
 class HybridModel(nn.Module):
-    """logits = head(fusion(cnn_lstm(features), ssl(top_layers(cached states))))."""
+    """logits = head(fusion(cnn_lstm(features), enc(top_layers(cached states))))."""
 
-    def __init__(self, cfg: HybridConfig, top_layers: nn.ModuleList | None = None,
-                 final_norm: nn.Module | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: HybridConfig,
+        top_layers: nn.ModuleList | None = None,
+        final_norm: nn.Module | None = None,
+    ) -> None:
         super().__init__()
-        if not (cfg.use_cnn or cfg.use_ssl):
+        if not (cfg.use_cnn or cfg.use_enc):
             raise ValueError("the hybrid needs at least one pathway")
         self.cfg = cfg
         self.cnn = CNNLSTMEncoder(cfg.cnn) if cfg.use_cnn else None
-        self.ssl = SSLPathway(cfg.ssl) if cfg.use_ssl else None
+        self.enc = EncoderPathway(cfg.enc) if cfg.use_enc else None
         self.top = top_layers if top_layers is not None else nn.ModuleList()
         self.final_norm = final_norm
-        dims = ([self.cnn.out_dim] if self.cnn else []) + ([self.ssl.out_dim] if self.ssl else [])
+        dims = ([self.cnn.out_dim] if self.cnn else []) + ([self.enc.out_dim] if self.enc else [])
         if len(dims) > 1:
             self.fusion = AttentionFusion(dims, cfg.fusion_dim, cfg.fusion_heads, cfg.dropout)
             self.head = nn.Sequential(
-                nn.Dropout(cfg.dropout), nn.Linear(self.fusion.out_dim, cfg.fusion_dim),
-                nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.fusion_dim, cfg.n_classes),
-            )  # fmt: skip
+                nn.Dropout(cfg.dropout),
+                nn.Linear(self.fusion.out_dim, cfg.fusion_dim),
+                nn.GELU(),
+                nn.Dropout(cfg.dropout),
+                nn.Linear(cfg.fusion_dim, cfg.n_classes),
+            )
         else:  # one pathway: nothing to fuse, a linear classifier on its vector
             self.fusion = None
             self.head = nn.Linear(dims[0], cfg.n_classes)
@@ -165,32 +185,37 @@ class HybridModel(nn.Module):
             out[-1] = self.final_norm(out[-1])
         return out
 
-    def forward(self, feats: torch.Tensor | None, feat_mask: torch.Tensor | None,
-                states: list[torch.Tensor] | None = None,
-                state_mask: torch.Tensor | None = None,
-                pooled: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def forward(
+        self,
+        feats: torch.Tensor | None,
+        feat_mask: torch.Tensor | None,
+        states: list[torch.Tensor] | None = None,
+        state_mask: torch.Tensor | None = None,
+        pooled: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits (b, classes). The encoder pathway reads either hidden states (b, t, d) of
         layers 0..split with their mask, or, frozen with ``meanstd`` pooling, the cached
         per-layer statistics ``pooled`` (b, layers, 2d)."""
         vectors = []
         if self.cnn is not None:
             vectors.append(self.cnn(feats, feat_mask))
-        if self.ssl is not None:
+        if self.enc is not None:
             if pooled is not None:
-                vectors.append(self.ssl(None, None, pooled))
+                vectors.append(self.enc(None, None, pooled))
             else:
-                vectors.append(self.ssl(self.run_top(states, state_mask), state_mask))
+                vectors.append(self.enc(self.run_top(states, state_mask), state_mask))
         return self.head(self.fusion(vectors) if self.fusion is not None else vectors[0])
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Per-component parameters: encoder top layers, CNN-LSTM, SSL head, fusion + head."""
+        """Per-component parameters: encoder top layers, CNN-LSTM, encoder head, fusion + head."""
         groups = {
-            "encoder": [p for m in (self.top, self.final_norm) if m is not None
-                        for p in m.parameters()],
+            "encoder": [
+                p for m in (self.top, self.final_norm) if m is not None for p in m.parameters()
+            ],
             "cnn_lstm": list(self.cnn.parameters()) if self.cnn else [],
-            "ssl_head": list(self.ssl.parameters()) if self.ssl else [],
+            "encoder_head": list(self.enc.parameters()) if self.enc else [],
             "head": [p for m in (self.fusion, self.head) if m is not None for p in m.parameters()],
-        }  # fmt: skip
+        }
         return {k: v for k, v in groups.items() if v}
 
 
@@ -216,8 +241,10 @@ def split_encoder(
         return split, nn.ModuleList(), None
     encoder = getattr(frames_model, "encoder", None)
     if encoder is None:
-        raise ValueError("fine-tuning top layers needs a Whisper encoder; use "
-                         "finetune_layers 0 with HuBERT / wav2vec2 / WavLM")  # fmt: skip
+        raise ValueError(
+            "fine-tuning top layers needs a Whisper encoder; use "
+            "finetune_layers 0 with HuBERT / wav2vec2 / WavLM"
+        )
     # the copies are trained even when the encoder was loaded frozen (requires_grad off)
     top = nn.ModuleList(copy.deepcopy(layer) for layer in encoder.layers[split:cut])
     norm = copy.deepcopy(encoder.layer_norm).requires_grad_(True) if cut == n else None

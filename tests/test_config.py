@@ -1,0 +1,120 @@
+"""The typed config: validation by key name, kind defaults, layering, old names."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emovox import config, legacy, models
+
+from .conftest import RAVDESS
+
+LEGACY = Path(__file__).parent / "data" / "legacy_model"
+
+
+def test_unknown_and_mistyped_keys_are_rejected_by_name():
+    with pytest.raises(ValueError, match=r"unknown config keys: \['epoch'\]"):
+        config.validate({"epoch": 3})
+    with pytest.raises(ValueError, match=r"optim\.weight_dekay"):
+        config.validate({"optim": {"weight_dekay": 0.1}})
+    with pytest.raises(ValueError, match=r"'epochs' must be int, got '3'"):
+        config.validate({"epochs": "3"})
+    with pytest.raises(ValueError, match=r"augment\.snr_db"):
+        config.validate({"augment": {"snr_db": [1, 2, 3]}})
+    with pytest.raises(ValueError, match=r"model_config\.lstm_hiden"):
+        config.validate({"model": "cnn_lstm", "model_config": {"lstm_hiden": 8}})
+    with pytest.raises(ValueError, match=r"model_config\.cnn\.chanels"):
+        config.validate({"model": "hybrid", "model_config": {"cnn": {"chanels": [8]}}})
+    with pytest.raises(ValueError, match="unknown model 'cnn'; known: encoder, cnn_lstm, hybrid"):
+        config.validate({"model": "cnn"})
+    with pytest.raises(ValueError, match="one entry per member"):
+        config.validate({"ensemble": 2, "member_overrides": [{"encoder_layers": [1, 2]}]})
+
+
+def test_sections_are_typed_dataclasses_and_round_trip():
+    cfg = config.validate({"feature": {"n_mfcc": 20}, "augment": {"snr_db": [5, 15]}, "seed": 4})
+    assert cfg.feature.n_mfcc == 20 and cfg.feature.n_features == 112 - 30
+    assert cfg.augment.snr_db == (5.0, 15.0) and isinstance(cfg.augment.snr_db[0], float)
+    assert config.validate(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_kind_defaults_are_the_best_measured_settings_under_file_and_flags(tmp_path):
+    bare = config.load_config(None, {"model": "cnn_lstm"})
+    kind = models.kind("cnn_lstm")
+    assert bare.variants == kind.defaults["variants"] == 4 and bare.select == "last"
+    assert bare.epochs == 50 and bare.optim.lr == {"cnn_lstm": 3e-3, "head": 3e-3}
+    assert bare.model_config["time_masks"] == 2 and bare.augment.enabled is False
+    assert config.load_config().model == "encoder"  # the best model kind by default
+    p = tmp_path / "c.yaml"
+    p.write_text("model: cnn_lstm\nepochs: 7\nlabels: 8\noptim: {lr: {head: 0.002}}\n")
+    cfg = config.load_config(p, {"epochs": 9, "seed": None})
+    assert cfg.epochs == 9 and cfg.labels == 8 and cfg.seed == 0
+    assert cfg.optim.lr == {"cnn_lstm": 3e-3, "head": 0.002}  # dicts merge key by key
+    assert np.isclose(cfg.optim.weight_decay, 1e-2) and cfg.variants == 4
+
+
+def test_old_names_translate(tmp_path):
+    old = {
+        "model": "ssl",
+        "ssl_layers": [1, 2],
+        "ssl_pool": "meanstd",
+        "protocol": "random",
+        "fold": 3,
+        "lr": {"ssl_head": 1e-3, "head": 1e-3},
+        "weight_decay": 0.05,
+        "model_config": {"ssl": {"proj_dim": 8}},
+        "member_overrides": [{"ssl_layers": [3]}],
+        "ensemble": 1,
+    }
+    cfg = config.validate(old)
+    assert cfg.model == "encoder" and cfg.encoder_layers == [1, 2]
+    assert cfg.split_seed == 3 and cfg.fold == 1  # "fold" was the random split's seed
+    assert cfg.optim.lr == {"encoder_head": 1e-3, "head": 1e-3} and cfg.optim.weight_decay == 0.05
+    assert cfg.model_config == {"enc": {"proj_dim": 8}}
+    assert cfg.member_overrides == [{"encoder_layers": [3]}]
+    p = tmp_path / "old.yaml"
+    p.write_text("model: ssl\nssl_layers: [2, 3]\nlr: {ssl_head: 0.01, head: 0.01}\n")
+    assert config.load_config(p).optim.lr["encoder_head"] == 0.01
+    assert legacy.tensor_name("model.ssl.mlp.1.weight") == "model.enc.mlp.1.weight"
+
+
+def test_a_model_folder_written_with_the_old_names_predicts_as_it_did():
+    """tests/data/legacy_model was exported by emovox 0.1 (kind ``ssl``, ``model.ssl.*``
+    tensors) with its probabilities on four RAVDESS clips: both predictors still give them."""
+    import emovox
+    from emovox import audio
+    from emovox.inference import Predictor
+
+    spec = json.loads((LEGACY / "model.json").read_text())
+    assert spec["train"]["model"] == "ssl" and "ssl_layers" in spec["train"]
+    config.validate(spec["train"])  # the old config is still a valid config
+    root = RAVDESS / "Actor_07"
+    if not root.is_dir():
+        pytest.skip("RAVDESS not found")
+    waves = [audio.load(root / n) for n in json.loads((LEGACY / "clips.json").read_text())]
+    expected = np.load(LEGACY / "probs.npy")
+    assert np.abs(Predictor.load(LEGACY).predict_waves(waves) - expected).max() < 1e-6
+    fast = emovox.load_model(LEGACY)
+    assert type(fast).__name__ == "LitePredictor"
+    assert np.abs(fast.predict_waves(waves) - expected).max() < 1e-5
+
+
+def test_import_emovox_loads_no_torch_and_has_a_version():
+    code = (
+        "import sys, emovox; print(emovox.__version__); "
+        "print(sorted(m for m in ('torch', 'sklearn', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    version, heavy = out.stdout.split("\n")[:2]
+    assert version.count(".") >= 2 and heavy == "[]"
+    cli = subprocess.run(
+        [sys.executable, "-m", "emovox.cli", "--version"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
+    assert cli.returncode == 0 and cli.stdout.strip() == f"emovox {version}"
