@@ -1,7 +1,9 @@
 """Decode, resample and validate audio: the only module that knows file formats.
 
-Every failure is an :class:`AudioError` subclass whose message names the file and the cause in
-plain words, so a batch run can report a bad file and carry on with the others.
+libsndfile reads what it knows (WAV, FLAC, OGG, MP3, AIFF); FFmpeg, through PyAV's wheel, the
+rest (M4A, AAC, MP4, WebM/Opus, a video file's audio track). Long recordings can be read block by
+block (:func:`stream`). Every failure is an :class:`AudioError` subclass whose message names the
+file and the cause in plain words, so a batch run can report a bad file and carry on.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,12 @@ import soundfile as sf
 import soxr
 
 Source = str | os.PathLike | bytes
+
+#: File name endings taken as audio when a folder is given (libsndfile's and FFmpeg's)
+AUDIO_SUFFIXES = frozenset(
+    ".wav .flac .ogg .oga .opus .mp3 .aiff .aif .m4a .aac .mp4 .m4v .mov .webm .mkv .mka "
+    ".wma .amr .3gp .caf".split()
+)
 
 
 class AudioError(Exception):
@@ -75,7 +84,78 @@ def _name(source: Source) -> str:
     return "<bytes>" if isinstance(source, bytes | bytearray) else str(source)
 
 
-def _open(source: Source) -> sf.SoundFile:
+class _SoundFile:
+    """libsndfile's reader (WAV, FLAC, OGG/Vorbis, MP3, AIFF...): exact frame counts."""
+
+    def __init__(self, f: sf.SoundFile) -> None:
+        self.f, self.samplerate, self.channels = f, f.samplerate, f.channels
+        self.frames: int | None = f.frames
+
+    def blocks(self, n: int) -> Iterator[np.ndarray]:
+        """(samples, channels) float32 blocks of ``n`` samples (the last may be shorter)."""
+        while True:
+            data = self.f.read(n, dtype="float32", always_2d=True)
+            if not len(data):
+                return
+            yield data
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _FFmpeg:
+    """FFmpeg's decoders through PyAV (M4A, AAC, MP4, WebM/Opus, video files' audio track)."""
+
+    def __init__(self, target: object, name: str) -> None:
+        import av
+
+        self.container = av.open(target)
+        audio_streams = self.container.streams.audio
+        if not audio_streams:
+            self.container.close()
+            raise AudioDecodeError(name, "has no audio track")
+        self.stream, self.name, self.decoded_any = audio_streams[0], name, False
+        self.samplerate = self.stream.rate or self.stream.codec_context.sample_rate
+        self.channels = self.stream.codec_context.channels or 1
+        seconds = None
+        if self.stream.duration is not None and self.stream.time_base is not None:
+            seconds = float(self.stream.duration * self.stream.time_base)
+        elif self.container.duration is not None:
+            seconds = self.container.duration / av.time_base
+        self.frames = int(round(seconds * self.samplerate)) if seconds else None
+
+    def blocks(self, n: int) -> Iterator[np.ndarray]:
+        import av
+
+        pending: list[np.ndarray] = []
+        held = 0
+        try:
+            for frame in self.container.decode(self.stream):
+                data = frame.to_ndarray()  # (channels, samples) planar or (1, samples*ch) packed
+                if not frame.format.is_planar:
+                    data = data.reshape(-1, len(frame.layout.channels)).T
+                pending.append(np.ascontiguousarray(data.T, dtype=np.float32))
+                self.decoded_any = True
+                held += pending[-1].shape[0]
+                if held >= n:
+                    block = np.concatenate(pending)
+                    yield block[:n]
+                    pending, held = [block[n:]], len(block) - n
+        except av.error.FFmpegError as exc:
+            raise AudioDecodeError(self.name, f"corrupt audio data ({exc})") from None
+        if held:
+            yield np.concatenate(pending)
+        elif not self.decoded_any:
+            # FFmpeg guesses a format for nearly any bytes (text, random data); nothing decoded
+            # from a guess means the file is not audio
+            raise AudioDecodeError(self.name, "not a readable audio file or corrupt")
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _open(source: Source) -> _SoundFile | _FFmpeg:
+    """A reader for ``source``: libsndfile when it knows the format, else FFmpeg."""
     name = _name(source)
     if not isinstance(source, bytes | bytearray):
         path = Path(source)
@@ -91,15 +171,70 @@ def _open(source: Source) -> sf.SoundFile:
             raise AudioEmptyError(name, "no bytes given")
         target = io.BytesIO(source)
     try:
-        return sf.SoundFile(target)
+        return _SoundFile(sf.SoundFile(target))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioDecodeError(name, f"not a readable audio file or corrupt ({exc})") from None
+        sf_error = exc
+    if isinstance(target, io.BytesIO):
+        target.seek(0)
+    try:
+        return _FFmpeg(target, name)
+    except AudioError:
+        raise
+    except Exception:  # noqa: BLE001 - PyAV raises many kinds for a file that is not media
+        reason = str(sf_error).rsplit(": ", 1)[-1].rstrip(".")  # libsndfile's words, no path
+        raise AudioDecodeError(name, f"not a readable audio file or corrupt ({reason})") from None
 
 
 def info(source: Source) -> tuple[int, int, float]:
-    """(sample rate, channels, duration in seconds) from the header, without decoding."""
-    with _open(source) as f:
-        return f.samplerate, f.channels, f.frames / f.samplerate if f.samplerate else 0.0
+    """(sample rate, channels, duration in seconds) from the header, without decoding; the
+    duration is 0.0 where the container does not say."""
+    reader = _open(source)
+    try:
+        frames = reader.frames or 0
+        return reader.samplerate, reader.channels, frames / reader.samplerate if frames else 0.0
+    finally:
+        reader.close()
+
+
+def _check_length(reader, name: str, limits: AudioLimits) -> None:
+    seconds = reader.frames / reader.samplerate if reader.frames and reader.samplerate else 0.0
+    if seconds > limits.max_seconds:
+        raise AudioTooLongError(name, _too_long(limits, f"{seconds:.1f} s is longer"))
+
+
+def _too_long(limits: AudioLimits, what: str = "longer") -> str:
+    return f"{what} than the maximum of {limits.max_seconds:.1f} s (raise the limit to read it)"
+
+
+def _mono(data: np.ndarray, name: str, offset: int = 0) -> np.ndarray:
+    """Channels averaged; NaN or infinite samples refused."""
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(mono).all():
+        bad = int((~np.isfinite(mono)).sum())
+        where = f" (from sample {offset})" if offset else ""
+        raise AudioNonFiniteError(name, f"{bad} samples are NaN or infinite{where}")
+    return mono
+
+
+def _read_all(source: Source, name: str, limits: AudioLimits) -> tuple[np.ndarray, int]:
+    """Every sample of ``source`` as (samples, channels) float32, and its sample rate."""
+    reader = _open(source)
+    try:
+        _check_length(reader, name, limits)
+        cap = int(limits.max_seconds * reader.samplerate) + 1
+        parts, total = [], 0
+        try:
+            for block in reader.blocks(1 << 20):
+                parts.append(block)
+                total += len(block)
+                if total > cap:  # the header did not say, or said less than the data holds
+                    raise AudioTooLongError(name, _too_long(limits))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioDecodeError(name, f"corrupt audio data ({exc})") from None
+        data = np.concatenate(parts) if parts else np.zeros((0, max(reader.channels, 1)), "f4")
+        return data, reader.samplerate
+    finally:
+        reader.close()
 
 
 def load(source: Source, sr: int = 16000, limits: AudioLimits | None = None) -> np.ndarray:
@@ -110,25 +245,11 @@ def load(source: Source, sr: int = 16000, limits: AudioLimits | None = None) -> 
     """
     limits = limits or AudioLimits()
     name = _name(source)
-    with _open(source) as f:
-        native_sr, expected = f.samplerate, f.frames
-        if native_sr > 0 and expected / native_sr > limits.max_seconds:
-            raise AudioTooLongError(
-                name,
-                f"{expected / native_sr:.1f} s is longer than the maximum of "
-                f"{limits.max_seconds:.1f} s (split the recording or raise max_seconds)",
-            )
-        try:
-            data = f.read(dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioDecodeError(name, f"corrupt audio data ({exc})") from None
+    data, native_sr = _read_all(source, name, limits)
     if data.shape[0] == 0:
         raise AudioEmptyError(name, "decodes to zero samples")
     _check_riff_size(source, name)
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.isfinite(mono).all():
-        bad = int((~np.isfinite(mono)).sum())
-        raise AudioNonFiniteError(name, f"{bad} samples are NaN or infinite")
+    mono = _mono(data, name)
     seconds = mono.shape[0] / native_sr
     if seconds < limits.min_seconds:
         raise AudioTooShortError(
@@ -137,16 +258,55 @@ def load(source: Source, sr: int = 16000, limits: AudioLimits | None = None) -> 
     peak = float(np.abs(mono).max())
     if peak < limits.silence_peak:
         raise AudioSilentError(name, f"silent (peak amplitude {peak:.2e})")
+    _warn_if_clipped(mono, name, limits)
+    if native_sr != sr:
+        mono = soxr.resample(mono, native_sr, sr, quality="HQ").astype(np.float32, copy=False)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _warn_if_clipped(mono: np.ndarray, name: str, limits: AudioLimits) -> None:
     clipped = float((np.abs(mono) >= limits.clip_level).mean())
     if clipped > limits.clip_fraction:
         warnings.warn(
             f"{name}: {clipped:.2%} of samples at full scale, probably clipped",
             ClippingWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    if native_sr != sr:
-        mono = soxr.resample(mono, native_sr, sr, quality="HQ").astype(np.float32, copy=False)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def stream(
+    source: Source, sr: int = 16000, block_seconds: float = 30.0, limits: AudioLimits | None = None
+) -> Iterator[np.ndarray]:
+    """``source`` as consecutive float32 mono blocks at ``sr`` Hz, ``block_seconds`` long
+    (the last shorter), decoded and resampled block by block: a long recording is never held
+    whole. Validates as :func:`load` does, except that silence and clipping are the caller's
+    to judge (a long recording may hold both)."""
+    limits = limits or AudioLimits()
+    name = _name(source)
+    reader = _open(source)
+    try:
+        _check_length(reader, name, limits)
+        native = reader.samplerate
+        resampler = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
+        cap, seen = int(limits.max_seconds * native) + 1, 0
+        for block in reader.blocks(max(1, int(block_seconds * native))):
+            mono = _mono(block, name, seen)
+            seen += len(mono)
+            if seen > cap:
+                raise AudioTooLongError(name, _too_long(limits))
+            out = mono if native == sr else resampler.resample_chunk(mono)
+            if len(out):
+                yield np.ascontiguousarray(out, dtype=np.float32)
+        if native != sr:
+            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            if len(tail):
+                yield tail.astype(np.float32)
+        if seen == 0:
+            raise AudioEmptyError(name, "decodes to zero samples")
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioDecodeError(name, f"corrupt audio data ({exc})") from None
+    finally:
+        reader.close()
 
 
 def _check_riff_size(source: Source, name: str) -> None:

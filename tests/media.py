@@ -1,0 +1,54 @@
+"""Real media files for tests: audio encoded with FFmpeg's encoders through PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def encode(
+    path: Path,
+    wave: np.ndarray,
+    sr: int,
+    codec: str,
+    rate: int | None = None,
+    video: bool = False,
+    audio: bool = True,
+    bitrate: int = 64000,
+) -> Path:
+    """``wave`` (mono float32 at ``sr``) written to ``path`` with ``codec`` (aac, libopus,
+    libmp3lame, ...); ``video`` adds a small black video track, ``audio=False`` leaves the
+    audio out (a video-only file)."""
+    rate = rate or sr
+    with av.open(str(path), "w") as out:
+        if video:
+            v = out.add_stream("mpeg4", rate=10)
+            v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        if audio:
+            a = out.add_stream(codec, rate=rate)
+            a.layout = "mono"
+            a.bit_rate = bitrate
+        if video:
+            for k in range(int(10 * len(wave) / sr)):
+                frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+                frame.pts = k
+                frame.time_base = Fraction(1, 10)
+                for packet in v.encode(frame):
+                    out.mux(packet)
+            for packet in v.encode():
+                out.mux(packet)
+        if audio:
+            frame = av.AudioFrame.from_ndarray(
+                wave[None].astype(np.float32), format="flt", layout="mono"
+            )
+            frame.sample_rate = sr
+            resampler = av.AudioResampler(format=a.format.name, layout="mono", rate=rate)
+            for part in [*resampler.resample(frame), *resampler.resample(None)]:
+                for packet in a.encode(part):
+                    out.mux(packet)
+            for packet in a.encode():
+                out.mux(packet)
+    return path
