@@ -1,0 +1,48 @@
+"""Speech detection: Silero's ONNX model run without torch gives the package's own answers."""
+
+import numpy as np
+
+from emovox import audio, vad
+
+from .conftest import speechlike
+
+
+def _recording(ravdess_manifest, n: int = 6) -> np.ndarray:
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("11")][:n]
+    gap = np.zeros(16000, dtype=np.float32)
+    return np.concatenate([x for r in rows for x in (audio.load(r.path), gap)])
+
+
+def test_probabilities_and_regions_equal_the_silero_package(ravdess_manifest):
+    from silero_vad.sequence_vad import SileroVADSequence
+    from silero_vad.utils_vad import get_speech_timestamps_from_probs
+
+    wave = _recording(ravdess_manifest)
+    det = vad.SpeechDetector()
+    # fed in odd-sized blocks, as a streamed file arrives
+    probs = det.probabilities(wave[i : i + 33333] for i in range(0, len(wave), 33333))
+    reference = SileroVADSequence(str(vad._model_path())).audio_forward(wave)
+    assert np.array_equal(probs, reference)
+    ours = vad.regions(probs, len(wave))
+    theirs = get_speech_timestamps_from_probs(
+        reference, sampling_rate=16000, audio_length_samples=len(wave)
+    )
+    assert len(ours) == len(theirs) >= 6
+    assert [(round(a * 16000), round(b * 16000)) for a, b in ours] == [
+        (t["start"], t["end"]) for t in theirs
+    ]
+
+
+def test_noise_tones_and_silence_hold_no_speech():
+    det = vad.SpeechDetector()
+    rng = np.random.default_rng(0)
+    t = np.arange(5 * 16000) / 16000
+    for signal in (
+        0.1 * rng.standard_normal(len(t)),
+        0.3 * np.sin(2 * np.pi * 440 * t),
+        0.01 * np.sin(2 * np.pi * 50 * t),  # mains hum
+    ):
+        wave = signal.astype(np.float32)
+        assert vad.regions(det.probabilities([wave]), len(wave)) == []
+    speech = speechlike(2.0)  # a buzzy tone with a moving pitch is no voice either
+    assert len(vad.regions(det.probabilities([speech]), len(speech))) <= 1
