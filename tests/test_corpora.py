@@ -110,3 +110,26 @@ def test_cli_inspect_json(ravdess_dir, capsys):
     assert out["files"] == 1440 and out["speakers"] == 24
     assert out["emotions"]["neutral"] == 96 and out["emotions"]["calm"] == 192
     assert 5000 < out["duration_s"] < 5600 and out["problems"] == []
+
+
+def test_ased_counts_speakers_and_one_gender_per_speaker():
+    from .conftest import RAVDESS
+
+    root = RAVDESS.parent / "ased"
+    if not root.is_dir():
+        import pytest
+
+        pytest.skip("ASED not found")
+    m = corpora.read_corpus(root)
+    assert not m.problems and len(m.rows) == 2474
+    counts = {
+        e: sum(r.emotion == e for r in m.rows) for e in ("neutral", "fear", "happy", "angry", "sad")
+    }
+    assert counts == {"neutral": 522, "fear": 510, "happy": 486, "angry": 486, "sad": 470}
+    genders: dict[str, set] = {}
+    for r in m.rows:
+        genders.setdefault(r.speaker, set()).add(r.gender)
+    assert len(genders) == 65 and all(len(g) == 1 for g in genders.values())
+    assert sum(g == {"female"} for g in genders.values()) == 25
+    capital = [r for r in m.rows if r.path.endswith("S4-04-02-01-29.flac")]
+    assert len(capital) == 1 and capital[0].emotion == "sad"  # the one capital letter

@@ -10,14 +10,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from emovox import audio
 from emovox.labels import normalise_label
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+AUDIO_SUFFIXES = audio.AUDIO_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,36 @@ def read_csv_manifest(path: str | Path) -> Manifest:
     return Manifest(rows, problems)
 
 
+# --- ASED (Amharic): EN-SS-RR-GG-PP.(wav|flac) in 01Neutral ... 05Angry -----------------------
+_ASED_EMOTIONS = {"n": "neutral", "f": "fear", "h": "happy", "s": "sad", "a": "angry"}
+_ASED_RE = re.compile(r"^([nfhsaNFHSA])(\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+
+
+def _parse_ased(p: Path) -> dict[str, str]:
+    m = _ASED_RE.match(p.stem)
+    if not m:
+        raise ValueError("file name does not follow EN-SS-RR-GG-PP")
+    letter, _, sentence, _, gender, speaker = m.groups()
+    return dict(
+        corpus="ased",
+        speaker=f"ased-{speaker}",
+        gender={"01": "female", "02": "male"}.get(gender, ""),
+        emotion=_ASED_EMOTIONS[letter.lower()],
+        text=f"{letter.lower()}{sentence}",
+    )
+
+
+def _read_ased(root: Path) -> Manifest:
+    """ASED, each speaker given the gender most of their file names carry (five files carry
+    the other code, slips in the originals: ../shared/datasets/ased/PROVENANCE.md)."""
+    m = _scan(root, _parse_ased)
+    votes: dict[str, Counter] = {}
+    for r in m.rows:
+        votes.setdefault(r.speaker, Counter())[r.gender] += 1
+    rows = [replace(r, gender=votes[r.speaker].most_common(1)[0][0]) for r in m.rows]
+    return Manifest(rows, m.problems)
+
+
 def _read_crema(root: Path) -> Manifest:
     genders = _crema_genders(root)
     return _scan(root, lambda p: _parse_crema(p, genders))
@@ -285,6 +316,7 @@ READERS: dict[str, Callable[[Path], Manifest]] = {
     "savee": lambda root: _scan(root, _parse_savee),
     "crema-d": lambda root: _read_crema(root),
     "emodb": lambda root: _scan(root, _parse_emodb),
+    "ased": lambda root: _read_ased(root),
 }
 
 
@@ -304,6 +336,8 @@ def detect_corpus(root: Path) -> str:
             return "tess"
         if _SAVEE_RE.match(stem):
             return "savee"
+        if _ASED_RE.match(stem):
+            return "ased"
         break
     raise ValueError(f"{root}: cannot tell which corpus this is; pass --corpus or a CSV manifest")
 
