@@ -99,7 +99,7 @@ def test_a_model_folder_written_with_the_old_names_predicts_as_it_did():
     expected = np.load(LEGACY / "probs.npy")
     assert np.abs(Predictor.load(LEGACY).predict_waves(waves) - expected).max() < 1e-6
     fast = emovox.load_model(LEGACY)
-    assert type(fast).__name__ == "LitePredictor"
+    assert type(fast.predictor).__name__ == "LitePredictor"
     assert np.abs(fast.predict_waves(waves) - expected).max() < 1e-5
 
 

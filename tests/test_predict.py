@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,96 @@ def test_predict_cli_offline_with_a_bad_file_among_good_ones(ravdess_manifest, t
     truth = {r.path: r.emotion for r in rows}
     correct = sum(r["emotion"] == truth[r["path"]] for r in good)
     assert correct >= 5, good
+
+
+def _cli(*args, stdin=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "emovox.cli", "predict", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_predict_takes_folders_lists_globs_and_stdin(ravdess_manifest, tmp_path):
+    rows = [r for r in ravdess_manifest.rows if r.emotion != "calm"][:3]
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    for k, r in enumerate(rows[:2]):
+        (folder / ("sub" if k else "") / f"c{k}.flac").symlink_to(r.path)
+    (folder / "notes.txt").write_text("not audio, skipped in folders")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# a comment\n{rows[2].path}\n")
+    out = _cli(
+        str(folder),
+        f"@{listing}",
+        str(tmp_path / "in" / "*.flac"),
+        "-",
+        "--format",
+        "jsonl",
+        stdin=Path(rows[0].path).read_bytes(),
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.decode().splitlines()]
+    assert [d["path"] for d in lines] == [
+        str(folder / "c0.flac"),
+        str(folder / "sub" / "c1.flac"),
+        rows[2].path,
+        str(folder / "c0.flac"),
+        "-",
+    ]
+    assert lines[0]["probabilities"] == lines[3]["probabilities"] == lines[4]["probabilities"]
+
+
+def test_a_long_recording_a_bad_file_and_a_clip_in_one_call(ravdess_manifest, tmp_path):
+    """A 73 s recording (once: a crash), a broken file and a clip: each gets its answer; text
+    mode keeps errors off stdout; csv has a row per segment; the timeline is drawn."""
+    import numpy as np
+    import soundfile as sf
+
+    from emovox import audio
+
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("09") and r.emotion != "calm"]
+    parts = [x for r in rows[:20] for x in (audio.load(r.path), np.zeros(8000, np.float32))]
+    long = tmp_path / "talk.wav"
+    sf.write(long, np.concatenate(parts)[: 73 * 16000], 16000)
+    bad = tmp_path / "broken.mp3"
+    bad.write_bytes(b"ID3" + b"\x00" * 200)
+    out = _cli(str(long), str(bad), rows[0].path, "--format", "json", "--plot", str(tmp_path / "p"))
+    assert out.returncode == 1
+    talk, broken, clip = json.loads(out.stdout)
+    assert broken["path"] == str(bad) and "error" in broken and set(broken) == {"path", "error"}
+    assert clip["speech"] is True and "segments" not in clip and clip["emotion"]
+    assert talk["speech"] is True and talk["summary"]["duration"] == pytest.approx(73.0, abs=0.01)
+    assert len(talk["segments"]) >= 10 and all(s["end"] > s["start"] for s in talk["segments"])
+    assert [p.name for p in (tmp_path / "p").glob("*.png")] == ["000-talk.png"]  # timelines only
+    text = _cli(str(bad), rows[0].path, "--no-progress")
+    assert b"broken" not in text.stdout and b"broken.mp3: error:" in text.stderr
+    assert text.stdout.decode().startswith(rows[0].path)
+    rows_csv = _cli(str(long), rows[0].path, "--format", "csv").stdout.decode().splitlines()
+    assert rows_csv[0].startswith("path,start,end,emotion,confidence,speech,reason,error,p_angry")
+    assert sum(r.startswith(str(long)) for r in rows_csv) == len(talk["segments"])
+
+
+def test_bad_options_and_devices_are_one_line_errors(tmp_path, wav):
+    import numpy as np
+
+    for args, words in (
+        (["x.wav", "--threshold", "2"], b"between 0 and 1"),
+        (["x.wav", "--max-seconds", "-5"], b"positive number of seconds"),
+        (["x.wav", "--device", "cuda"], b"not available"),
+        (["x.wav", "--model", str(tmp_path)], b"not a model"),
+        ([str(tmp_path / "empty-folder")], b"no inputs"),
+    ):
+        (tmp_path / "empty-folder").mkdir(exist_ok=True)
+        out = _cli(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert words in out.stderr and b"Traceback" not in out.stderr
+    t = np.arange(16000 * 3) / 16000
+    loud = wav(np.clip(3 * np.sin(2 * np.pi * 200 * t), -1, 1).astype(np.float32), name="loud.wav")
+    out = _cli(str(loud), "--no-progress")
+    warning = [x for x in out.stderr.decode().splitlines() if "clipped" in x]
+    assert len(warning) == 1 and warning[0].startswith("emovox: warning: ")
+    assert "warnings.warn" not in out.stderr.decode()

@@ -4,8 +4,10 @@ The public API::
 
     import emovox
     model = emovox.load_model()            # the bundled model; or a run / model folder
-    probs = model.predict_waves([wave])    # (clips, classes), 16 kHz mono float32 waves
-    dict(zip(model.labels, probs[0]))
+    result = model.predict("talk.m4a")     # a clip result, or a timeline for long audio
+    result.emotion, result.segments        # None when there is no speech or it is unsure
+    model.predict(wave, sr=44100)          # waves need their sample rate
+    probs = model.predict_waves([wave16k]) # (clips, classes) for 16 kHz clips as they are
 
 ``import emovox`` loads neither torch nor scikit-learn; :func:`load_model` picks the NumPy
 predictor when the model allows it (fast start) and the torch one otherwise.
@@ -20,8 +22,7 @@ from typing import TYPE_CHECKING
 from emovox.audio import AudioError, load
 
 if TYPE_CHECKING:
-    from emovox.inference import Predictor
-    from emovox.lite import LitePredictor
+    from emovox.predict import AnalysisConfig, Analyzer
 
 try:
     __version__ = version("emovox")
@@ -31,22 +32,38 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = ["AudioError", "__version__", "load", "load_model"]
 
 
-def load_model(path: str | Path | None = None, device: str = "cpu") -> LitePredictor | Predictor:
-    """A predictor for a model folder, run folder or ensemble run (default: the bundled model).
+def load_model(
+    path: str | Path | None = None,
+    device: str = "cpu",
+    config: AnalysisConfig | None = None,
+    engine: str = "auto",
+) -> Analyzer:
+    """A model folder, run folder or ensemble run (default: the bundled model), ready to
+    analyse recordings: ``predict(path_or_wave, sr=None)`` gives typed results.
 
-    On the CPU, a model the NumPy predictor can run (frozen encoder, mean+std pooled) loads
-    without torch; anything else, or ``device`` "cuda"/"cuda:1"..., loads the torch predictor.
-    Both have ``labels`` and ``predict_waves(waves) -> (n, classes)`` probabilities.
+    ``engine``: "numpy" runs models that allow it (frozen encoder, mean+std pooled: the bundled
+    model's kind) without importing torch, the fastest start; "torch" batches, the fastest
+    through many or long recordings; "auto" is numpy on the CPU when the model allows it.
+    A ``device`` other than "cpu" needs torch.
     """
-    if device == "cpu":
+    from emovox.predict import Analyzer
+
+    if engine not in ("auto", "numpy", "torch"):
+        raise ValueError(f"engine must be auto, numpy or torch, not {engine!r}")
+    predictor = None
+    if device == "cpu" and engine != "torch":
         from emovox import lite
 
         predictor = lite.load(path)
-        if predictor is not None:
-            return predictor
-    from emovox.inference import Predictor
+        if predictor is None and engine == "numpy":
+            raise ValueError(
+                f"{path or 'the bundled model'} needs torch (engine numpy cannot run it)"
+            )
+    if predictor is None:
+        from emovox.inference import Predictor
 
-    return Predictor.load(path, _checked_device(device))
+        predictor = Predictor.load(path, _checked_device(device))
+    return Analyzer(predictor, config)
 
 
 def _checked_device(device: str) -> str:

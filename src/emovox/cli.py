@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from emovox import legacy
+from emovox.cli_predict import add_predict_parser
 from emovox.models import KINDS
 
 
@@ -170,42 +172,56 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import emovox
-    from emovox import audio
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import soundfile as sf
 
-    predictor = emovox.load_model(args.model, args.device)
-    limits = audio.AudioLimits(max_seconds=args.max_seconds)
-    results: list[dict] = [{"path": p} for p in args.files]
-    waves, good = [], []
-    for i, path in enumerate(args.files):
-        try:
-            waves.append(audio.load(path, limits=limits))
-            good.append(i)
-        except audio.AudioError as exc:
-            results[i]["error"] = exc.cause
-        except OSError as exc:  # a folder, no permission...
-            results[i]["error"] = exc.strerror or str(exc)
-    if waves:
-        probs = predictor.predict_waves(waves)
-        for i, p in zip(good, probs, strict=True):
-            k = int(p.argmax())
-            results[i] |= {
-                "emotion": predictor.labels[k],
-                "confidence": round(float(p[k]), 4),
-                "probabilities": {
-                    lab: round(float(v), 4) for lab, v in zip(predictor.labels, p, strict=True)
-                },
-            }
-    if args.format == "json":
-        print(json.dumps(results))
-    else:
-        for r in results:
-            if "error" in r:
-                print(f"{r['path']}\terror: {r['error']}")
-            else:
-                print(f"{r['path']}\t{r['emotion']}\t{r['confidence']:.2f}")
-    return 0 if len(good) == len(results) else 1
+    import emovox
+    from emovox import corpora, demo
+    from emovox.formats import Writer
+
+    model = emovox.load_model()
+    rows = [r for r in corpora.read_corpus(args.data).rows if r.emotion in model.labels]
+    rows = [r for r in rows if r.speaker == args.speaker or r.speaker.endswith(args.speaker)]
+    if not rows:
+        raise ValueError(f"{args.data}: no clips of speaker {args.speaker!r} with {model.labels}")
+    rec = demo.build(rows[:: max(1, len(rows) // args.clips)][: args.clips], seed=0)
+    sf.write(args.out, rec.wave, 16000)
+    result = model.analyze(args.out, plot=args.plot)
+    Writer("text", model.labels).add(result)
+    truth = ", ".join(f"{demo.clock(a)} {e}" for a, _, e in rec.truth)
+    s = demo.score(result, rec.truth, len(rec.wave) / 16000)
+    print(f"truth: {truth}")
+    print(
+        f"frame accuracy {s['frame_accuracy']:.2f}, speech/non-speech {s['speech_accuracy']:.2f}, "
+        f"boundary error {s['boundary_error']:.2f} s (the bundled model has heard every RAVDESS "
+        f"actor: this shows the pipeline; docs/analysis.md has held-out figures)"
+    )
+    print(f"-> {args.out}, {args.plot}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from emovox.serve.app import LOCAL_HOSTS, ServeConfig, create_app
+
+    key = args.api_key or os.environ.get("EMOVOX_API_KEY")
+    if args.host not in LOCAL_HOSTS and not key and not args.no_auth:
+        raise ValueError(
+            f"binding to {args.host} exposes the service: give --api-key (or set "
+            "EMOVOX_API_KEY), or --no-auth to serve without one"
+        )
+    cfg = ServeConfig(
+        model=args.model,
+        engine=args.engine,
+        max_upload_mb=args.max_upload_mb,
+        max_seconds=args.max_seconds,
+        workers=args.workers,
+        max_pending=args.max_pending,
+        api_key=None if args.no_auth else key,
+    )
+    uvicorn.run(create_app(cfg), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -288,6 +304,13 @@ def _add_data_parsers(sub) -> None:
         help="read headers only (fast); default decodes every file",
     )
     insp.set_defaults(func=_cmd_data_inspect)
+    dm = sub.add_parser("demo", help="build a recording from a corpus's clips and read it back")
+    dm.add_argument("data", nargs="?", default="../shared/datasets/ravdess", help="corpus folder")
+    dm.add_argument("--speaker", default="05", help="whose clips (default: RAVDESS actor 05)")
+    dm.add_argument("--clips", type=int, default=16, help="how many clips (default 16)")
+    dm.add_argument("--out", default="emovox-demo.flac", help="the recording to write")
+    dm.add_argument("--plot", default="emovox-demo.png", help="the timeline picture to write")
+    dm.set_defaults(func=_cmd_demo)
     feat = sub.add_parser("features", help="handcrafted features").add_subparsers(
         dest="sub", required=True
     )
@@ -314,6 +337,30 @@ def _add_training_parsers(sub) -> None:
     _add_train_args(cvp)
     cvp.add_argument("--folds", help="comma-separated subset, e.g. 1,2")
     cvp.set_defaults(func=_cmd_cv)
+
+
+def _add_serve_parser(sub) -> None:
+    from emovox.serve.app import ServeConfig
+
+    d = ServeConfig()
+    sv = sub.add_parser("serve", help="HTTP service and web page (GET /, POST /v1/predict)")
+    sv.add_argument("--model", help="model folder or run (default: the bundled model)")
+    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--api-key", help="required as X-API-Key (default: $EMOVOX_API_KEY)")
+    sv.add_argument("--no-auth", action="store_true", help="no key, even when bound elsewhere")
+    sv.add_argument("--engine", choices=["numpy", "torch"], default=d.engine)
+    sv.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb)
+    sv.add_argument("--max-seconds", type=float, default=d.max_seconds, help="longest audio")
+    sv.add_argument("--workers", type=int, default=d.workers, help="inference threads")
+    sv.add_argument(
+        "--max-pending",
+        type=int,
+        default=d.max_pending,
+        help="requests waiting or running before 429 (default %(default)s)",
+    )
+    sv.add_argument("--log-level", default="warning")
+    sv.set_defaults(func=_cmd_serve)
 
 
 def _add_run_parsers(sub) -> None:
@@ -347,42 +394,41 @@ def _add_run_parsers(sub) -> None:
     exp.set_defaults(func=_cmd_export)
 
 
-def _add_predict_parser(sub) -> None:
-    pr = sub.add_parser("predict", help="emotion of audio files (default: the bundled model)")
-    pr.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
-    pr.add_argument(
-        "--model",
-        help="model folder, run folder or ensemble run (default: the model bundled with emovox)",
-    )
-    pr.add_argument("--format", choices=["json", "text"], default="text")
-    pr.add_argument(
-        "--max-seconds",
-        type=float,
-        default=30.0,
-        help="longer files are refused (Whisper encoders see at most 30 s)",
-    )
-    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (torch runs it)")
-    pr.set_defaults(func=_cmd_predict)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from emovox import __version__
 
     p = argparse.ArgumentParser(prog="emovox", description="Speech emotion recognition toolkit")
     p.add_argument("--version", action="version", version=f"emovox {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_data_parsers, _add_training_parsers, _add_run_parsers, _add_predict_parser):
+    for add in (
+        _add_data_parsers,
+        _add_training_parsers,
+        _add_run_parsers,
+        add_predict_parser,
+        _add_serve_parser,
+    ):
         add(sub)
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line on stderr, without the source line Python would print."""
+    print(f"emovox: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"emovox: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

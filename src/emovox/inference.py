@@ -178,6 +178,14 @@ def predict_proba(
     return out
 
 
+def unfamiliarity(model: HybridModel, pooled: torch.Tensor) -> torch.Tensor:
+    """Per clip, the mean squared standardised statistic the encoder head reads: about 1 on
+    its training data, far above on speech unlike it (synthetic voices score 4-6 against RAVDESS
+    training, docs/analysis.md). A diagonal-Gaussian distance, cheap and model-agnostic."""
+    z = (pooled.flatten(1) - model.enc.norm_mean) / model.enc.norm_std
+    return (z * z).mean(1)
+
+
 def frozen_split(model: HybridModel) -> int:
     """The last encoder layer computed by the frozen encoder; the model's own trainable
     layers (if any) run from there up to its highest pooled layer."""
@@ -269,9 +277,21 @@ class Predictor:
         trained with speaker normalisation: their encoder statistics are standardised with
         this speaker's own mean and std, as in training.
         """
+        return self.predict_scored(waves, batch_size, enrollment)[0]
+
+    @torch.no_grad()
+    def predict_scored(
+        self,
+        waves: list[np.ndarray],
+        batch_size: int = 8,
+        enrollment: list[np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, classes), unfamiliarity (n,)): the second as :func:`unfamiliarity`
+        over the members that read pooled statistics (NaN when none does)."""
         waves, enrollment = self._trim(waves), self._trim(enrollment)
         order = np.argsort([len(w) for w in waves])
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
+        odd = np.full(len(waves), np.nan, dtype=np.float32)
         upto = self._upto()
         spk = self._speaker_stats(enrollment, upto)
         for s in range(0, len(order), batch_size):
@@ -279,28 +299,78 @@ class Predictor:
             batch = [waves[i] for i in sel]
             raw = extract(batch, self.extractor, batch_size) if self.extractor else None
             encoded = self._encode(batch, upto)
-            probs = []
-            for k, m in enumerate(self.members):
-                feats = fmask = None
-                if raw is not None:
-                    feats, fmask = (
-                        t.to(self.device) for t in data.collate([m.stats.apply(f) for f in raw])
-                    )
-                states, smask = encoded.get(m.meta["encoder"], (None, None))
-                if m.encoder is None:
-                    logits = m.model(feats, fmask)
-                elif reads_pooled(m.model):
-                    pooled = layer_stats([states[i] for i in m.model.enc.layers], smask)
-                    if k in spk:
-                        mean, std = (torch.from_numpy(a).float().to(self.device) for a in spk[k])
-                        pooled = (pooled - mean) / std
-                    logits = m.model(feats, fmask, pooled=pooled)
-                else:
-                    st = states[: frozen_split(m.model) + 1]
-                    logits = m.model(feats, fmask, st, smask)
-                probs.append(F.softmax(logits.float(), -1).cpu().numpy())
+            scored = [self._member(k, m, raw, encoded, spk) for k, m in enumerate(self.members)]
+            probs = [F.softmax(logits.float(), -1).cpu().numpy() for logits, _ in scored]
             out[sel] = apply_temperature(soft_vote(probs), self.temperature)
-        return out
+            z2 = [z for _, z in scored if z is not None]
+            if z2:
+                odd[sel] = torch.stack(z2).mean(0).cpu().numpy()
+        return out, odd
+
+    def _member(
+        self, k: int, m: Loaded, raw, encoded, spk
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Member ``k``'s logits on a batch, and its unfamiliarity when it reads statistics."""
+        feats = fmask = None
+        if raw is not None:
+            feats, fmask = (
+                t.to(self.device) for t in data.collate([m.stats.apply(f) for f in raw])
+            )
+        states, smask = encoded.get(m.meta["encoder"], (None, None))
+        if m.encoder is None:
+            return m.model(feats, fmask), None
+        if reads_pooled(m.model):
+            pooled = layer_stats([states[i] for i in m.model.enc.layers], smask)
+            if k in spk:
+                mean, std = (torch.from_numpy(a).float().to(self.device) for a in spk[k])
+                pooled = (pooled - mean) / std
+            return m.model(feats, fmask, pooled=pooled), unfamiliarity(m.model, pooled)
+        st = states[: frozen_split(m.model) + 1]
+        return m.model(feats, fmask, st, smask), None
+
+    @torch.no_grad()
+    def member_inputs(self, waves: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """Per member, the statistics it reads (n, layers * 2d), before any standardisation;
+        every member must read pooled statistics (:attr:`reads_statistics`)."""
+        if not self.reads_statistics:
+            raise ValueError("only models whose members read pooled encoder statistics adapt")
+        waves, upto = self._trim(waves), self._upto()
+        out: list[list[np.ndarray]] = [[] for _ in self.members]
+        for s in range(0, len(waves), batch_size):
+            encoded = self._encode(waves[s : s + batch_size], upto)
+            for k, m in enumerate(self.members):
+                states, smask = encoded[m.meta["encoder"]]
+                pooled = layer_stats([states[i] for i in m.model.enc.layers], smask)
+                out[k].append(pooled.flatten(1).cpu().numpy())
+        return [np.concatenate(x) for x in out]
+
+    @torch.no_grad()
+    def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, unfamiliarity) from each member's statistics."""
+        probs, odd = [], []
+        for m, x in zip(self.members, inputs, strict=True):
+            pooled = (
+                torch.from_numpy(x)
+                .float()
+                .to(self.device)
+                .view(len(x), len(m.model.enc.layers), -1)
+            )
+            probs.append(F.softmax(m.model(None, None, pooled=pooled).float(), -1).cpu().numpy())
+            odd.append(unfamiliarity(m.model, pooled).cpu().numpy())
+        out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
+        return out, np.mean(odd, axis=0).astype(np.float32)
+
+    @property
+    def reads_statistics(self) -> bool:
+        return all(m.encoder is not None and reads_pooled(m.model) for m in self.members)
+
+    def training_means(self) -> list[np.ndarray]:
+        """Per member, the mean of the statistics it was trained on."""
+        return [m.model.enc.norm_mean.cpu().numpy() for m in self.members]
+
+    def speaker_normalised(self) -> list[bool]:
+        """Per member, whether it was trained on per-speaker standardised statistics."""
+        return [bool(m.meta.get("speaker_norm")) for m in self.members]
 
     def _trim(self, waves: list[np.ndarray] | None) -> list[np.ndarray] | None:
         """Waves as the model was trained on them: with silence trimmed if it was."""

@@ -145,22 +145,48 @@ class LitePredictor:
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities (n, classes) for 16 kHz mono waveforms."""
-        out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
-        for i, wave in enumerate(waves):
+        return self.predict_scored(waves)[0]
+
+    def predict_scored(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, classes), unfamiliarity (n,)): the second is the mean squared
+        standardised statistic each member reads (about 1 on its training data; see
+        :func:`emovox.inference.unfamiliarity`)."""
+        return self.classify(self.member_inputs(waves))
+
+    def member_inputs(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Per member, the statistics it reads (n, layers * 2d), before its standardisation."""
+        inputs: list[list[np.ndarray]] = [[] for _ in self.members]
+        for wave in waves:
             states = self.encoder.states(audio.trim_silence(wave, self.trim_db))
             stats = [
                 np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))]) for s in states
             ]
-            probs = []
-            for meta, w in self.members:
-                x = np.concatenate([stats[j] for j in meta["model_config"]["enc"]["layers"]])
-                x = (x - w["model.enc.norm_mean"]) / w["model.enc.norm_std"]
-                h = _gelu(w["model.enc.mlp.1.weight"] @ x + w["model.enc.mlp.1.bias"])
-                logits = w["model.head.weight"] @ h + w["model.head.bias"]
-                e = np.exp(logits - logits.max())
-                probs.append((e / e.sum())[None])
-            out[i] = apply_temperature(soft_vote(probs), self.temperature)[0]
-        return out
+            for k, (meta, _) in enumerate(self.members):
+                layers = meta["model_config"]["enc"]["layers"]
+                inputs[k].append(np.concatenate([stats[j] for j in layers]))
+        return [np.stack(x) if x else np.zeros((0, 0), np.float32) for x in inputs]
+
+    def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, unfamiliarity) from each member's statistics."""
+        probs, odd = [], []
+        for (_, w), x in zip(self.members, inputs, strict=True):
+            z = (x - w["model.enc.norm_mean"]) / w["model.enc.norm_std"]  # (n, dim)
+            odd.append((z * z).mean(1))
+            h = _gelu(z @ w["model.enc.mlp.1.weight"].T + w["model.enc.mlp.1.bias"])
+            logits = h @ w["model.head.weight"].T + w["model.head.bias"]
+            e = np.exp(logits - logits.max(1, keepdims=True))
+            probs.append(e / e.sum(1, keepdims=True))
+        out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
+        return out, np.mean(odd, axis=0).astype(np.float32)
+
+    def training_means(self) -> list[np.ndarray]:
+        """Per member, the mean of the statistics it was trained on."""
+        return [w["model.enc.norm_mean"] for _, w in self.members]
+
+    def speaker_normalised(self) -> list[bool]:
+        return [False for _ in self.members]  # such models need torch (emovox.models)
+
+    reads_statistics = True
 
 
 def load(path: str | Path | None = None) -> LitePredictor | None:

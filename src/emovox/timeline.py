@@ -1,0 +1,238 @@
+"""A long recording as an emotion timeline: speech regions -> windows -> per-window
+probabilities -> a smoothed curve on a time grid -> segments and a summary.
+
+Pure functions over arrays (no model, no audio decoding), so each step is tested on its own;
+:mod:`emovox.predict` runs them on a recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TimelineConfig:
+    """How a recording is cut and read back (defaults measured: docs/analysis.md)."""
+
+    window: float = 4.0  # seconds of speech per prediction; longer regions are slid over
+    hop: float = 2.0  # seconds between window starts inside a long region
+    context: float = 1.0  # seconds of audio on each side of a window that the model also hears
+    min_window: float = 0.5  # seconds; shorter speech regions are scored but padded to this
+    step: float = 0.1  # seconds per point of the probability curve
+    smooth: float = 0.0  # seconds of moving average over the curve (0: none)
+    min_segment: float = 0.5  # seconds; shorter segments merge into their neighbour
+
+
+@dataclass
+class Segment:
+    """A stretch of speech with one emotion (None: the model is unsure there)."""
+
+    start: float
+    end: float
+    emotion: str | None
+    confidence: float
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def windows(
+    regions: Sequence[tuple[float, float]], cfg: TimelineConfig
+) -> list[tuple[float, float]]:
+    """(start, end) seconds of each prediction window over speech regions: a region up to
+    ``window`` long is one window; a longer one is covered by windows of ``window`` every
+    ``hop``, the last ending with the region."""
+    out: list[tuple[float, float]] = []
+    for start, end in regions:
+        if end - start <= cfg.window:
+            out.append((start, end))
+            continue
+        n = int(np.ceil((end - start - cfg.window) / cfg.hop)) + 1
+        starts = np.minimum(start + cfg.hop * np.arange(n), end - cfg.window)
+        out.extend((float(s), float(s + cfg.window)) for s in starts)
+    return out
+
+
+def curve(
+    spans: Sequence[tuple[float, float]], probs: np.ndarray, duration: float, step: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times (T,), probabilities (T, classes), covered (T,)): each grid point takes the mean
+    of the windows that cover it; points no window covers are not speech."""
+    times = np.arange(0.0, duration, step) + step / 2
+    total = np.zeros((len(times), probs.shape[1]))
+    count = np.zeros(len(times))
+    for (start, end), p in zip(spans, probs, strict=True):
+        sel = slice(int(np.floor(start / step)), int(np.ceil(end / step)))
+        total[sel] += p
+        count[sel] += 1
+    covered = count > 0
+    grid = np.where(covered[:, None], total / np.maximum(count, 1)[:, None], 0.0)
+    return times, grid, covered
+
+
+def smooth(grid: np.ndarray, covered: np.ndarray, seconds: float, step: float) -> np.ndarray:
+    """Moving average over ``seconds`` of the curve, within each run of speech only."""
+    k = int(round(seconds / step))
+    if k <= 1:
+        return grid
+    out = grid.copy()
+    for a, b in _runs(covered):
+        cum = np.cumsum(np.vstack([np.zeros(grid.shape[1]), grid[a:b]]), axis=0)
+        lo = np.maximum(np.arange(b - a) - k // 2, 0)
+        hi = np.minimum(np.arange(b - a) + (k - k // 2), b - a)
+        out[a:b] = (cum[hi] - cum[lo]) / (hi - lo)[:, None]
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index ranges where ``mask`` is True."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def segments(
+    times: np.ndarray,
+    grid: np.ndarray,
+    covered: np.ndarray,
+    labels: Sequence[str],
+    threshold: float,
+    cfg: TimelineConfig,
+    unsure: np.ndarray | None = None,
+) -> list[Segment]:
+    """Runs of one emotion on the curve (None where the top probability is below
+    ``threshold`` or ``unsure`` is set); runs shorter than ``min_segment`` join the neighbour
+    they resemble most."""
+    sure = grid.max(1) >= threshold
+    if unsure is not None:
+        sure &= ~unsure
+    top = np.where(sure, grid.argmax(1), -1)
+    out: list[Segment] = []
+    for a, b in _runs(covered):
+        pieces = _merge_short(
+            _label_runs(top[a:b]), grid[a:b], int(round(cfg.min_segment / cfg.step))
+        )
+        for s, e, k in pieces:
+            p = grid[a + s : a + e].mean(0)
+            out.append(
+                Segment(
+                    start=round(float(times[a + s] - cfg.step / 2), 3),
+                    end=round(float(times[a + e - 1] + cfg.step / 2), 3),
+                    emotion=labels[k] if k >= 0 else None,
+                    confidence=round(float(p.max()), 4),
+                    probabilities={
+                        lab: round(float(v), 4) for lab, v in zip(labels, p, strict=True)
+                    },
+                )
+            )
+    return out
+
+
+def _label_runs(top: np.ndarray) -> list[list[int]]:
+    """[start, end, label] runs of equal labels."""
+    cuts = np.flatnonzero(np.diff(top)) + 1
+    starts, ends = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(top)]])
+    return [[int(s), int(e), int(top[s])] for s, e in zip(starts, ends, strict=True)]
+
+
+def _merge_short(runs: list[list[int]], grid: np.ndarray, min_len: int) -> list[list[int]]:
+    """Merge the shortest run under ``min_len`` into the neighbour whose mean curve is closest,
+    until none is left (or one run remains)."""
+    while len(runs) > 1:
+        short = [i for i, r in enumerate(runs) if r[1] - r[0] < min_len]
+        if not short:
+            break
+        i = min(short, key=lambda j: runs[j][1] - runs[j][0])
+        mine = grid[runs[i][0] : runs[i][1]].mean(0)
+        options = [j for j in (i - 1, i + 1) if 0 <= j < len(runs)]
+        j = min(options, key=lambda j: np.abs(grid[runs[j][0] : runs[j][1]].mean(0) - mine).sum())
+        a, b = sorted((i, j))
+        runs[a : b + 1] = [[runs[a][0], runs[b][1], runs[j][2]]]
+        runs = _coalesce(runs)
+    return runs
+
+
+def _coalesce(runs: list[list[int]]) -> list[list[int]]:
+    """Neighbouring runs of the same label as one."""
+    out: list[list[int]] = []
+    for r in runs:
+        if out and out[-1][2] == r[2]:
+            out[-1][1] = r[1]
+        else:
+            out.append(list(r))
+    return out
+
+
+def summary(segs: Sequence[Segment], labels: Sequence[str], duration: float) -> dict:
+    """Share of speech time per emotion (and unsure), the dominant emotion, speech duration."""
+    speech = sum(s.end - s.start for s in segs)
+    share = {lab: 0.0 for lab in labels} | {"unsure": 0.0}
+    for s in segs:
+        share[s.emotion or "unsure"] += (s.end - s.start) / speech if speech else 0.0
+    emotions = {k: v for k, v in share.items() if k != "unsure"}
+    dominant = max(emotions, key=emotions.get) if speech and max(emotions.values()) > 0 else None
+    return {
+        "duration": round(duration, 3),
+        "speech_duration": round(speech, 3),
+        "dominant_emotion": dominant,
+        "share": {k: round(v, 4) for k, v in share.items()},
+    }
+
+
+def plot(
+    path: str | Path,
+    envelope: np.ndarray,
+    envelope_rate: float,
+    regions: Sequence[tuple[float, float]],
+    times: np.ndarray,
+    grid: np.ndarray,
+    covered: np.ndarray,
+    segs: Sequence[Segment],
+    labels: Sequence[str],
+    title: str = "",
+) -> None:
+    """Waveform with speech regions, each emotion's probability over time, segment labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = dict(zip(labels, plt.get_cmap("tab10").colors, strict=False))
+    fig, (wave_ax, prob_ax) = plt.subplots(
+        2, 1, figsize=(12, 5.5), sharex=True, height_ratios=[1, 1.6]
+    )
+    t = np.arange(len(envelope)) / envelope_rate
+    wave_ax.fill_between(t, -envelope, envelope, color="0.35", lw=0)
+    for a, b in regions:
+        wave_ax.axvspan(a, b, color="tab:green", alpha=0.18, lw=0)
+    for s in segs:
+        wave_ax.text(
+            (s.start + s.end) / 2,
+            0.92,
+            s.emotion or "unsure",
+            ha="center",
+            va="top",
+            fontsize=8,
+            color=colours.get(s.emotion, "0.3"),
+            transform=wave_ax.get_xaxis_transform(),
+        )
+    wave_ax.set_ylabel("waveform")
+    wave_ax.set_title(title or "emotion timeline (green: speech)")
+    masked = np.where(covered[:, None], grid, np.nan)
+    for k, lab in enumerate(labels):
+        prob_ax.plot(times, masked[:, k], color=colours[lab], lw=1.6, label=lab)
+    for s in segs:
+        prob_ax.axvline(s.start, color="0.8", lw=0.6)
+    prob_ax.set_ylim(0, 1)
+    prob_ax.set_xlabel("seconds")
+    prob_ax.set_ylabel("probability")
+    prob_ax.legend(ncol=len(labels), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    fig.tight_layout()
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)

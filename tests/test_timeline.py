@@ -1,0 +1,148 @@
+"""Long recordings: windows, curve, segments and summary, then a timeline scored against a
+recording whose truth is known (RAVDESS clips joined with pauses and noise bursts)."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import emovox
+from emovox import demo, timeline
+from emovox.labels import label_set
+from emovox.timeline import TimelineConfig
+
+LABELS = label_set(7)
+
+
+def test_windows_cover_long_regions_and_keep_short_ones_whole():
+    cfg = TimelineConfig(window=4.0, hop=2.0)
+    assert timeline.windows([(1.0, 3.0)], cfg) == [(1.0, 3.0)]
+    spans = timeline.windows([(0.0, 9.0)], cfg)
+    assert spans[0] == (0.0, 4.0) and spans[-1] == (5.0, 9.0)
+    assert all(b - a == 4.0 for a, b in spans) and len(spans) == 4
+
+
+def test_curve_segments_and_summary():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.55, 0.45]])
+    spans = [(0.0, 2.0), (2.0, 4.0), (6.0, 6.2)]
+    cfg = TimelineConfig(step=0.1, min_segment=0.5)
+    times, grid, covered = timeline.curve(spans, probs, 8.0, 0.1)
+    assert covered[:40].all() and not covered[45:60].any()
+    segs = timeline.segments(times, grid, covered, ("a", "b"), 0.6, cfg)
+    assert [(s.start, s.end, s.emotion) for s in segs] == [
+        (0.0, 2.0, "a"),
+        (2.0, 4.0, "b"),
+        (6.0, 6.2, None),
+    ]
+    summ = timeline.summary(segs, ("a", "b"), 8.0)
+    assert summ["speech_duration"] == pytest.approx(4.2) and summ["dominant_emotion"] in ("a", "b")
+    assert sum(summ["share"].values()) == pytest.approx(1.0, abs=1e-3)
+    # a run shorter than min_segment merges into the neighbour it resembles most
+    short = np.array([[0.9, 0.1], [0.45, 0.55], [0.9, 0.1]])
+    times, grid, covered = timeline.curve([(0, 2), (2, 2.2), (2.2, 4)], short, 4.0, 0.1)
+    segs = timeline.segments(times, grid, covered, ("a", "b"), 0.0, cfg)
+    assert [(s.start, s.end, s.emotion) for s in segs] == [(0.0, 4.0, "a")]
+    smoothed = timeline.smooth(grid, covered, 1.0, 0.1)
+    assert smoothed.shape == grid.shape and np.allclose(smoothed.sum(1)[covered], 1.0)
+
+
+@pytest.fixture(scope="module")
+def recording(ravdess_manifest):
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("05") and r.emotion in LABELS]
+    return demo.build(rows[::2][:22], seed=1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return emovox.load_model()
+
+
+def test_a_known_recording_is_read_back(recording, model, tmp_path):
+    """~70 s of one actor's clips (the bundled model has heard this actor: the emotion figure
+    checks the plumbing, not generalisation; docs/analysis.md has the held-out figures)."""
+    duration = len(recording.wave) / 16000
+    assert 60 < duration < 90
+    path = tmp_path / "talk.flac"
+    sf.write(path, recording.wave, 16000)
+    result = model.analyze(path, plot=tmp_path / "talk.png")
+    s = demo.score(result, recording.truth, duration)
+    assert s["speech_accuracy"] > 0.8 and s["boundary_error"] < 0.5, s
+    assert s["frame_accuracy"] > 0.55, s  # 0.63 measured; whole clips: 1.0 (heard in training)
+    truth_speech = sum(b - a for a, b, _ in recording.truth)
+    assert truth_speech < result.summary["speech_duration"] < 1.3 * truth_speech  # VAD pads
+    starts = [seg.start for seg in result.segments]
+    assert starts == sorted(starts) and result.segments[-1].end <= duration + 1e-6
+    d = result.to_dict()
+    assert {
+        "path",
+        "emotion",
+        "confidence",
+        "probabilities",
+        "speech",
+        "segments",
+        "summary",
+    } <= set(d)
+    json.dumps(d)
+    import matplotlib.image
+
+    image = matplotlib.image.imread(tmp_path / "talk.png")
+    assert image.shape[0] > 400 and image.shape[1] > 1000
+    assert image[..., :3].std() > 0.05  # something is drawn
+
+
+def test_a_clip_gives_what_predict_waves_gives(ravdess_manifest, model):
+    row = ravdess_manifest.rows[100]
+    wave = emovox.load(row.path)
+    result = model.predict(row.path)
+    assert result.segments is None and result.speech is True
+    expected = model.predict_waves([wave])[0]
+    got = np.array([result.probabilities[k] for k in model.labels])
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_waves_need_their_rate_and_are_resampled(ravdess_manifest, model):
+    import soxr
+
+    wave = emovox.load(ravdess_manifest.rows[7].path)
+    with pytest.raises(ValueError, match="sample rate"):
+        model.predict(wave)
+    at_44k = soxr.resample(wave, 16000, 44100)
+    a, b = model.predict([wave, at_44k], sr=16000)[0], model.predict(at_44k, sr=44100)
+    assert a.emotion == b.emotion and abs(a.confidence - b.confidence) < 0.05
+    noise = (0.05 * np.random.default_rng(0).standard_normal(16000 * 8)).astype(np.float32)
+    quiet = model.predict(noise, sr=16000)
+    assert quiet.emotion is None and quiet.speech is False and quiet.reason == "no speech detected"
+
+
+def test_ten_minutes_stream_through_without_holding_the_recording(
+    ravdess_manifest, model, tmp_path
+):
+    """A 10-minute file is analysed in blocks: the analysis never sees more than a block and
+    the windows it still needs."""
+    rows = [r for r in ravdess_manifest.rows if r.emotion in LABELS][::4]
+    rec = demo.build(rows[:200], seed=2, pause=(0.5, 1.5))
+    wave = np.tile(rec.wave, int(np.ceil(600 * 16000 / len(rec.wave))))[: 600 * 16000]
+    path = tmp_path / "long.flac"
+    sf.write(path, wave, 16000)
+    del wave
+    from emovox import predict
+
+    biggest = []
+    real_cut = predict._cut
+
+    def watched(blocks, *a, **k):
+        def sized(bs):
+            for b in bs:
+                biggest.append(len(b))
+                yield b
+
+        yield from real_cut(sized(blocks), *a, **k)
+
+    predict._cut = watched
+    try:
+        result = model.analyze(path)
+    finally:
+        predict._cut = real_cut
+    assert result.error is None and result.duration == pytest.approx(600.0, abs=0.01)
+    assert len(result.segments) > 100 and max(biggest) <= 60 * 16000 + 16000
