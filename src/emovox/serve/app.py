@@ -1,0 +1,145 @@
+"""The HTTP service: the model loaded once, inference off the event loop, a bounded queue.
+
+``POST /v1/predict`` takes one audio file (multipart field ``file``) and answers with the same
+object ``emovox predict --format json`` gives for it, plus the model's id. Limits answer with
+4xx and never affect the next request: an upload over ``max_upload_mb`` (413), audio longer
+than ``max_seconds`` (413), a file that is not audio (415), audio that cannot be analysed
+(empty, too short, silent, NaN: 422), more than ``max_pending`` requests waiting or running
+(429 with Retry-After). ``GET /`` is the web page, served from the package (no CDN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+import emovox
+from emovox import audio, runs
+from emovox.predict import AnalysisConfig, Analyzer
+
+STATIC = Path(__file__).parent / "static"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+STATUS = {  # AudioError class -> HTTP status
+    "AudioDecodeError": 415,
+    "AudioTooLongError": 413,
+    "AudioEmptyError": 422,
+    "AudioTooShortError": 422,
+    "AudioSilentError": 422,
+    "AudioNonFiniteError": 422,
+}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What the service accepts and how much it does at once."""
+
+    model: str | None = None  # model folder, run or ensemble run; None: the bundled model
+    engine: str = "torch"  # batched: the faster once loaded (docs/analysis.md)
+    max_upload_mb: float = 50.0
+    max_seconds: float = 600.0  # longest audio analysed
+    workers: int = 1  # inference threads: one keeps both cores for torch's own threads
+    max_pending: int = 32  # requests waiting or running; more are answered 429
+    api_key: str | None = None  # when set, X-API-Key must carry it (/v1/predict, /v1/model)
+
+
+def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None) -> FastAPI:
+    """The ASGI app; ``analyzer`` defaults to ``cfg.model`` loaded once."""
+    cfg = cfg or ServeConfig()
+    limits = audio.AudioLimits(max_seconds=cfg.max_seconds)
+    analyzer = analyzer or emovox.load_model(
+        cfg.model, config=AnalysisConfig(limits=limits), engine=cfg.engine
+    )
+    info = _model_info(cfg.model)
+    executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="emovox-infer")
+    state = {"pending": 0}
+    app = FastAPI(title="emovox", version=emovox.__version__, description=__doc__)
+
+    @app.middleware("http")
+    async def api_key(request: Request, call_next):
+        guarded = request.url.path in ("/v1/predict", "/v1/model")
+        if cfg.api_key and guarded and request.headers.get("x-api-key") != cfg.api_key:
+            return JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)
+        return await call_next(request)
+
+    @app.get("/v1/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": info["id"], "pending": state["pending"]}
+
+    @app.get("/v1/model")
+    async def model() -> dict:
+        return {**info, "labels": list(analyzer.labels), "version": emovox.__version__}
+
+    @app.post("/v1/predict")
+    async def predict(request: Request, file: UploadFile) -> dict:
+        if state["pending"] >= cfg.max_pending:
+            raise HTTPException(
+                429, "too many requests at once; retry shortly", {"Retry-After": "1"}
+            )
+        state["pending"] += 1
+        try:
+            data = await _read_limited(request, file, int(cfg.max_upload_mb * 2**20))
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(executor, analyzer.analyze, data)
+        finally:
+            state["pending"] -= 1
+        result.path = file.filename or "upload"
+        if result.error is not None:
+            raise HTTPException(
+                STATUS.get(result.error_type, 422), f"{result.path}: {result.error}"
+            )
+        return result.to_dict() | {"model": info["id"]}
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.router.on_shutdown.append(lambda: executor.shutdown(wait=False))
+    return app
+
+
+async def _read_limited(request: Request, file: UploadFile, limit: int) -> bytes:
+    """The upload's bytes, or 413 as soon as it is known to be over ``limit``."""
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit + 64 * 1024:  # the multipart envelope adds a little
+        raise HTTPException(413, f"upload over the limit of {limit / 2**20:.0f} MB")
+    chunks, size = [], 0
+    while chunk := await file.read(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"upload over the limit of {limit / 2**20:.0f} MB")
+        chunks.append(chunk)
+    if not size:
+        raise HTTPException(422, f"{file.filename or 'upload'}: empty file")
+    return b"".join(chunks)
+
+
+def _model_info(path: str | None) -> dict:
+    """An id (hash of the member files) and a summary of the model card's facts."""
+    src = runs.find_model(path)
+    h = hashlib.sha256()
+    for stem in src.stems:
+        h.update(Path(stem).with_suffix(".safetensors").read_bytes())
+    spec_path = src.path / "model.json"
+    spec = json.loads(spec_path.read_text()) if spec_path.exists() else {}
+    train = spec.get("train", {})
+    metrics = spec.get("metrics", {})
+    card = {
+        "kind": train.get("model"),
+        "encoder": train.get("encoder"),
+        "members": len(src.stems),
+        "trained_on": train.get("data"),
+        "protocol": train.get("protocol"),
+        "test_accuracy": metrics.get("accuracy"),
+    }
+    name = "default" if path is None else Path(path).name
+    return {"id": f"{name}-{h.hexdigest()[:12]}", "card": card}

@@ -1,0 +1,195 @@
+"""`emovox serve` over real HTTP on localhost, and its web page in a real (headless) Chromium."""
+
+import concurrent.futures
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, *args: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        cmd = [sys.executable, "-m", "emovox.cli", "serve", "--port", str(self.port), *args]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.proc.stdout.read().decode())
+        raise TimeoutError("server did not start")
+
+    def post(self, path: Path | None = None, content: bytes | None = None, name="a.wav", **kw):
+        data = path.read_bytes() if path is not None else content
+        return httpx.post(f"{self.url}/v1/predict", files={"file": (name, data)}, timeout=120, **kw)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--max-upload-mb", "3", "--max-seconds", "90", "--max-pending", "2")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def clip(ravdess_manifest) -> Path:
+    return Path(next(r.path for r in ravdess_manifest.rows if r.emotion == "happy"))
+
+
+@pytest.fixture(scope="module")
+def recording(ravdess_manifest, tmp_path_factory) -> Path:
+    """About 70 s of one actor's clips with pauses."""
+    from emovox import demo
+
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("12") and r.emotion != "calm"]
+    rec = demo.build(rows[::2][:22], seed=4)
+    path = tmp_path_factory.mktemp("rec") / "talk.flac"
+    sf.write(path, rec.wave, 16000)
+    return path
+
+
+def test_predict_answers_as_the_cli_does(server, clip):
+    import json
+
+    r = server.post(clip, name="clip.flac")
+    assert r.status_code == 200
+    body = r.json()
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emovox.cli",
+            "predict",
+            str(clip),
+            "--format",
+            "json",
+            "--engine",
+            "torch",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    (expected,) = json.loads(cli.stdout)
+    assert body["model"].startswith("default-") and body["path"] == "clip.flac"
+    for key in ("emotion", "speech", "duration"):
+        assert body[key] == expected[key]
+    assert all(
+        abs(body["probabilities"][k] - v) < 1e-3 for k, v in expected["probabilities"].items()
+    )
+    health, model = httpx.get(f"{server.url}/v1/health"), httpx.get(f"{server.url}/v1/model")
+    assert health.json()["status"] == "ok" and model.json()["labels"][0] == "angry"
+    assert "/v1/predict" in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+
+
+def test_bad_requests_get_4xx_and_the_next_request_still_works(server, clip, tmp_path):
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(16000 * 2, np.float32), 16000)
+    long = tmp_path / "long.flac"
+    sf.write(long, np.zeros(16000 * 100, np.float32) + 0.01, 16000)
+    cases = [
+        (
+            server.post(content=b"\x00\x01garbage" * 50, name="x.mp3"),
+            415,
+            "not a readable audio file",
+        ),
+        (server.post(content=b"", name="empty.wav"), 422, "empty"),
+        (server.post(quiet, name="quiet.wav"), 422, "silent"),
+        (server.post(long, name="long.flac"), 413, "longer than the maximum"),
+        (server.post(content=os.urandom(4 * 2**20), name="big.wav"), 413, "over the limit"),
+        (httpx.post(f"{server.url}/v1/predict", data={"nofile": "1"}), 422, "file"),
+    ]
+    for response, status, words in cases:
+        assert response.status_code == status, (status, response.text)
+        assert words in response.text
+    assert server.post(clip).status_code == 200
+    assert httpx.get(f"{server.url}/v1/health").status_code == 200
+
+
+def test_a_burst_beyond_the_queue_is_answered_429_and_health_stays_up(server, recording):
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(server.post, recording, name="talk.flac") for _ in range(6)]
+        time.sleep(0.5)
+        health = httpx.get(f"{server.url}/v1/health", timeout=5)
+        codes = sorted(f.result().status_code for f in futures)
+    assert health.status_code == 200
+    assert codes.count(200) >= 2 and set(codes) <= {200, 429} and 429 in codes
+
+
+def test_an_api_key_is_required_when_set_and_outside_localhost():
+    s = Server("--api-key", "s3cret")
+    try:
+        assert httpx.get(f"{s.url}/v1/model").status_code == 401
+        assert httpx.get(f"{s.url}/v1/model", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert httpx.get(f"{s.url}/v1/health").status_code == 200
+    finally:
+        s.stop()
+    out = subprocess.run(
+        [sys.executable, "-m", "emovox.cli", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and b"--api-key" in out.stderr
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README set-up)")
+def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, recording, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    expected = server.post(clip).json()["emotion"]
+    shots = Path(os.environ.get("EMOVOX_SCREENSHOTS", tmp_path))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(server.url)
+        page.set_input_files("#file", str(clip))
+        page.wait_for_function(
+            "document.querySelector('#top-emotion').dataset.emotion", timeout=60000
+        )
+        assert page.inner_text("#top-emotion").lower() == expected  # shown capitalised
+        assert page.locator(".bar").count() == 7
+        page.set_input_files("#file", str(recording))
+        page.wait_for_function(
+            "Number(document.querySelector('#timeline').dataset.segments) > 0", timeout=120000
+        )
+        assert int(page.get_attribute("#timeline", "data-segments")) >= 10
+        drawn = page.evaluate(
+            "(() => { const c = document.querySelector('#timeline');"
+            " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            " let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0;"
+            " return n / (d.length / 4); })()"
+        )
+        assert drawn > 0.05  # waveform, bands and curves cover part of the canvas
+        page.screenshot(path=str(shots / "web-page.png"), full_page=True)
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.goto(server.url)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+        browser.close()
+    assert (shots / "web-page.png").stat().st_size > 20000
