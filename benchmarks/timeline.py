@@ -58,7 +58,9 @@ def main() -> None:
     ap.add_argument("--smooth", type=float, nargs="+", default=[TimelineConfig.smooth])
     ap.add_argument("--threshold", type=float, default=AnalysisConfig.threshold)
     ap.add_argument("--unfamiliar", type=float, default=AnalysisConfig.unfamiliar)
-    ap.add_argument("--adapt", type=int, nargs="+", default=[0], help="0: off, 1: on")
+    ap.add_argument(
+        "--adapt", type=int, nargs="+", default=[int(AnalysisConfig.adapt)], help="0: off, 1: on"
+    )
     args = ap.parse_args()
     settings = list(itertools.product(args.context, args.window, args.smooth, args.adapt))
     scores: dict[tuple, list[dict]] = {s: [] for s in settings}

@@ -126,10 +126,8 @@ def test_ten_minutes_stream_through_without_holding_the_recording(
     path = tmp_path / "long.flac"
     sf.write(path, wave, 16000)
     del wave
-    from emovox import predict
-
     biggest = []
-    real_cut = predict._cut
+    real_cut = timeline.cut
 
     def watched(blocks, *a, **k):
         def sized(bs):
@@ -139,10 +137,26 @@ def test_ten_minutes_stream_through_without_holding_the_recording(
 
         yield from real_cut(sized(blocks), *a, **k)
 
-    predict._cut = watched
+    timeline.cut = watched
     try:
         result = model.analyze(path)
     finally:
-        predict._cut = real_cut
+        timeline.cut = real_cut
     assert result.error is None and result.duration == pytest.approx(600.0, abs=0.01)
     assert len(result.segments) > 100 and max(biggest) <= 60 * 16000 + 16000
+
+
+def test_adaptation_moves_the_recordings_statistics_onto_the_training_mean(recording, model):
+    from emovox.predict import AnalysisConfig, Analyzer
+
+    plain = Analyzer(model.predictor, AnalysisConfig(adapt=False))
+    adapted = Analyzer(model.predictor, AnalysisConfig(adapt=True))
+    windows = [recording.wave[int(a * 16000) : int(b * 16000)] for a, b, _ in recording.truth]
+    inputs = model.predictor.member_inputs(windows[:12])
+    moved = adapted._adapted(inputs)
+    for x, mean in zip(moved, model.predictor.training_means(), strict=True):
+        assert np.allclose(x.mean(0), mean, atol=1e-4)
+    assert adapted._adapts(12) and not adapted._adapts(9) and not plain._adapts(12)
+    a, b = plain.predict(recording.wave, sr=16000), adapted.predict(recording.wave, sr=16000)
+    assert [s.start for s in a.segments][:3] == [s.start for s in b.segments][:3]
+    assert a.segments[0].probabilities != b.segments[0].probabilities

@@ -48,6 +48,12 @@ def _cfg(subset, tmp_path, **kw):
     return config.TrainConfig.from_dict({**base, **kw})
 
 
+def _tiny_encoder_cfg(subset, tmp_path, **kw):
+    """The encoder kind over Whisper tiny.en's states 1-3 (the real encoder, from its wheel)."""
+    base = dict(model="encoder", encoder="whisper-tiny", encoder_layers=[1, 2, 3], model_config={})
+    return _cfg(subset, tmp_path, **{**base, **kw})
+
+
 def test_run_folder_and_reports(subset, tmp_path):
     m = train.train(_cfg(subset, tmp_path), tmp_path / "run", progress=False)
     run = tmp_path / "run"
@@ -205,12 +211,9 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     """--ensemble 2 through cv: members differ by seed on one split, both votes and the
     calibration are reported per fold and summarised; export gives a model folder whose
     predictions from waveforms (no cache) reproduce the evaluated soft vote."""
-    cfg = _cfg(
+    cfg = _tiny_encoder_cfg(
         subset,
         tmp_path,
-        model="encoder",
-        encoder="whisper-tiny",
-        encoder_layers=[1, 2, 3],
         epochs=3,
         ensemble=2,
         labels=7,
@@ -306,12 +309,9 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     from emovox.corpora import Manifest
     from emovox.inference import Predictor, load_checkpoint
 
-    cfg = _cfg(
+    cfg = _tiny_encoder_cfg(
         subset,
         tmp_path,
-        model="encoder",
-        encoder="whisper-tiny",
-        encoder_layers=[1, 2, 3],
         epochs=2,
         ensemble=2,
         model_config={},
@@ -478,12 +478,9 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
     from emovox.inference import Predictor
 
     hub = _tiny_hubert(tmp_path / "hubert-tiny")
-    cfg = _cfg(
+    cfg = _tiny_encoder_cfg(
         subset,
         tmp_path,
-        model="encoder",
-        encoder="whisper-tiny",
-        encoder_layers=[1, 2, 3],
         epochs=2,
         ensemble=2,
         model_config={},

@@ -46,3 +46,23 @@ def test_noise_tones_and_silence_hold_no_speech():
         assert vad.regions(det.probabilities([wave]), len(wave)) == []
     speech = speechlike(2.0)  # a buzzy tone with a moving pitch is no voice either
     assert len(vad.regions(det.probabilities([speech]), len(speech))) <= 1
+
+
+def test_a_stream_is_read_lazily():
+    """Blocks are let go as they are consumed: a long recording is never held whole."""
+    import weakref
+
+    alive: list[weakref.ref] = []
+    most = 0
+
+    def blocks():
+        nonlocal most
+        rng = np.random.default_rng(0)
+        for _ in range(40):
+            block = (0.01 * rng.standard_normal(16000 * 5)).astype(np.float32)
+            alive.append(weakref.ref(block))
+            most = max(most, sum(r() is not None for r in alive))
+            yield block
+
+    probs = vad.SpeechDetector().probabilities(blocks())
+    assert len(probs) == -(-40 * 5 * 16000 // vad.FRAME) and most <= 3

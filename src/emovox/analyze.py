@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from emovox import data, metrics
-from emovox.atomic import write_json
+from emovox.atomic import save_figure, write_json
 from emovox.features import FeatureConfig
 from emovox.inference import Loaded, clip_inputs, load_checkpoint, predict_proba, reads_pooled
 from emovox.runs import RunFolder
@@ -158,11 +158,7 @@ def plot(result: dict, labels: tuple[str, ...], path: Path) -> None:
     cx.set_yticks(range(len(pairs)), ["/".join(p["pair"]) for p in pairs])
     cx.invert_yaxis()
     cx.set_title("most confused pairs (test clips)")
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def analyze_run(

@@ -33,3 +33,12 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(obj: dict, path: str | Path, indent: int = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent))
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
+    """A matplotlib figure as PNG, written atomically, then closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    plt.close(fig)

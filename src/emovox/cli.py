@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from emovox import legacy
-from emovox.cli_predict import add_predict_parser
+from emovox.cli_audio import add_demo_parser, add_predict_parser, add_serve_parser
 from emovox.models import KINDS
 
 
@@ -172,58 +172,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    import soundfile as sf
-
-    import emovox
-    from emovox import corpora, demo
-    from emovox.formats import Writer
-
-    model = emovox.load_model()
-    rows = [r for r in corpora.read_corpus(args.data).rows if r.emotion in model.labels]
-    rows = [r for r in rows if r.speaker == args.speaker or r.speaker.endswith(args.speaker)]
-    if not rows:
-        raise ValueError(f"{args.data}: no clips of speaker {args.speaker!r} with {model.labels}")
-    rec = demo.build(rows[:: max(1, len(rows) // args.clips)][: args.clips], seed=0)
-    sf.write(args.out, rec.wave, 16000)
-    result = model.analyze(args.out, plot=args.plot)
-    Writer("text", model.labels).add(result)
-    truth = ", ".join(f"{demo.clock(a)} {e}" for a, _, e in rec.truth)
-    s = demo.score(result, rec.truth, len(rec.wave) / 16000)
-    print(f"truth: {truth}")
-    print(
-        f"frame accuracy {s['frame_accuracy']:.2f}, speech/non-speech {s['speech_accuracy']:.2f}, "
-        f"boundary error {s['boundary_error']:.2f} s (the bundled model has heard every RAVDESS "
-        f"actor: this shows the pipeline; docs/analysis.md has held-out figures)"
-    )
-    print(f"-> {args.out}, {args.plot}")
-    return 0
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from emovox.serve.app import LOCAL_HOSTS, ServeConfig, create_app
-
-    key = args.api_key or os.environ.get("EMOVOX_API_KEY")
-    if args.host not in LOCAL_HOSTS and not key and not args.no_auth:
-        raise ValueError(
-            f"binding to {args.host} exposes the service: give --api-key (or set "
-            "EMOVOX_API_KEY), or --no-auth to serve without one"
-        )
-    cfg = ServeConfig(
-        model=args.model,
-        engine=args.engine,
-        max_upload_mb=args.max_upload_mb,
-        max_seconds=args.max_seconds,
-        workers=args.workers,
-        max_pending=args.max_pending,
-        api_key=None if args.no_auth else key,
-    )
-    uvicorn.run(create_app(cfg), host=args.host, port=args.port, log_level=args.log_level)
-    return 0
-
-
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from emovox import analyze
     from emovox.evaluate import split_rows
@@ -304,13 +252,6 @@ def _add_data_parsers(sub) -> None:
         help="read headers only (fast); default decodes every file",
     )
     insp.set_defaults(func=_cmd_data_inspect)
-    dm = sub.add_parser("demo", help="build a recording from a corpus's clips and read it back")
-    dm.add_argument("data", nargs="?", default="../shared/datasets/ravdess", help="corpus folder")
-    dm.add_argument("--speaker", default="05", help="whose clips (default: RAVDESS actor 05)")
-    dm.add_argument("--clips", type=int, default=16, help="how many clips (default 16)")
-    dm.add_argument("--out", default="emovox-demo.flac", help="the recording to write")
-    dm.add_argument("--plot", default="emovox-demo.png", help="the timeline picture to write")
-    dm.set_defaults(func=_cmd_demo)
     feat = sub.add_parser("features", help="handcrafted features").add_subparsers(
         dest="sub", required=True
     )
@@ -337,30 +278,6 @@ def _add_training_parsers(sub) -> None:
     _add_train_args(cvp)
     cvp.add_argument("--folds", help="comma-separated subset, e.g. 1,2")
     cvp.set_defaults(func=_cmd_cv)
-
-
-def _add_serve_parser(sub) -> None:
-    from emovox.serve.app import ServeConfig
-
-    d = ServeConfig()
-    sv = sub.add_parser("serve", help="HTTP service and web page (GET /, POST /v1/predict)")
-    sv.add_argument("--model", help="model folder or run (default: the bundled model)")
-    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
-    sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--api-key", help="required as X-API-Key (default: $EMOVOX_API_KEY)")
-    sv.add_argument("--no-auth", action="store_true", help="no key, even when bound elsewhere")
-    sv.add_argument("--engine", choices=["numpy", "torch"], default=d.engine)
-    sv.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb)
-    sv.add_argument("--max-seconds", type=float, default=d.max_seconds, help="longest audio")
-    sv.add_argument("--workers", type=int, default=d.workers, help="inference threads")
-    sv.add_argument(
-        "--max-pending",
-        type=int,
-        default=d.max_pending,
-        help="requests waiting or running before 429 (default %(default)s)",
-    )
-    sv.add_argument("--log-level", default="warning")
-    sv.set_defaults(func=_cmd_serve)
 
 
 def _add_run_parsers(sub) -> None:
@@ -405,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_training_parsers,
         _add_run_parsers,
         add_predict_parser,
-        _add_serve_parser,
+        add_serve_parser,
+        add_demo_parser,
     ):
         add(sub)
     return p

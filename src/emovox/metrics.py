@@ -15,7 +15,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from emovox.atomic import write_json, write_text
+from emovox.atomic import save_figure, write_json, write_text
 
 
 def metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict:
@@ -106,11 +106,7 @@ def plot_confusion(
             )
     ax.set_title(title or "Confusion matrix (row-normalised)")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def write_reports(

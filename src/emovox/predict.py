@@ -9,9 +9,6 @@ arrives, so memory does not grow with its length. :class:`Analyzer` wraps either
 
 from __future__ import annotations
 
-import glob
-import itertools
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -24,7 +21,6 @@ from emovox import audio, timeline, vad
 from emovox.timeline import Segment, TimelineConfig
 
 SR = 16000
-ENVELOPE_RATE = 100  # envelope points per second (peaks of 10 ms)
 
 
 @dataclass
@@ -63,7 +59,7 @@ class AnalysisConfig:
 
     threshold: float = 0.3  # below this calibrated top probability the answer is "unsure"
     unfamiliar: float = 4.5  # above this unfamiliarity (about 1 on training data) too
-    adapt: bool = False  # a recording's windows adapted to its own speaker (statistics models)
+    adapt: bool = True  # a recording's windows adapted to its own speaker (statistics models)
     adapt_min_windows: int = 10  # fewer windows than this: too little of the voice to adapt
     timeline: TimelineConfig = field(default_factory=TimelineConfig)
     speech: vad.VadConfig = field(default_factory=vad.VadConfig)
@@ -119,7 +115,11 @@ class Analyzer:
         if sr != SR and len(wave):
             wave = soxr.resample(wave, sr, SR, quality="HQ").astype(np.float32)
         step = int(self.cfg.block_seconds * SR)
-        return self._guarded(name, lambda: (wave[i : i + step] for i in range(0, len(wave), step)))
+        out = self._guarded(name, lambda: (wave[i : i + step] for i in range(0, len(wave), step)))
+        if isinstance(out, Result):
+            return out
+        probs, odd = self._predict([out[1]])
+        return self._decide(out[0], probs[0], float(odd[0]))
 
     def analyze(
         self,
@@ -128,14 +128,44 @@ class Analyzer:
         progress: Progress | None = None,
     ) -> Result:
         """A file (path or bytes), streamed; ``plot``: write the timeline PNG there."""
-        name = "<bytes>" if isinstance(source, bytes | bytearray) else str(source)
+        return next(self.analyze_many([source], [plot], progress))
 
-        def blocks() -> Iterator[np.ndarray]:
-            return audio.stream(source, SR, self.cfg.block_seconds, self.cfg.limits)
+    def analyze_many(
+        self,
+        sources: Iterable[str | Path | bytes],
+        plots: Sequence[str | Path | None] | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Result]:
+        """Results in input order, each as soon as it is known; clips wait for up to
+        ``cfg.batch`` others so the model reads them in one batch."""
+        waiting: list[tuple[Result, np.ndarray]] = []
 
-        return self._guarded(name, blocks, plot, progress)
+        def flush() -> Iterator[Result]:
+            if waiting:
+                probs, odd = self._predict([wave for _, wave in waiting])
+                for (result, _), p, o in zip(waiting, probs, odd, strict=True):
+                    yield self._decide(result, p, float(o))
+                waiting.clear()
 
-    def _guarded(self, name, blocks, plot=None, progress=None) -> Result:
+        for k, source in enumerate(sources):
+            name = "<bytes>" if isinstance(source, bytes | bytearray) else str(source)
+
+            def blocks(source=source) -> Iterator[np.ndarray]:
+                return audio.stream(source, SR, self.cfg.block_seconds, self.cfg.limits)
+
+            step = self._guarded(name, blocks, plots[k] if plots else None, progress)
+            if isinstance(step, Result):
+                yield from flush()
+                yield step
+            else:
+                waiting.append(step)
+                if len(waiting) >= self.cfg.batch:
+                    yield from flush()
+        yield from flush()
+
+    def _guarded(
+        self, name, blocks, plot=None, progress=None
+    ) -> Result | tuple[Result, np.ndarray]:
         try:
             return self._analyze(name, blocks, plot, progress)
         except audio.AudioError as exc:
@@ -146,26 +176,24 @@ class Analyzer:
     # --- the steps ------------------------------------------------------------------------
     def _analyze(
         self, name: str, blocks: Callable[[], Iterable[np.ndarray]], plot, progress
-    ) -> Result:
+    ) -> Result | tuple[Result, np.ndarray]:
+        """A finished result, or (a clip's result to decide, its samples) for batching."""
         scan = self._scan(name, blocks)
         regions = vad.regions(scan.vad_probs, scan.n, self.cfg.speech)
         duration = scan.n / SR
-        if not regions:
+        if not regions or duration <= self.cfg.timeline.window:
             if progress:
                 progress(duration)
-            duration = round(duration, 3)
-            return Result(name, speech=False, reason="no speech detected", duration=duration)
-        if duration <= self.cfg.timeline.window:  # one clip, predicted whole as it always was
-            probs, odd = self._predict([np.concatenate(list(blocks()))])
-            if progress:
-                progress(duration)
-            result = Result(name, speech=True, duration=round(duration, 3))
-            return self._decide(result, probs[0], float(odd[0]))
+            if not regions:
+                duration = round(duration, 3)
+                return Result(name, speech=False, reason="no speech detected", duration=duration)
+            # one clip, predicted whole as it always was, from the samples pass 1 kept
+            return Result(name, speech=True, duration=round(duration, 3)), scan.clip()
         return self._timeline(name, blocks, scan, regions, plot, progress)
 
-    def _scan(self, name: str, blocks) -> _Scan:
-        """Pass 1: speech probabilities, envelope, length, level checks."""
-        scan = _Scan()
+    def _scan(self, name: str, blocks) -> timeline.Scan:
+        """Pass 1: speech probabilities, envelope, length, level checks; a clip's samples."""
+        scan = timeline.Scan(keep=int(self.cfg.timeline.window * SR))
         scan.vad_probs = self.detector.probabilities(scan.tap(blocks()))
         limits = self.cfg.limits
         if scan.n / SR < limits.min_seconds:
@@ -183,7 +211,7 @@ class Analyzer:
             )
         return scan
 
-    def _timeline(self, name, blocks, scan: _Scan, regions, plot, progress) -> Result:
+    def _timeline(self, name, blocks, scan: timeline.Scan, regions, plot, progress) -> Result:
         """Pass 2: windows scored as their audio arrives, then the curve, segments, summary."""
         cfg = self.cfg.timeline
         spans = timeline.windows(regions, cfg)
@@ -197,7 +225,8 @@ class Analyzer:
         summ = timeline.summary(segs, self.labels, scan.n / SR)
         if plot:
             curves = (times, grid, covered, segs, self.labels)
-            timeline.plot(plot, scan.envelope(), ENVELOPE_RATE, regions, *curves, Path(name).name)
+            envelope = (scan.envelope(), timeline.ENVELOPE_RATE)
+            timeline.plot(plot, *envelope, regions, *curves, Path(name).name)
         result = Result(name, speech=True, duration=summ["duration"], segments=segs, summary=summ)
         self._decide(result, grid[covered].mean(0), float(np.nanmean(odd_curve[covered])))
         result.emotion = summ["dominant_emotion"]  # the emotion held longest
@@ -218,20 +247,24 @@ class Analyzer:
         adapt = self._adapts(len(spans))
         out = np.zeros((len(spans), len(self.labels)), dtype=np.float32)
         odd = np.zeros(len(spans), dtype=np.float32)
-        inputs: list[list[np.ndarray]] = []
+        inputs: list[np.ndarray] = []  # per member (windows, statistics), when adapting
         batch: list[tuple[int, np.ndarray]] = []
         done = 0.0
 
         def flush() -> None:
             idx, waves = zip(*batch, strict=True)
             if adapt:  # statistics now, classified once the whole recording is known
-                inputs.append(self.predictor.member_inputs(list(waves)))
+                for k, x in enumerate(self.predictor.member_inputs(list(waves))):
+                    if len(inputs) <= k:
+                        inputs.append(np.empty((len(spans), x.shape[1]), dtype=np.float32))
+                    inputs[k][list(idx)] = x
             else:
                 out[list(idx)], odd[list(idx)] = self._predict(list(waves))
             batch.clear()
+            timeline.release_freed_memory()
 
-        cfg = self.cfg.timeline
-        for k, wave in _cut(blocks, spans, n, int(cfg.min_window * SR), int(cfg.context * SR)):
+        lengths = (int(self.cfg.timeline.min_window * SR), int(self.cfg.timeline.context * SR))
+        for k, wave in timeline.cut(blocks, spans, n, *lengths):
             batch.append((k, wave))
             if len(batch) == self.cfg.batch:
                 flush()
@@ -243,8 +276,7 @@ class Analyzer:
         if progress:
             progress(n / SR - done)
         if adapt:
-            per_member = [np.concatenate(x) for x in zip(*inputs, strict=True)]
-            out, odd = self.predictor.classify(self._adapted(per_member))
+            out, odd = self.predictor.classify(self._adapted(inputs))
         return out, odd
 
     def _adapts(self, windows: int) -> bool:
@@ -265,13 +297,14 @@ class Analyzer:
         for x, mean, standardise in zip(
             inputs, p.training_means(), p.speaker_normalised(), strict=True
         ):
-            x64 = x.astype(np.float64)
-            mu = x64.mean(0)
+            mu = x.mean(0, dtype=np.float64)  # float64 sums, float32 arrays: no copy of x grows
             if standardise:
-                sd = np.maximum(x64.std(0), 1e-5) if len(x) > 1 else np.ones_like(mu)
-                out.append(((x64 - mu) / sd).astype(np.float32))
+                sd = (
+                    np.maximum(x.std(0, dtype=np.float64), 1e-5) if len(x) > 1 else np.ones_like(mu)
+                )
+                out.append((x - mu.astype(np.float32)) / sd.astype(np.float32))
             else:
-                out.append((x64 - mu + mean).astype(np.float32))
+                out.append(x + (mean - mu).astype(np.float32))
         return out
 
     def _decide(self, result: Result, probs: np.ndarray, odd: float = np.nan) -> Result:
@@ -299,93 +332,3 @@ class Analyzer:
         if self._vad is None:
             self._vad = vad.SpeechDetector()
         return self._vad
-
-
-class _Scan:
-    """What pass 1 learns of a recording while its blocks go through the speech detector."""
-
-    def __init__(self) -> None:
-        self.n, self.peak, self.clipped = 0, 0.0, 0
-        self.vad_probs = np.zeros(0, dtype=np.float32)
-        self._env: list[np.ndarray] = []
-        self._carry = np.zeros(0, dtype=np.float32)
-
-    def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        hop = SR // ENVELOPE_RATE
-        for block in blocks:
-            self.n += len(block)
-            a = np.abs(block)
-            if len(a):
-                self.peak = max(self.peak, float(a.max()))
-                self.clipped += int((a >= 0.999).sum())
-            joined = np.concatenate([self._carry, a])
-            usable = len(joined) - len(joined) % hop
-            self._env.append(joined[:usable].reshape(-1, hop).max(1))
-            self._carry = joined[usable:]
-            yield block
-
-    def envelope(self) -> np.ndarray:
-        tail = [self._carry.max(keepdims=True)] if len(self._carry) else []
-        return np.concatenate(self._env + tail) if self._env or tail else np.zeros(0)
-
-
-def _cut(
-    blocks: Iterable[np.ndarray], spans, n: int, min_len: int, context: int = 0
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, samples) of each window, ``context`` samples wider on each side, as soon as the
-    streamed audio covers it, keeping only what later windows still need; windows shorter than
-    ``min_len`` grow around their centre."""
-    bounds = [_bounds(s, e, n, min_len, context) for s, e in spans]
-    buf, buf_start, i = np.zeros(0, dtype=np.float32), 0, 0
-    for block in itertools.chain(blocks, [None]):
-        if block is not None:
-            buf = np.concatenate([buf, block])
-        end = buf_start + len(buf)
-        while i < len(bounds) and (bounds[i][1] <= end or block is None):
-            a, b = bounds[i]
-            yield i, buf[a - buf_start : b - buf_start]
-            i += 1
-        keep = min((a for a, _ in bounds[i:]), default=end)
-        if keep > buf_start:
-            buf, buf_start = buf[keep - buf_start :], keep
-
-
-def _bounds(start: float, end: float, n: int, min_len: int, context: int) -> tuple[int, int]:
-    a, b = max(0, int(start * SR) - context), min(n, int(np.ceil(end * SR)) + context)
-    if b - a < min_len:
-        centre = (a + b) // 2
-        a = max(0, min(centre - min_len // 2, n - min_len))
-        b = min(n, a + min_len)
-    return a, b
-
-
-def expand_inputs(items: Sequence[str]) -> list[str]:
-    """Files as given; folders (recursively, audio extensions only) and quoted globs expanded
-    in sorted order; ``@list.txt`` read one path per line; ``-`` kept (standard input)."""
-    out: list[str] = []
-    for item in items:
-        if item == "-":
-            out.append(item)
-        elif item.startswith("@") and not Path(item).exists():
-            lines = Path(item[1:]).read_text().splitlines()
-            out.extend(
-                expand_inputs([ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")])
-            )
-        elif Path(item).is_dir():
-            out.extend(
-                sorted(
-                    str(p)
-                    for p in Path(item).rglob("*")
-                    if p.suffix.lower() in audio.AUDIO_SUFFIXES and p.is_file()
-                )
-            )
-        elif glob.has_magic(item) and not Path(item).exists():
-            out.extend(sorted(glob.glob(item, recursive=True)) or [item])
-        else:
-            out.append(item)
-    return out
-
-
-def read_stdin() -> bytes:
-    """Standard input's bytes (``-`` as an input)."""
-    return sys.stdin.buffer.read()

@@ -11,6 +11,7 @@ package's own ``get_speech_timestamps_from_probs``.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ class SpeechDetector:
         context = np.zeros(CONTEXT, dtype=np.float32)
         carry = np.zeros(0, dtype=np.float32)
         out: list[np.ndarray] = []
-        for block in [*blocks, None]:
+        for block in itertools.chain(blocks, [None]):  # lazily: a stream stays a stream
             samples = carry if block is None else np.concatenate([carry, block.astype(np.float32)])
             if block is None and len(samples):
                 samples = np.pad(samples, (0, -len(samples) % FRAME))

@@ -104,9 +104,9 @@ def test_real_frame_forward_is_padding_invariant(n):
         assert torch.allclose(x[0], y[0, :t], atol=1e-4)
 
 
-def test_hubert_tiny_random_config_gives_layer_states_and_mask():
-    torch.manual_seed(0)
-    cfg = HubertConfig(
+def _tiny_hubert_config() -> HubertConfig:
+    """A tiny, randomly initialised HuBERT: the real model class, seconds to build."""
+    return HubertConfig(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -117,6 +117,11 @@ def test_hubert_tiny_random_config_gives_layer_states_and_mask():
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=2,
     )
+
+
+def test_hubert_tiny_random_config_gives_layer_states_and_mask():
+    torch.manual_seed(0)
+    cfg = _tiny_hubert_config()
     ssl = E.SSLFrames(HubertModel(cfg).eval())
     wave = torch.randn(2, 3200)
     with torch.no_grad():
@@ -128,17 +133,7 @@ def test_hubert_tiny_random_config_gives_layer_states_and_mask():
 def test_local_ssl_folder_loads_with_its_normalisation_and_is_not_whisper(tmp_path):
     from transformers import Wav2Vec2FeatureExtractor
 
-    cfg = HubertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16, 16),
-        conv_stride=(5, 2),
-        conv_kernel=(10, 3),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
+    cfg = _tiny_hubert_config()
     HubertModel(cfg).save_pretrained(tmp_path / "raw")
     HubertModel(cfg).save_pretrained(tmp_path / "norm")
     Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(tmp_path / "norm")

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request, UploadFile
@@ -24,9 +23,9 @@ from fastapi.staticfiles import StaticFiles
 import emovox
 from emovox import audio, runs
 from emovox.predict import AnalysisConfig, Analyzer
+from emovox.serve.config import ServeConfig
 
 STATIC = Path(__file__).parent / "static"
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 STATUS = {  # AudioError class -> HTTP status
     "AudioDecodeError": 415,
     "AudioTooLongError": 413,
@@ -35,19 +34,6 @@ STATUS = {  # AudioError class -> HTTP status
     "AudioSilentError": 422,
     "AudioNonFiniteError": 422,
 }
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """What the service accepts and how much it does at once."""
-
-    model: str | None = None  # model folder, run or ensemble run; None: the bundled model
-    engine: str = "torch"  # batched: the faster once loaded (docs/analysis.md)
-    max_upload_mb: float = 50.0
-    max_seconds: float = 600.0  # longest audio analysed
-    workers: int = 1  # inference threads: one keeps both cores for torch's own threads
-    max_pending: int = 32  # requests waiting or running; more are answered 429
-    api_key: str | None = None  # when set, X-API-Key must carry it (/v1/predict, /v1/model)
 
 
 def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None) -> FastAPI:

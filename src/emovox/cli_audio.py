@@ -1,18 +1,24 @@
-"""``emovox predict``: its options, and the loop that analyses each input and writes its
-result as soon as it is done (argument parsing and output only; the work is
-:class:`emovox.predict.Analyzer`'s)."""
+"""The commands that analyse audio: ``emovox predict`` (each input's result written as soon as
+it is done), ``emovox demo`` and ``emovox serve``. Argument parsing and output only; the work
+is :class:`emovox.predict.Analyzer`'s and :mod:`emovox.serve`'s."""
 
 from __future__ import annotations
 
 import argparse
+import glob
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from emovox import audio
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import emovox
     from emovox import audio
     from emovox.formats import Writer
-    from emovox.predict import AnalysisConfig, expand_inputs, read_stdin
+    from emovox.predict import AnalysisConfig
     from emovox.timeline import TimelineConfig
 
     inputs = expand_inputs(args.inputs)
@@ -20,6 +26,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("no inputs: the folders and patterns given hold no audio files")
     timeline = TimelineConfig(window=args.window, hop=args.hop, smooth=args.smooth)
     cfg = AnalysisConfig(
+        adapt=not args.no_adapt,
         threshold=args.threshold,
         timeline=timeline,
         limits=audio.AudioLimits(max_seconds=args.max_seconds),
@@ -28,12 +35,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     writer = Writer(args.format, model.labels)
     plots = _plot_paths(args.plot, inputs)
     failed = 0
+    sources = (read_stdin() if item == "-" else item for item in inputs)
     with _progress(args, inputs) as advance:
-        for k, item in enumerate(inputs):
-            source = read_stdin() if item == "-" else item
-            result = model.analyze(source, plot=plots[k], progress=advance)
-            if item == "-":
-                result.path = "-"
+        for item, result in zip(inputs, model.analyze_many(sources, plots, advance), strict=True):
+            result.path = item
             failed += result.error is not None
             writer.add(result)
     writer.close()
@@ -183,5 +188,129 @@ def add_predict_parser(sub) -> None:
         help="numpy: fastest start (models that allow it); torch: fastest through many or long "
         "recordings; auto (default): numpy for one input up to 30 s, torch otherwise",
     )
+    pr.add_argument(
+        "--no-adapt",
+        action="store_true",
+        help="do not adapt a recording's windows to its own speaker (on by default: +4.5 points)",
+    )
     pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     pr.set_defaults(func=_cmd_predict)
+
+
+def expand_inputs(items: Sequence[str]) -> list[str]:
+    """Files as given; folders (recursively, audio extensions only) and quoted globs expanded
+    in sorted order; ``@list.txt`` read one path per line; ``-`` kept (standard input)."""
+    out: list[str] = []
+    for item in items:
+        if item == "-":
+            out.append(item)
+        elif item.startswith("@") and not Path(item).exists():
+            lines = Path(item[1:]).read_text().splitlines()
+            out.extend(
+                expand_inputs([ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")])
+            )
+        elif Path(item).is_dir():
+            out.extend(
+                sorted(
+                    str(p)
+                    for p in Path(item).rglob("*")
+                    if p.suffix.lower() in audio.AUDIO_SUFFIXES and p.is_file()
+                )
+            )
+        elif glob.has_magic(item) and not Path(item).exists():
+            out.extend(sorted(glob.glob(item, recursive=True)) or [item])
+        else:
+            out.append(item)
+    return out
+
+
+def read_stdin() -> bytes:
+    """Standard input's bytes (``-`` as an input)."""
+    return sys.stdin.buffer.read()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import soundfile as sf
+
+    import emovox
+    from emovox import corpora, demo
+    from emovox.formats import Writer
+
+    model = emovox.load_model()
+    rows = [r for r in corpora.read_corpus(args.data).rows if r.emotion in model.labels]
+    rows = [r for r in rows if r.speaker == args.speaker or r.speaker.endswith(args.speaker)]
+    if not rows:
+        raise ValueError(f"{args.data}: no clips of speaker {args.speaker!r} with {model.labels}")
+    rec = demo.build(rows[:: max(1, len(rows) // args.clips)][: args.clips], seed=0)
+    sf.write(args.out, rec.wave, 16000)
+    result = model.analyze(args.out, plot=args.plot)
+    Writer("text", model.labels).add(result)
+    truth = ", ".join(f"{demo.clock(a)} {e}" for a, _, e in rec.truth)
+    s = demo.score(result, rec.truth, len(rec.wave) / 16000)
+    print(f"truth: {truth}")
+    print(
+        f"frame accuracy {s['frame_accuracy']:.2f}, speech/non-speech {s['speech_accuracy']:.2f}, "
+        f"boundary error {s['boundary_error']:.2f} s (the bundled model has heard every RAVDESS "
+        f"actor: this shows the pipeline; docs/analysis.md has held-out figures)"
+    )
+    print(f"-> {args.out}, {args.plot}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from emovox.serve.app import create_app
+    from emovox.serve.config import LOCAL_HOSTS, ServeConfig
+
+    key = args.api_key or os.environ.get("EMOVOX_API_KEY")
+    if args.host not in LOCAL_HOSTS and not key and not args.no_auth:
+        raise ValueError(
+            f"binding to {args.host} exposes the service: give --api-key (or set "
+            "EMOVOX_API_KEY), or --no-auth to serve without one"
+        )
+    cfg = ServeConfig(
+        model=args.model,
+        engine=args.engine,
+        max_upload_mb=args.max_upload_mb,
+        max_seconds=args.max_seconds,
+        workers=args.workers,
+        max_pending=args.max_pending,
+        api_key=None if args.no_auth else key,
+    )
+    uvicorn.run(create_app(cfg), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def add_demo_parser(sub) -> None:
+    dm = sub.add_parser("demo", help="build a recording from a corpus's clips and read it back")
+    dm.add_argument("data", nargs="?", default="../shared/datasets/ravdess", help="corpus folder")
+    dm.add_argument("--speaker", default="05", help="whose clips (default: RAVDESS actor 05)")
+    dm.add_argument("--clips", type=int, default=16, help="how many clips (default 16)")
+    dm.add_argument("--out", default="emovox-demo.flac", help="the recording to write")
+    dm.add_argument("--plot", default="emovox-demo.png", help="the timeline picture to write")
+    dm.set_defaults(func=_cmd_demo)
+
+
+def add_serve_parser(sub) -> None:
+    from emovox.serve.config import ServeConfig
+
+    d = ServeConfig()
+    sv = sub.add_parser("serve", help="HTTP service and web page (GET /, POST /v1/predict)")
+    sv.add_argument("--model", help="model folder or run (default: the bundled model)")
+    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--api-key", help="required as X-API-Key (default: $EMOVOX_API_KEY)")
+    sv.add_argument("--no-auth", action="store_true", help="no key, even when bound elsewhere")
+    sv.add_argument("--engine", choices=["numpy", "torch"], default=d.engine)
+    sv.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb)
+    sv.add_argument("--max-seconds", type=float, default=d.max_seconds, help="longest audio")
+    sv.add_argument("--workers", type=int, default=d.workers, help="inference threads")
+    sv.add_argument(
+        "--max-pending",
+        type=int,
+        default=d.max_pending,
+        help="requests waiting or running before 429 (default %(default)s)",
+    )
+    sv.add_argument("--log-level", default="warning")
+    sv.set_defaults(func=_cmd_serve)
