@@ -556,3 +556,31 @@ def test_cuda_fp16_run_resumes_with_its_gradient_scaler(subset, tmp_path):
     for k in a:
         if k.startswith("model.") and a[k].is_floating_point():
             assert torch.allclose(a[k], b[k], atol=1e-2, rtol=1e-2), k
+
+
+def test_cross_corpus_models_answer_in_the_labels_both_corpora_have(subset, tmp_path):
+    """RAVDESS (8 emotions) -> ASED (5): the targets, the model's outputs and its metadata
+    all use the 5 shared labels, in one order."""
+    from emovox.corpora import read_corpus
+
+    from .conftest import RAVDESS
+
+    ased_root = RAVDESS.parent / "ased"
+    if not ased_root.is_dir():
+        pytest.skip("ASED not found")
+    ased = tmp_path / "ased.tsv"
+    Manifest(read_corpus(ased_root).rows[::60], []).write_tsv(ased)
+    cfg = _cfg(
+        subset,
+        tmp_path,
+        data=[str(subset), str(ased)],
+        protocol="cross-corpus",
+        test_corpus="ased",
+        epochs=1,
+    )
+    m = train.train(cfg, tmp_path / "x", progress=False)
+    _, meta = checkpoint.load(tmp_path / "x" / "checkpoints" / "best")
+    shared = ["angry", "fear", "happy", "neutral", "sad"]
+    assert meta["labels"] == m["labels"] == shared
+    assert meta["model_config"]["n_classes"] == 5 and len(m["confusion"]) == 5
+    assert m["n"] == sum(map(sum, m["confusion"])) > 0

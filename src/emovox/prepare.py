@@ -53,6 +53,13 @@ def make_split(manifest: corpora.Manifest, cfg: TrainConfig) -> protocols.Split:
     return protocols.all_data(manifest, labels, cfg.valid_fraction, seed=seed)
 
 
+def read_split(cfg: TrainConfig) -> tuple[corpora.Manifest, protocols.Split]:
+    """The config's corpora and their split; the split's labels are the model's (cross-corpus:
+    only those both sides have)."""
+    manifest = corpora.read_corpora(cfg.data)
+    return manifest, make_split(manifest, cfg)
+
+
 def _decodable(split: protocols.Split, usable: dict) -> protocols.Split:
     """``split`` without the rows whose files could not be decoded."""
     parts = (split.train, split.valid, split.test)
@@ -65,10 +72,10 @@ def prepare(
     extractor: FeatureExtractor,
     model: nn.Module,
     encoder: nn.Module | None = None,
+    split: tuple[corpora.Manifest, protocols.Split] | None = None,
 ) -> Prepared:
     """Decode the split's clips and compute (or read from the cache) what the model reads."""
-    manifest = corpora.read_corpora(cfg.data)
-    split = make_split(manifest, cfg)
+    manifest, split = split or read_split(cfg)
     idx = np.concatenate([split.train, split.valid, split.test])
     clips = data.load_clips([manifest.rows[i] for i in idx]).trimmed(cfg.trim_db)
     ok = {r.path for r in clips.rows}

@@ -24,8 +24,7 @@ from emovox.config import TrainConfig, validate
 from emovox.evaluate import evaluate_run
 from emovox.features import FeatureExtractor
 from emovox.inference import load_encoder, model_inputs, predict_proba
-from emovox.labels import label_set
-from emovox.prepare import Prepared, augmented_features, prepare, variant_batch
+from emovox.prepare import Prepared, augmented_features, prepare, read_split, variant_batch
 from emovox.runs import RunFolder
 from emovox.runtime import (
     amp_dtype,
@@ -65,9 +64,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     extractor = FeatureExtractor(cfg.feature).to(device)  # features on the training device
     kind = models.kind(cfg.model)
     encoder = load_encoder(cfg.encoder).to(device) if kind.needs_encoder else None
-    labels = label_set(cfg.labels)
+    manifest, split = read_split(cfg)
+    labels = split.labels  # label_set(cfg.labels), or the labels both corpora have
     model = build_model(cfg, extractor.cfg.n_features, len(labels), encoder)
-    prep = prepare(cfg, extractor, model, encoder)
+    prep = prepare(cfg, extractor, model, encoder, (manifest, split))
     if prep.pooled is not None:  # the encoder head standardises with training statistics
         model.enc.fit_norm(torch.from_numpy(np.stack([prep.pooled[i] for i in prep.split.train])))
     if rank == 0 and not resume:
