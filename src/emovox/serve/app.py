@@ -46,7 +46,14 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
     info = _model_info(cfg.model)
     executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="emovox-infer")
     state = {"pending": 0}
-    app = FastAPI(title="emovox", version=emovox.__version__, description=__doc__)
+    # no /docs or /redoc: they load their scripts from a CDN, and users may be offline
+    app = FastAPI(
+        title="emovox",
+        version=emovox.__version__,
+        description=__doc__,
+        docs_url=None,
+        redoc_url=None,
+    )
 
     @app.middleware("http")
     async def api_key(request: Request, call_next):
