@@ -264,7 +264,6 @@ class Predictor:
         """Each encoder's frozen states (list of (b, t, d)) and frame mask, run once."""
         return {name: self.encoders[name].states(waves, k) for name, k in upto.items()}
 
-    @torch.no_grad()
     def predict_waves(
         self,
         waves: list[np.ndarray],

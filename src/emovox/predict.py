@@ -116,10 +116,7 @@ class Analyzer:
             wave = soxr.resample(wave, sr, SR, quality="HQ").astype(np.float32)
         step = int(self.cfg.block_seconds * SR)
         out = self._guarded(name, lambda: (wave[i : i + step] for i in range(0, len(wave), step)))
-        if isinstance(out, Result):
-            return out
-        probs, odd = self._predict([out[1]])
-        return self._decide(out[0], probs[0], float(odd[0]))
+        return out if isinstance(out, Result) else self._decide_clips([out])[0]
 
     def analyze(
         self,
@@ -142,9 +139,7 @@ class Analyzer:
 
         def flush() -> Iterator[Result]:
             if waiting:
-                probs, odd = self._predict([wave for _, wave in waiting])
-                for (result, _), p, o in zip(waiting, probs, odd, strict=True):
-                    yield self._decide(result, p, float(o))
+                yield from self._decide_clips(waiting)
                 waiting.clear()
 
         for k, source in enumerate(sources):
@@ -232,6 +227,13 @@ class Analyzer:
         result.emotion = summ["dominant_emotion"]  # the emotion held longest
         result.reason = None if result.emotion else "unsure in every segment"
         return result
+
+    def _decide_clips(self, clips: list[tuple[Result, np.ndarray]]) -> list[Result]:
+        """Clips (a result to fill, its samples) through the model in one batch."""
+        probs, odd = self._predict([wave for _, wave in clips])
+        return [
+            self._decide(r, p, float(o)) for (r, _), p, o in zip(clips, probs, odd, strict=True)
+        ]
 
     def _predict(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, unfamiliarity; NaN where the predictor has no such score)."""
