@@ -12,6 +12,7 @@ import torch
 
 from emovox import checkpoint, config, evaluate, experiments, prepare, runs, train
 from emovox.corpora import Manifest
+from emovox.frontend import Frontend
 
 TINY_MODEL = {"channels": [8, 8, 16], "lstm_hidden": 16, "head_hidden": 16}
 
@@ -323,11 +324,11 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     split = json.loads((tmp_path / "trim" / "member0" / "split.json").read_text())
     rows = [r for r in Manifest.read_tsv(subset).rows if r.path in set(split["test"])]
     clips = data.load_clips(rows)
-    cut = clips.trimmed(30)
+    cut = clips.through(Frontend(30))
     assert sum(len(w) for w in cut.waves) < 0.8 * sum(len(w) for w in clips.waves)
-    assert cut.keys != clips.keys and cut.trimmed(30) is cut
-    with pytest.raises(ValueError, match="already trimmed"):
-        cut.trimmed(40)
+    assert cut.keys != clips.keys and cut.through(Frontend(30)) is cut
+    with pytest.raises(ValueError, match="already through"):
+        cut.through(Frontend(40))
     member = load_checkpoint(tmp_path / "trim" / "member0" / "checkpoints" / "best")
     evaluated = evaluate.probabilities(
         member, clips, runs.RunFolder(tmp_path / "trim" / "member0").cache(), torch.device("cpu")
@@ -339,10 +340,10 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     assert float((probs.argmax(1) == y).mean()) == pytest.approx(m["accuracy"])
     one = Predictor([pred.members[0]])  # member 0 alone, temperature 1: the evaluation's
     assert np.abs(one.predict_waves(clips.waves) - evaluated).max() < 1e-5
-    one.trim_db = 0.0  # the same model fed the untrimmed waves answers otherwise
+    one.frontend = Frontend()  # the same model fed the untrimmed waves answers otherwise
     assert np.abs(one.predict_waves(clips.waves) - evaluated).max() > 1e-3
     fast = lite.load(model_dir)
-    assert fast is not None and fast.trim_db == 30
+    assert fast is not None and fast.frontend == Frontend(30)
     assert np.abs(fast.predict_waves(clips.waves) - probs).max() < 1e-4
 
 

@@ -68,6 +68,8 @@ class TrainConfig:
     #   is frozen and cached (layers above the highest pooled layer are never run)
     trim_db: float = 0.0  # >0: leading and trailing silence (frames more than this many dB
     #   below the loudest) cut before features and encoder, here and at prediction
+    level_db: float = 0.0  # <0: every clip scaled to this speech level (dBFS, gated) after
+    #   augmentation, here and at prediction (emovox.frontend); 0: as recorded
     speaker_norm: int = 0  # >0: encoder statistics standardised per speaker, test speakers
     #   from this many of their own (unlabelled) clips, training speakers from all of theirs
     variants: int = 0  # augmented copies of each training clip, featurised and encoded once

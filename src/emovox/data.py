@@ -8,8 +8,9 @@ of augmented copies (``Variant``), which training picks from.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from emovox.augment import AugmentConfig, augment
 from emovox.cache import ArrayCache
 from emovox.corpora import Utterance
 from emovox.features import FeatureConfig, FeatureExtractor, extract
+from emovox.frontend import Frontend
 
 
 @dataclass
@@ -29,26 +31,21 @@ class Clips:
     waves: list[np.ndarray]
     rows: list[Utterance]
     errors: list[tuple[str, str]]
-    trim_db: float = 0.0  # >0: leading and trailing silence cut (``audio.trim_silence``)
+    frontend: Frontend = Frontend()  # what the waves have been through (none: as decoded)
 
     @property
     def keys(self) -> list[str]:
-        """Per clip, what caches are keyed by: the file's content hash, plus the trimming."""
-        tag = f"+trim{self.trim_db:g}" if self.trim_db > 0 else ""
-        return [r.sha1 + tag if r.sha1 else "" for r in self.rows]
+        """Per clip, what caches are keyed by: the file's content hash, plus the front end."""
+        return [r.sha1 + self.frontend.tag if r.sha1 else "" for r in self.rows]
 
-    def trimmed(self, top_db: float) -> Clips:
-        """These clips with their leading and trailing silence cut (``top_db`` <= 0: as they
-        are). Trimming is done once, from the decoded files."""
-        top_db = max(top_db, 0.0)
-        if top_db == self.trim_db:
+    def through(self, frontend: Frontend) -> Clips:
+        """These clips as ``frontend`` gives them to a model (trimmed, levelled), once, from
+        the decoded files."""
+        if frontend == self.frontend:
             return self
-        if self.trim_db > 0:
-            raise ValueError(
-                f"clips already trimmed at {self.trim_db:g} dB, asked for {top_db:g} dB"
-            )
-        waves = [audio.trim_silence(w, top_db) for w in self.waves]
-        return Clips(waves, self.rows, self.errors, top_db)
+        if self.frontend != Frontend():
+            raise ValueError(f"clips already through {self.frontend}, asked for {frontend}")
+        return Clips([frontend(w) for w in self.waves], self.rows, self.errors, frontend)
 
 
 def load_clips(rows: Sequence[Utterance], sr: int = 16000) -> Clips:
@@ -95,20 +92,46 @@ def collate(feats: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass(frozen=True)
+class Babble:
+    """Other speakers' clips that babble noise is made of: per clip, its speaker's are left
+    out. ``digest`` names the set (cached copies made from another set are other copies)."""
+
+    waves: tuple[np.ndarray, ...]
+    speakers: tuple[str, ...]
+    speaker_of: dict[str, str]  # clip key -> speaker
+    digest: str
+
+    @classmethod
+    def of(cls, waves: Sequence[np.ndarray], speakers: Sequence[str], keys: Sequence[str]):
+        digest = hashlib.sha1("\n".join(sorted(keys)).encode()).hexdigest()[:16]
+        return cls(tuple(waves), tuple(speakers), dict(zip(keys, speakers, strict=True)), digest)
+
+    def others(self, key: str) -> list[np.ndarray]:
+        spk = self.speaker_of.get(key)
+        return [w for w, s in zip(self.waves, self.speakers, strict=True) if s != spk]
+
+
+@dataclass(frozen=True)
 class Variant:
     """The k-th augmented copy (k >= 1) of every clip: a fixed function of the clip's content,
-    k and the augmentation config, so it can be cached like the clean clip."""
+    k, the augmentation config (and babble set), so it can be cached like the clean clip. The
+    copy then goes through the front end's loudness step, as every input of the model does."""
 
     k: int
     augment: AugmentConfig
     sr: int = 16000
+    frontend: Frontend = Frontend()
+    babble: Babble | None = field(default=None, compare=False)
 
     def key(self) -> dict:
-        return {"variant": self.k, "augment": self.augment.to_dict()}
+        key = {"variant": self.k, "augment": self.augment.to_dict()}
+        return {**key, "babble": self.babble.digest} if self.babble else key
 
-    def apply(self, wave: np.ndarray, sha1: str) -> np.ndarray:
-        seed = int(sha1[:16], 16) if sha1 else 0
-        return augment(wave, self.augment, np.random.default_rng([self.k, seed]), self.sr)
+    def apply(self, wave: np.ndarray, key: str) -> np.ndarray:
+        seed = int(key[:16], 16) if key else 0
+        pool = self.babble.others(key) if self.babble else None
+        rng = np.random.default_rng([self.k, seed])
+        return self.frontend.level(augment(wave, self.augment, rng, self.sr, pool))
 
 
 def _cached_per_clip(

@@ -21,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emovox import audio, checkpoint, data, models, runs
+from emovox import checkpoint, data, models, runs
 from emovox.cache import ArrayCache
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
+from emovox.frontend import Frontend
 from emovox.models.encoders import is_whisper, load_ssl, load_whisper
 from emovox.models.hybrid import HybridModel
 from emovox.models.pooling import layer_stats
@@ -129,7 +130,7 @@ def clip_inputs(
 ) -> tuple[list | None, list | None]:
     """(normalised features or None, encoder inputs or None) of decoded clips for a loaded
     model, as training computed them; speaker normalisation uses the clips' own speakers."""
-    clips = clips.trimmed(loaded.meta.get("trim_db", 0.0))
+    clips = clips.through(Frontend.from_meta(loaded.meta))
     hashes = clips.keys
     feats = states = None
     if loaded.reads_features:
@@ -226,10 +227,10 @@ class Predictor:
         cfgs = {json.dumps(m.meta["feature_config"], sort_keys=True) for m in members}
         if len(cfgs) > 1:
             raise ValueError("ensemble members must share one feature config")
-        trims = {float(m.meta.get("trim_db", 0.0)) for m in members}
-        if len(trims) > 1:
-            raise ValueError(f"ensemble members must share one trim_db, got {sorted(trims)}")
-        self.trim_db = trims.pop()
+        fronts = {Frontend.from_meta(m.meta) for m in members}
+        if len(fronts) > 1:
+            raise ValueError(f"ensemble members must share one front end, got {fronts}")
+        self.frontend = fronts.pop()
         feature_cfg = FeatureConfig.from_dict(members[0].meta["feature_config"])
         self.extractor = (
             FeatureExtractor(feature_cfg).to(self.device) if self._needs_features() else None
@@ -287,7 +288,7 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, classes), unfamiliarity (n,)): the second as :func:`unfamiliarity`
         over the members that read pooled statistics (NaN when none does)."""
-        waves, enrollment = self._trim(waves), self._trim(enrollment)
+        waves, enrollment = self._prepare(waves), self._prepare(enrollment)
         order = np.argsort([len(w) for w in waves])
         out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
         odd = np.full(len(waves), np.nan, dtype=np.float32)
@@ -333,7 +334,7 @@ class Predictor:
         every member must read pooled statistics (:attr:`reads_statistics`)."""
         if not self.reads_statistics:
             raise ValueError("only models whose members read pooled encoder statistics adapt")
-        waves, upto = self._trim(waves), self._upto()
+        waves, upto = self._prepare(waves), self._upto()
         out: list[list[np.ndarray]] = [[] for _ in self.members]
         for s in range(0, len(waves), batch_size):
             encoded = self._encode(waves[s : s + batch_size], upto)
@@ -371,9 +372,9 @@ class Predictor:
         """Per member, whether it was trained on per-speaker standardised statistics."""
         return [bool(m.meta.get("speaker_norm")) for m in self.members]
 
-    def _trim(self, waves: list[np.ndarray] | None) -> list[np.ndarray] | None:
-        """Waves as the model was trained on them: with silence trimmed if it was."""
-        return None if waves is None else [audio.trim_silence(w, self.trim_db) for w in waves]
+    def _prepare(self, waves: list[np.ndarray] | None) -> list[np.ndarray] | None:
+        """Waves as the model was trained on them: trimmed and levelled if they were."""
+        return None if waves is None else [self.frontend(w) for w in waves]
 
     def _speaker_stats(
         self, enrollment: list[np.ndarray] | None, upto: dict[str, int]

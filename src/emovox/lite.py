@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from emovox import audio, models, runs
+from emovox import models, runs
 from emovox.cache import default_root
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.filters import mel_filterbank
+from emovox.frontend import Frontend
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -141,7 +142,7 @@ class LitePredictor:
     ) -> None:
         self.members, self.encoder, self.temperature = members, encoder, temperature
         self.labels = tuple(members[0][0]["labels"])
-        self.trim_db = float(members[0][0].get("trim_db", 0.0))
+        self.frontend = Frontend.from_meta(members[0][0])
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities (n, classes) for 16 kHz mono waveforms."""
@@ -157,7 +158,7 @@ class LitePredictor:
         """Per member, the statistics it reads (n, layers * 2d), before its standardisation."""
         inputs: list[list[np.ndarray]] = [[] for _ in self.members]
         for wave in waves:
-            states = self.encoder.states(audio.trim_silence(wave, self.trim_db))
+            states = self.encoder.states(self.frontend(wave))
             stats = [
                 np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))]) for s in states
             ]
@@ -198,7 +199,7 @@ def load(path: str | Path | None = None) -> LitePredictor | None:
     if not all(models.kind(m["model"]).numpy_predictable(m) for m in metas):
         return None
     encoders = {m["encoder"] for m in metas}
-    if len({float(m.get("trim_db", 0.0)) for m in metas}) > 1:
+    if len({Frontend.from_meta(m) for m in metas}) > 1:
         return None  # the torch path explains the mismatch
     root = default_root() / "encoders" / encoders.pop()
     if encoders or not (root / "whisper.safetensors").exists():

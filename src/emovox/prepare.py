@@ -19,6 +19,7 @@ from emovox.augment import AugmentConfig, augment
 from emovox.cache import ArrayCache
 from emovox.config import TrainConfig
 from emovox.features import FeatureExtractor, FeatureStats, extract
+from emovox.frontend import Frontend
 from emovox.inference import encoder_inputs
 from emovox.labels import label_set
 
@@ -34,6 +35,7 @@ class Prepared:
     stats: FeatureStats
     y: dict[int, int]
     errors: list[tuple[str, str]]
+    frontend: Frontend = Frontend()  # what every wave went through (augmented copies too)
     states: dict[int, np.ndarray] | None = None  # what the encoder pathway reads
     pooled: dict[int, np.ndarray] | None = None  # per-layer statistics (meanstd pooling)
     variants: dict[int, list[np.ndarray]] | None = None  # training clips: copies' features
@@ -77,7 +79,8 @@ def prepare(
     """Decode the split's clips and compute (or read from the cache) what the model reads."""
     manifest, split = split or read_split(cfg)
     idx = np.concatenate([split.train, split.valid, split.test])
-    clips = data.load_clips([manifest.rows[i] for i in idx]).trimmed(cfg.trim_db)
+    frontend = Frontend(cfg.trim_db, cfg.level_db)
+    clips = data.load_clips([manifest.rows[i] for i in idx]).through(frontend)
     ok = {r.path for r in clips.rows}
     keep = [i for i in idx if manifest.rows[i].path in ok]
     keys = dict(zip(keep, clips.keys, strict=True))  # cache keys: content (+ trimming)
@@ -95,6 +98,7 @@ def prepare(
         stats=stats,
         y={i: split.labels.index(manifest.rows[i].emotion) for i in raw},
         errors=clips.errors,
+        frontend=frontend,
     )
     if encoder is not None:
         _add_encoder_inputs(prep, cfg, model, encoder, keys, cache)
@@ -135,7 +139,14 @@ def _add_variants(
     train = list(prep.split.train)
     waves, hashes = [prep.waves[i] for i in train], [keys[i] for i in train]
     aug = replace(cfg.augment, enabled=True)
-    copies = [data.Variant(k, aug, extractor.cfg.sr) for k in range(1, cfg.variants + 1)]
+    babble = None
+    if aug.p_babble > 0:
+        speakers = [prep.manifest.rows[i].speaker for i in train]
+        babble = data.Babble.of(waves, speakers, hashes)
+    copies = [
+        data.Variant(k, aug, extractor.cfg.sr, prep.frontend, babble)
+        for k in range(1, cfg.variants + 1)
+    ]
     if models.kind(cfg.model).reads_features(cfg.model_config):
         feats = [
             [
@@ -201,7 +212,7 @@ def augmented_features(
         w = augment(prep.waves[i], aug_cfg, rng, extractor.cfg.sr)
         if w is not prep.waves[i]:
             changed.append(j)
-            waves.append(w)
+            waves.append(prep.frontend.level(w))
     if changed:
         for j, f in zip(changed, extract(waves, extractor, batch_size=16), strict=True):
             feats[j] = prep.stats.apply(f)

@@ -137,6 +137,7 @@ def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> d
         "finetune_layers": cfg.finetune_layers,
         "speaker_norm": cfg.speaker_norm,
         "trim_db": cfg.trim_db,
+        "level_db": cfg.level_db,
         "seed": cfg.seed,
     }
 
