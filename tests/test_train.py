@@ -585,3 +585,26 @@ def test_cross_corpus_models_answer_in_the_labels_both_corpora_have(subset, tmp_
     assert meta["labels"] == m["labels"] == shared
     assert meta["model_config"]["n_classes"] == 5 and len(m["confusion"]) == 5
     assert m["n"] == sum(map(sum, m["confusion"])) > 0
+
+
+def test_level_front_end_makes_predictions_independent_of_input_gain(subset, tmp_path):
+    """Trained and predicting on levelled clips, the model answers the same at any gain (both
+    predictors); the same weights fed the raw clips do not."""
+    from emovox import data, lite
+    from emovox.inference import Predictor
+
+    cfg = _tiny_encoder_cfg(subset, tmp_path, epochs=2, level_db=-25.0)
+    experiments.run(cfg, tmp_path / "level")
+    assert checkpoint.load(tmp_path / "level" / "checkpoints" / "best")[1]["level_db"] == -25
+    model_dir = runs.export(tmp_path / "level", tmp_path / "model")
+    rows = Manifest.read_tsv(subset).rows[:12]
+    waves = data.load_clips(rows).waves
+    pred, fast = Predictor.load(model_dir), lite.load(model_dir)
+    ref = pred.predict_waves(waves)
+    for gain_db in (-20.0, 10.0):  # quieter, and louder than full scale (float input)
+        scaled = [w * np.float32(10 ** (gain_db / 20)) for w in waves]
+        assert np.abs(pred.predict_waves(scaled) - ref).max() < 1e-4
+        assert np.abs(fast.predict_waves(scaled) - ref).max() < 1e-4
+    pred.frontend = Frontend()  # the raw level reaches the encoder: the answer moves
+    quiet = [w * np.float32(0.1) for w in waves]
+    assert np.abs(pred.predict_waves(quiet) - pred.predict_waves(waves)).max() > 1e-2

@@ -75,6 +75,7 @@ class TrainConfig:
     variants: int = 0  # augmented copies of each training clip, featurised and encoded once
     #   and cached; each epoch reads every training clip as itself or one of its copies
     #   (replaces on-the-fly augmentation: with variants, augment.enabled must be false)
+    balance_corpora: bool = True  # several corpora: each epoch draws equal shares of each
     valid_fraction: float = 0.1
     amp: str = "auto"  # auto (fp16 on CUDA, off on CPU) | bf16 | fp16 | off
     device: str = "auto"

@@ -35,6 +35,21 @@ def probabilities(
     return predict_proba(loaded.model.to(device), *clip_inputs(loaded, clips, cache), device)
 
 
+def per_corpus(
+    rows: list[corpora.Utterance], y: np.ndarray, pred: np.ndarray, labels: tuple[str, ...]
+) -> dict:
+    """Metrics on each corpus's clips apart, when the test side holds several (a model trained
+    on a union is judged on each corpus: the figures a single-corpus run is compared with)."""
+    names = np.array([r.corpus for r in rows])
+    if len(set(names)) < 2:
+        return {}
+    return {
+        "per_corpus": {
+            c: metrics.metrics(y[names == c], pred[names == c], labels) for c in sorted(set(names))
+        }
+    }
+
+
 def _training_figures(out: Path, extra: dict | None) -> dict:
     """``extra``, or on re-evaluation the training figures the old metrics.json recorded."""
     extra = dict(extra or {})
@@ -75,6 +90,7 @@ def evaluate_run(
         return m
     probs = probabilities(loaded, clips, run.cache(), device)
     y = np.array([labels.index(r.emotion) for r in clips.rows])
+    extra |= per_corpus(clips.rows, y, probs.argmax(1), labels)
     return metrics.write_reports(out, y, probs.argmax(1), labels, extra)
 
 
@@ -125,6 +141,7 @@ def evaluate_ensemble(
             ensemble.apply_temperature(soft, temperature), y
         ),
     }
+    extra |= per_corpus(test.rows, y, soft.argmax(1), labels)
     m = metrics.write_reports(out, y, soft.argmax(1), labels, extra | {"ensemble": summary})
     with open(out / "report.txt", "a") as f:
         f.write("\n" + metrics.ensemble_text(summary))

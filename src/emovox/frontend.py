@@ -22,8 +22,9 @@ MAX_GAIN_DB = 60.0
 
 def loudness(wave: np.ndarray, sr: int = 16000) -> float:
     """The clip's speech level in dBFS, -inf for silence: ITU-R BS.1770's gated mean power
-    (400 ms blocks at 75% overlap, a relative gate 10 dB under the mean; the absolute gate at
-    -100 dB, since BS.1770's -70 would drop real recordings: RAVDESS has clips near -55 dBFS).
+    (400 ms blocks at 75% overlap, a relative gate 10 dB under the mean). No absolute gate
+    beyond digital silence: BS.1770's at -70 dB would drop real recordings (RAVDESS has clips
+    near -55 dBFS, 20 dB quieter is -75) and make the level depend on the gain.
     Without BS.1770's K-weighting filter: written here in NumPy so that scipy.signal (0.9 s to
     import, pyloudnorm's dependency) stays out of a prediction's start; a gain moves this
     level by exactly the gain either way, which is what invariance needs."""
@@ -34,7 +35,7 @@ def loudness(wave: np.ndarray, sr: int = 16000) -> float:
     csum = np.concatenate([[0.0], np.cumsum(np.square(wave, dtype=np.float64))])
     starts = np.arange(0, n - block + 1, max(block // 4, 1))
     power = np.maximum((csum[starts + block] - csum[starts]) / block, 0.0)  # (blocks,)
-    power = power[power > 1e-10]  # the absolute gate, -100 dB
+    power = power[power > 1e-20]  # digital silence only
     if len(power) == 0:
         return float("-inf")
     power = power[power > power.mean() / 10]  # the relative gate, -10 dB
@@ -76,4 +77,4 @@ class Frontend:
     def tag(self) -> str:
         """What cache keys of clips through this front end carry beyond the file's hash."""
         trim = f"+trim{self.trim_db:g}" if self.trim_db > 0 else ""
-        return trim + (f"+level{self.level_db:g}" if self.level_db < 0 else "")
+        return trim + (f"+lvl{self.level_db:g}" if self.level_db < 0 else "")

@@ -134,6 +134,16 @@ def summarise_folds(folds: list[dict]) -> dict:
         out[f"{key}_std"] = float(vals.std())
     out["confusion"] = np.sum([f["confusion"] for f in folds], axis=0).tolist()
     out["labels"] = folds[0]["labels"]
+    if all("per_corpus" in f for f in folds):  # a union of corpora: each one's own figures
+        names = sorted(folds[0]["per_corpus"])
+        out["per_corpus"] = {
+            c: {
+                k: v
+                for k, v in summarise_folds([f["per_corpus"][c] for f in folds]).items()
+                if k != "folds"
+            }
+            for c in names
+        }
     out["folds"] = folds
     return out
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from torch import nn
 
-from emovox import corpora, data, models, protocols
+from emovox import corpora, data, models, multicorpus, protocols
 from emovox.augment import AugmentConfig, augment
 from emovox.cache import ArrayCache
 from emovox.config import TrainConfig
@@ -36,6 +36,8 @@ class Prepared:
     y: dict[int, int]
     errors: list[tuple[str, str]]
     frontend: Frontend = Frontend()  # what every wave went through (augmented copies too)
+    class_masks: dict[str, np.ndarray] | None = None  # per corpus, the labels it has (None:
+    #   every corpus has every label)
     states: dict[int, np.ndarray] | None = None  # what the encoder pathway reads
     pooled: dict[int, np.ndarray] | None = None  # per-layer statistics (meanstd pooling)
     variants: dict[int, list[np.ndarray]] | None = None  # training clips: copies' features
@@ -99,6 +101,7 @@ def prepare(
         y={i: split.labels.index(manifest.rows[i].emotion) for i in raw},
         errors=clips.errors,
         frontend=frontend,
+        class_masks=multicorpus.class_masks(manifest, split),
     )
     if encoder is not None:
         _add_encoder_inputs(prep, cfg, model, encoder, keys, cache)

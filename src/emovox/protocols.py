@@ -223,17 +223,31 @@ def all_data(
 
 
 def speaker_folds(manifest: Manifest, k: int = 6) -> list[int]:
-    """The fold numbers of the speaker protocol: EmoBox's 6 for RAVDESS, else 1..k."""
-    return list(EMOBOX_RAVDESS_FOLDS) if _is_ravdess(manifest) else list(range(1, k + 1))
+    """The fold numbers of the speaker protocol: EmoBox's 6 where RAVDESS is in, else 1..k."""
+    if "ravdess" in manifest.column("corpus"):
+        return list(EMOBOX_RAVDESS_FOLDS)
+    return list(range(1, k + 1))
 
 
 def speaker_fold(
     manifest: Manifest, labels: tuple[str, ...], fold: int, seed: int = 0, k: int = 6
 ) -> Split:
-    """The ``speaker`` protocol: EmoBox folds on RAVDESS, speaker-grouped k-fold elsewhere."""
+    """The ``speaker`` protocol: EmoBox folds on RAVDESS, speaker-grouped k-fold elsewhere.
+    On a union of corpora, fold ``fold`` holds out each corpus's own fold ``fold`` (RAVDESS:
+    EmoBox's actors), so a corpus's figures compare with its single-corpus folds."""
     if _is_ravdess(manifest):
         return emobox_fold(manifest, labels, fold, seed)
-    return speaker_kfold(manifest, labels, k, fold, seed)
+    corpora = sorted(set(manifest.column("corpus")))
+    if len(corpora) == 1:
+        return speaker_kfold(manifest, labels, k, fold, seed)
+    test: set[str] = set()
+    for c in corpora:
+        part = Manifest([r for r in manifest.rows if r.corpus == c], [])
+        if c == "ravdess":
+            test |= {f"ravdess-{a}" for a in EMOBOX_RAVDESS_FOLDS[fold]}
+        else:
+            test |= set(speaker_kfold(part, labels, k, fold, seed).info["test_speakers"])
+    return _speaker_split(manifest, labels, test, f"speaker{k}-fold{fold}", seed, 0.1)
 
 
 def _is_ravdess(manifest: Manifest) -> bool:

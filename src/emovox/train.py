@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from emovox import checkpoint, metrics, models
+from emovox import checkpoint, metrics, models, multicorpus
 from emovox.atomic import write_json, write_text
 from emovox.config import TrainConfig, validate
 from emovox.evaluate import evaluate_run
@@ -203,6 +203,9 @@ def _loss(cfg: TrainConfig, prep: Prepared, n_classes: int, device: torch.device
     weights = torch.tensor(
         len(train_idx) / (n_classes * np.maximum(counts, 1)), dtype=torch.float32, device=device
     )
+    if prep.class_masks is not None:  # corpora with different label sets
+        w = weights if cfg.optim.class_weights else None
+        return multicorpus.MaskedCrossEntropy(w, cfg.optim.label_smoothing)
     return nn.CrossEntropyLoss(
         weight=weights if cfg.optim.class_weights else None,
         label_smoothing=cfg.optim.label_smoothing,
@@ -236,15 +239,17 @@ class Step:
     amp_dtype: torch.dtype | None
     device: torch.device
 
-    def __call__(self, feats, states, target: list[int]) -> float:
+    def __call__(self, feats, states, target: list[int], allowed=None) -> float:
+        """One step on a batch; ``allowed`` (batch, classes) bool: each clip's corpus's labels."""
         inputs = model_inputs(self.model, feats, states, self.device)
         y = torch.tensor(target, device=self.device)
+        extra = () if allowed is None else (torch.from_numpy(allowed).to(self.device),)
         with torch.autocast(
             self.device.type,
             dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         ):
-            loss = self.loss_fn(self.net(*inputs).float(), y)
+            loss = self.loss_fn(self.net(*inputs).float(), y, *extra)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)
@@ -268,7 +273,7 @@ def _train_epoch(
     rank, world = rank_and_size()
     rng = np.random.default_rng([cfg.seed, epoch])
     torch.manual_seed(cfg.seed * 100003 + epoch)
-    order = rng.permutation(prep.split.train)[: steps * cfg.batch_size * world]
+    order = _epoch_order(cfg, prep, rng)[: steps * cfg.batch_size * world]
     mine = order[rank::world]
     aug_rng = np.random.default_rng([cfg.seed, epoch, rank])
     aug_cfg = cfg.augment if models.kind(cfg.model).reads_features(cfg.model_config) else None
@@ -287,8 +292,24 @@ def _train_epoch(
                 else [prep.feats[i] for i in batch]
             )
             states = [prep.states[i] for i in batch] if prep.states else None
-        total += step(feats, states, [prep.y[i] for i in batch])
+        total += step(feats, states, [prep.y[i] for i in batch], _allowed(prep, batch))
     return total / max(steps, 1)
+
+
+def _epoch_order(cfg: TrainConfig, prep: Prepared, rng: np.random.Generator) -> np.ndarray:
+    """The training clips in this epoch's order: a permutation, or with several corpora (and
+    ``balance_corpora``) equal shares of each."""
+    corpora = [prep.manifest.rows[i].corpus for i in prep.split.train]
+    if cfg.balance_corpora and len(set(corpora)) > 1:
+        return multicorpus.balanced_order(prep.split.train, corpora, rng)
+    return rng.permutation(prep.split.train)
+
+
+def _allowed(prep: Prepared, batch: np.ndarray) -> np.ndarray | None:
+    """Per clip of ``batch``, the labels its corpus has (None: one label set for all)."""
+    if prep.class_masks is None:
+        return None
+    return np.stack([prep.class_masks[prep.manifest.rows[i].corpus] for i in batch])
 
 
 def _validate(model: nn.Module, prep: Prepared, labels, device: torch.device) -> dict:
