@@ -26,6 +26,7 @@ from emovox.cache import ArrayCache
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
 from emovox.frontend import Frontend
+from emovox.integrity import ModelError
 from emovox.models.encoders import is_whisper, load_ssl, load_whisper
 from emovox.models.hybrid import HybridModel
 from emovox.models.pooling import layer_stats
@@ -68,15 +69,43 @@ class Loaded:
 
 def load_checkpoint(stem: str | Path, encoder: nn.Module | None = None) -> Loaded:
     """Rebuild a model from a checkpoint (safetensors + JSON). The encoder comes from its
-    source (or ``encoder``, shared between members), never from the checkpoint."""
+    source (or ``encoder``, shared between members), never from the checkpoint. A checkpoint
+    whose JSON and tensors disagree (kind, config keys, label count, shapes) is refused with a
+    :class:`ModelError` naming it."""
     tensors, meta = checkpoint.load(stem)
-    kind = models.kind(meta["model"])
+    kind = _checked_kind(stem, meta)
     if kind.needs_encoder and encoder is None:
         encoder = load_encoder(meta["encoder"])
-    model = kind.build(meta["model_config"], encoder, meta.get("finetune_layers", 0))
-    model.load_state_dict({k[6:]: v.float() for k, v in tensors.items() if k.startswith("model.")})
-    stats = FeatureStats(tensors["feature_mean"].numpy(), tensors["feature_std"].numpy())
+    try:
+        model = kind.build(meta["model_config"], encoder, meta.get("finetune_layers", 0))
+        weights = {k[6:]: v.float() for k, v in tensors.items() if k.startswith("model.")}
+        model.load_state_dict(weights)
+        stats = FeatureStats(tensors["feature_mean"].numpy(), tensors["feature_std"].numpy())
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            stem, f"tensors do not fit the model its JSON describes: {first}"
+        ) from None
     return Loaded(model.eval(), meta, stats, encoder)
+
+
+def _checked_kind(stem: str | Path, meta: dict) -> models.ModelKind:
+    """The checkpoint's model kind, once its JSON names a known kind, a valid model config
+    and as many labels as the model has outputs."""
+    try:
+        kind = models.kind(meta["model"])
+        kind.check_model_config(meta["model_config"])
+        labels, n = meta["labels"], meta["model_config"]["n_classes"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(stem, f"checkpoint metadata refused: {exc}") from None
+    if (
+        not (isinstance(labels, list) and all(isinstance(x, str) for x in labels))
+        or len(labels) != n
+    ):
+        raise ModelError(stem, f"labels {labels!r} do not match the model's {n} outputs")
+    if kind.needs_encoder and not isinstance(meta.get("encoder"), str):
+        raise ModelError(stem, "checkpoint metadata names no encoder")
+    return kind
 
 
 def model_inputs(

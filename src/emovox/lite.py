@@ -21,6 +21,7 @@ from emovox.cache import default_root
 from emovox.ensemble import apply_temperature, soft_vote
 from emovox.filters import mel_filterbank
 from emovox.frontend import Frontend
+from emovox.integrity import ModelError
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -190,20 +191,50 @@ class LitePredictor:
     reads_statistics = True
 
 
+_NEEDED = (
+    "model.enc.norm_mean",
+    "model.enc.norm_std",
+    "model.enc.mlp.1.weight",
+    "model.enc.mlp.1.bias",
+    "model.head.weight",
+    "model.head.bias",
+)
+
+
+def _checked(stem: Path, meta: dict, w: dict) -> dict:
+    """Member tensors that fit its metadata (the torch path's strict load, by hand)."""
+    missing = [k for k in _NEEDED if k not in w]
+    if missing:
+        raise ModelError(stem, f"tensors missing: {', '.join(missing)}")
+    labels, layers = meta.get("labels"), meta["model_config"]["enc"].get("layers")
+    dim, hidden = w["model.enc.norm_mean"].shape[-1], w["model.enc.mlp.1.weight"].shape
+    if not isinstance(labels, list) or w["model.head.weight"].shape[0] != len(labels):
+        raise ModelError(stem, f"labels {labels!r} do not match the head's outputs")
+    if hidden[1] != dim or w["model.head.weight"].shape[1] != hidden[0] or not layers:
+        raise ModelError(stem, "tensor shapes do not fit together")
+    return w
+
+
 def load(path: str | Path | None = None) -> LitePredictor | None:
     """A torch-free predictor for a model folder or run (default: the bundled model), or None
     when the model needs torch (another kind, fine-tuned layers, speaker normalisation, or an
     encoder not converted into the cache yet: the torch path converts it on first use)."""
     src = runs.find_model(path)
     metas = src.member_meta()
-    if not all(models.kind(m["model"]).numpy_predictable(m) for m in metas):
-        return None
+    try:
+        if not all(models.kind(m["model"]).numpy_predictable(m) for m in metas):
+            return None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # metadata the torch path refuses with the reason
     encoders = {m["encoder"] for m in metas}
     if len({Frontend.from_meta(m) for m in metas}) > 1:
         return None  # the torch path explains the mismatch
     root = default_root() / "encoders" / encoders.pop()
     if encoders or not (root / "whisper.safetensors").exists():
         return None
-    members = [(m, runs.read_tensors_numpy(stem)) for m, stem in zip(metas, src.stems, strict=True)]
+    members = [
+        (m, _checked(stem, m, runs.read_tensors_numpy(stem)))
+        for m, stem in zip(metas, src.stems, strict=True)
+    ]
     upto = max(max(m["model_config"]["enc"]["layers"]) for m in metas)
     return LitePredictor(members, LiteWhisper(root, upto), src.temperature)

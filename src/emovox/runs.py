@@ -19,9 +19,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from emovox import legacy
+from emovox import integrity, legacy
 from emovox.atomic import atomic_write, write_json
 from emovox.cache import ArrayCache
+from emovox.integrity import ModelError
 
 DEFAULT_MODEL = Path(__file__).parent / "default_model"
 CHECKPOINTS = ("best", "last")
@@ -124,14 +125,29 @@ class ModelSource:
 
 
 def read_meta(stem: str | Path) -> dict:
-    return legacy.checkpoint_meta(json.loads(Path(stem).with_suffix(".json").read_text()))
+    """A checkpoint's metadata (today's names); unreadable JSON is a ModelError."""
+    path = Path(stem).with_suffix(".json")
+    try:
+        meta = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise ModelError(path, f"not readable checkpoint metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelError(path, "checkpoint metadata must be a JSON object")
+    return legacy.checkpoint_meta(meta)
 
 
 def read_tensors_numpy(stem: str | Path) -> dict:
-    """A checkpoint's tensors as NumPy arrays (today's names), without torch."""
+    """A checkpoint's tensors as NumPy arrays (today's names), without torch; the checksum
+    its JSON records is verified first."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    return legacy.tensors(load_file(str(Path(stem).with_suffix(".safetensors"))))
+    path = Path(stem).with_suffix(".safetensors")
+    integrity.verify(path, read_meta(stem))
+    try:
+        return legacy.tensors(load_file(str(path)))
+    except (ValueError, OSError, SafetensorError) as exc:
+        raise ModelError(path, f"not a readable safetensors file ({exc})") from None
 
 
 def find_model(path: str | Path | None = None) -> ModelSource:
@@ -140,8 +156,8 @@ def find_model(path: str | Path | None = None) -> ModelSource:
     path = Path(path) if path else DEFAULT_MODEL
     run = RunFolder(path)
     if (path / "model.json").exists():
-        spec = json.loads((path / "model.json").read_text())
-        stems = [path / m for m in spec["members"]]
+        spec = _model_spec(path)
+        stems = [integrity.member_path(path, m) for m in spec["members"]]
     elif run.is_ensemble:
         spec = run.read_ensemble()
         stems = [m.checkpoint("best") for m in run.members()]
@@ -150,11 +166,34 @@ def find_model(path: str | Path | None = None) -> ModelSource:
     elif path.with_suffix(".json").exists() and path.with_suffix(".safetensors").exists():
         spec, stems = {}, [path]
     else:
+        integrity.refuse_pickles(path)
         raise FileNotFoundError(
             f"{path}: not a model (no model.json, ensemble.json, checkpoints/best.json or "
             "checkpoint stem)"
         )
-    return ModelSource(path, tuple(stems), float(spec.get("temperature", 1.0)))
+    return ModelSource(path, tuple(stems), _temperature(path, spec))
+
+
+def _model_spec(folder: Path) -> dict:
+    """A model folder's ``model.json``, checked for what a loader relies on."""
+    try:
+        spec = json.loads((folder / "model.json").read_text())
+    except (ValueError, OSError) as exc:
+        raise ModelError(folder / "model.json", f"not readable ({exc})") from None
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("members"), list)
+        or not spec["members"]
+    ):
+        raise ModelError(folder / "model.json", "needs a non-empty list of 'members'")
+    return spec
+
+
+def _temperature(path: Path, spec: dict) -> float:
+    t = spec.get("temperature", 1.0)
+    if not isinstance(t, int | float) or isinstance(t, bool) or not 0 < t < 1e3:
+        raise ModelError(path, f"temperature must be a positive number, not {t!r}")
+    return float(t)
 
 
 def export(run_dir: str | Path, out: str | Path) -> Path:
@@ -178,6 +217,7 @@ def export(run_dir: str | Path, out: str | Path) -> Path:
         }
         meta = {key: v for key, v in read_meta(stem).items() if key not in ("optimizer", "history")}
         atomic_write(tmp / f"member{k}.safetensors", lambda p, t=keep: save_file(t, p))
+        meta[integrity.CHECKSUM_KEY] = integrity.sha256_file(tmp / f"member{k}.safetensors")
         write_json(meta, tmp / f"member{k}.json", indent=1)
         names.append(f"member{k}")
     metrics = run.read_metrics()

@@ -297,7 +297,11 @@ def load_whisper(source: str, cache: Path | None = None) -> WhisperFrames:
     from transformers import WhisperModel
 
     try:
-        return WhisperFrames(from_transformers(WhisperModel.from_pretrained(source).get_encoder()))
+        return WhisperFrames(
+            from_transformers(
+                WhisperModel.from_pretrained(source, use_safetensors=True).get_encoder()
+            )
+        )
     except OSError as exc:
         raise EncoderUnavailableError(
             f"cannot load Whisper encoder {source!r} ({exc}). Offline, use 'whisper-base' "
@@ -364,7 +368,7 @@ def load_ssl(source: str) -> SSLFrames:
     from transformers import AutoModel
 
     try:
-        model = AutoModel.from_pretrained(source).eval()
+        model = AutoModel.from_pretrained(source, use_safetensors=True).eval()
     except OSError as exc:
         raise EncoderUnavailableError(
             f"cannot load encoder {source!r} ({exc}). It needs the model hub or a local copy: "
