@@ -50,3 +50,20 @@ def wav(tmp_path):
         return p
 
     return make
+
+
+@pytest.fixture(scope="session")
+def subset(ravdess_manifest, tmp_path_factory):
+    """Actors 1-6, two clips of each emotion each: 96 clips, 3 speaker-disjoint sides."""
+    from emovox.corpora import Manifest
+
+    keep, seen = [], {}
+    for r in ravdess_manifest.rows:
+        if int(r.speaker[-2:]) <= 6:
+            k = (r.speaker, r.emotion)
+            if seen.get(k, 0) < 2:
+                seen[k] = seen.get(k, 0) + 1
+                keep.append(r)
+    path = tmp_path_factory.mktemp("data") / "subset.tsv"
+    Manifest(keep, []).write_tsv(path)
+    return path

@@ -17,21 +17,6 @@ from emovox.frontend import Frontend
 TINY_MODEL = {"channels": [8, 8, 16], "lstm_hidden": 16, "head_hidden": 16}
 
 
-@pytest.fixture(scope="module")
-def subset(ravdess_manifest, tmp_path_factory):
-    """Actors 1-6, two clips of each emotion each: 96 clips, 3 speaker-disjoint sides."""
-    keep, seen = [], {}
-    for r in ravdess_manifest.rows:
-        if int(r.speaker[-2:]) <= 6:
-            k = (r.speaker, r.emotion)
-            if seen.get(k, 0) < 2:
-                seen[k] = seen.get(k, 0) + 1
-                keep.append(r)
-    path = tmp_path_factory.mktemp("data") / "subset.tsv"
-    Manifest(keep, []).write_tsv(path)
-    return path
-
-
 def _cfg(subset, tmp_path, **kw):
     base = dict(
         model="cnn_lstm",

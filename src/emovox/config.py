@@ -11,6 +11,7 @@ command-line flags / ``--set key=value``. :func:`validate` turns the merged dict
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -144,11 +145,16 @@ def _coerce(value, hint, name: str):
         return {k: _coerce(v, args[1], f"{name}.{k}") for k, v in value.items()} if args else value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 (PyYAML) reads 1e-3 as a string: no dot, no float
     if hint in (int, str, bool) and type(value) is hint:
         return value
     if hint is dict and isinstance(value, dict) or hint is typing.Any:
         return value
     raise ValueError(f"config key {name!r} must be {_type_name(hint)}, got {value!r}")
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _type_name(hint) -> str:
@@ -186,6 +192,13 @@ def validate(d: dict) -> TrainConfig:
 def read_file(path: str | Path) -> dict:
     """A YAML, TOML or JSON config file as a dict."""
     text = Path(path).read_text()
+    if str(path).endswith(".json"):
+        import json
+
+        d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: a config file holds a mapping of keys")
+        return d
     if str(path).endswith(".toml"):
         import tomllib
 
