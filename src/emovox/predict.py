@@ -95,27 +95,17 @@ class Analyzer:
 
     def analyze_wave(self, wave: np.ndarray, sr: int | None, name: str = "<wave>") -> Result:
         """A wave at ``sr`` Hz (required: a wave at another rate than assumed gives wrong
-        answers); mono, or (samples, channels) averaged."""
+        answers); mono, or 2-D with up to 16 channels on either axis, averaged. What is not
+        such a wave comes back as a Result with the error."""
         if sr is None:
             raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
-        wave = np.asarray(wave)
-        if np.issubdtype(wave.dtype, np.integer):  # PCM samples, scaled as a decoder would
-            wave = wave / float(np.iinfo(wave.dtype).max + 1)
-        wave = wave.astype(np.float32)
-        if wave.ndim == 2:
-            wave = wave.mean(axis=1)
-        if wave.ndim != 1:
-            return Result(
-                name, error=f"a wave is (samples,) or (samples, channels), not {wave.shape}"
-            )
-        if not np.isfinite(wave).all():
-            return Result(
-                name, error=f"{int((~np.isfinite(wave)).sum())} samples are NaN or infinite"
-            )
-        if sr != SR and len(wave):
-            wave = soxr.resample(wave, sr, SR, quality="HQ").astype(np.float32)
+        mono = _mono_wave(wave, sr)
+        if isinstance(mono, str):
+            return Result(name, error=mono)
+        if sr != SR and len(mono):
+            mono = soxr.resample(mono, sr, SR, quality="HQ").astype(np.float32)
         step = int(self.cfg.block_seconds * SR)
-        out = self._guarded(name, lambda: (wave[i : i + step] for i in range(0, len(wave), step)))
+        out = self._guarded(name, lambda: (mono[i : i + step] for i in range(0, len(mono), step)))
         return out if isinstance(out, Result) else self._decide_clips([out])[0]
 
     def analyze(
@@ -334,3 +324,24 @@ class Analyzer:
         if self._vad is None:
             self._vad = vad.SpeechDetector()
         return self._vad
+
+
+def _mono_wave(wave, sr) -> np.ndarray | str:
+    """``wave`` as finite float32 mono samples, or what is wrong with it (a user's array may
+    be anything: ints, strings, (channels, samples), NaN)."""
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 0 < sr <= 768_000:
+        return f"sample rate must be a whole number of Hz in 1..768000, not {sr!r}"
+    wave = np.asarray(wave)
+    if wave.dtype.kind not in "iuf":
+        return f"a wave holds real numbers (int or float samples), not {wave.dtype}"
+    if wave.dtype.kind in "iu":  # PCM samples, scaled as a decoder would
+        info = np.iinfo(wave.dtype)
+        wave = (wave.astype(np.float64) - (info.max + 1 if info.min == 0 else 0)) / (info.max + 1)
+    if wave.ndim == 2 and 0 < min(wave.shape) <= 16:
+        wave = wave.mean(axis=int(np.argmin(wave.shape)))  # the short axis holds the channels
+    if wave.ndim != 1:
+        return f"a wave is (samples,) or (samples, channels), not {wave.shape}"
+    wave = wave.astype(np.float32)
+    if not np.isfinite(wave).all():
+        return f"{int((~np.isfinite(wave)).sum())} samples are NaN or infinite"
+    return wave
