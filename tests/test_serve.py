@@ -193,3 +193,57 @@ def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, reco
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
         browser.close()
     assert (shots / "web-page.png").stat().st_size > 20000
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _slow_clients(port: int, n: int) -> list[socket.socket]:
+    """``n`` connections that start an upload of 1 MB and then send nothing (slow-loris)."""
+    head = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="slow.wav"\r\n\r\nRIFF'
+    )
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(head)
+        socks.append(s)
+    return socks
+
+
+def test_abuse_leaves_health_and_good_requests_answered_and_memory_back(server, clip):
+    """Held slow uploads, a burst of oversized uploads and a burst of garbage: health answers
+    within 2 s and a good clip within 20 s throughout; every abusive request gets a 4xx;
+    afterwards the server's memory is back within 150 MB of where it was."""
+    assert server.post(clip).status_code == 200  # warm: the model loaded, buffers allocated
+    base = _rss_mb(server.proc.pid)
+    slow = _slow_clients(server.port, 40)
+    rng = np.random.default_rng(0)
+    garbage = [rng.bytes(int(n)) for n in rng.integers(1, 64 * 1024, 60)]
+    big = os.urandom(4 * 2**20)  # over the fixture's 3 MB limit
+    statuses: list[int] = []
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        abuse = [pool.submit(server.post, content=big, name="big.wav") for _ in range(12)]
+        abuse += [
+            pool.submit(server.post, content=g, name=f"g{k}.mp3") for k, g in enumerate(garbage)
+        ]
+        for _ in range(3):
+            t = time.perf_counter()
+            assert httpx.get(f"{server.url}/v1/health", timeout=2).status_code == 200
+            assert time.perf_counter() - t < 2
+        statuses = [f.result().status_code for f in abuse]
+    t = time.perf_counter()
+    good = server.post(clip)
+    assert good.status_code == 200 and time.perf_counter() - t < 20
+    for s in slow:
+        s.close()
+    assert len(statuses) == 72 and all(400 <= s < 500 for s in statuses), sorted(set(statuses))
+    assert statuses[:12].count(413) + statuses[:12].count(429) == 12
+    time.sleep(1.0)
+    assert _rss_mb(server.proc.pid) - base < 150
