@@ -150,3 +150,18 @@ def test_union_folds_balanced_epochs_and_class_masks():
     assert corpora.count("ased") > 1.5 * corpora.count("ravdess")  # unequal before
     one = Manifest(rav, [])
     assert multicorpus.class_masks(one, protocols.speaker_fold(one, labels, 1)) is None
+
+
+def test_a_union_is_scored_per_corpus_and_over_folds():
+    from emovox import evaluate, metrics
+
+    labels = ("angry", "happy", "sad")
+    rows = _rows("ravdess", 2, labels, per=1) + _rows("ased", 2, labels, per=1)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+    pred = np.array([0, 1, 2, 0, 1, 2, 1, 1, 1, 1, 1, 1])  # right on RAVDESS, "happy" on ASED
+    per = evaluate.per_corpus(rows, y, pred, labels)["per_corpus"]
+    assert per["ravdess"]["accuracy"] == 1.0 and per["ased"]["accuracy"] == pytest.approx(1 / 3)
+    assert evaluate.per_corpus(rows[:6], y[:6], pred[:6], labels) == {}
+    fold = {**metrics.metrics(y, pred, labels), "per_corpus": per}
+    summary = metrics.summarise_folds([fold, fold])
+    assert summary["per_corpus"]["ased"]["accuracy_mean"] == pytest.approx(1 / 3)
