@@ -75,11 +75,8 @@ class Manifest:
 
 
 def sha1_of(path: str | Path) -> str:
-    h = hashlib.sha1()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 def _row(path: Path, **kw: str) -> Utterance:

@@ -45,8 +45,11 @@ class Prepared:
 
 
 def make_split(manifest: corpora.Manifest, cfg: TrainConfig) -> protocols.Split:
-    """The protocol's split of ``manifest`` for ``cfg`` (fold, split seed, test corpus)."""
-    labels, seed = label_set(cfg.labels), cfg.resolved_split_seed
+    """The protocol's split of ``manifest`` for ``cfg`` (fold, split seed, test corpus), on the
+    config's label set less the labels no corpus of the manifest has."""
+    present = set(manifest.column("emotion"))  # one corpus without some labels (ASED: 5 of 7)
+    labels = tuple(x for x in label_set(cfg.labels) if x in present)
+    seed = cfg.resolved_split_seed
     if cfg.protocol == "random":
         return protocols.random_split(manifest, labels, seed=seed)
     if cfg.protocol == "speaker":
