@@ -73,7 +73,7 @@ def load_checkpoint(stem: str | Path, encoder: nn.Module | None = None) -> Loade
     whose JSON and tensors disagree (kind, config keys, label count, shapes) is refused with a
     :class:`ModelError` naming it."""
     tensors, meta = checkpoint.load(stem)
-    kind = _checked_kind(stem, meta)
+    kind = models.checked(stem, meta)
     if kind.needs_encoder and encoder is None:
         encoder = load_encoder(meta["encoder"])
     try:
@@ -87,25 +87,6 @@ def load_checkpoint(stem: str | Path, encoder: nn.Module | None = None) -> Loade
             stem, f"tensors do not fit the model its JSON describes: {first}"
         ) from None
     return Loaded(model.eval(), meta, stats, encoder)
-
-
-def _checked_kind(stem: str | Path, meta: dict) -> models.ModelKind:
-    """The checkpoint's model kind, once its JSON names a known kind, a valid model config
-    and as many labels as the model has outputs."""
-    try:
-        kind = models.kind(meta["model"])
-        kind.check_model_config(meta["model_config"])
-        labels, n = meta["labels"], meta["model_config"]["n_classes"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(stem, f"checkpoint metadata refused: {exc}") from None
-    if (
-        not (isinstance(labels, list) and all(isinstance(x, str) for x in labels))
-        or len(labels) != n
-    ):
-        raise ModelError(stem, f"labels {labels!r} do not match the model's {n} outputs")
-    if kind.needs_encoder and not isinstance(meta.get("encoder"), str):
-        raise ModelError(stem, "checkpoint metadata names no encoder")
-    return kind
 
 
 def model_inputs(

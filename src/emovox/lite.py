@@ -221,11 +221,9 @@ def load(path: str | Path | None = None) -> LitePredictor | None:
     encoder not converted into the cache yet: the torch path converts it on first use)."""
     src = runs.find_model(path)
     metas = src.member_meta()
-    try:
-        if not all(models.kind(m["model"]).numpy_predictable(m) for m in metas):
-            return None
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # metadata the torch path refuses with the reason
+    kinds = [models.checked(stem, m) for m, stem in zip(metas, src.stems, strict=True)]
+    if not all(k.numpy_predictable(m) for k, m in zip(kinds, metas, strict=True)):
+        return None
     encoders = {m["encoder"] for m in metas}
     if len({Frontend.from_meta(m) for m in metas}) > 1:
         return None  # the torch path explains the mismatch

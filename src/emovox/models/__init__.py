@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emovox import legacy
+from emovox.integrity import ModelError
 
 # SpecAugment-style masking of the standardised feature frames while training: +2.6 points
 # alone, +9.3 with 4 cached augmented copies (7 classes, docs/results.md, CNN-LSTM alone)
@@ -213,3 +214,23 @@ def kind(name: str) -> ModelKind:
     if name not in KINDS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(KINDS)}")
     return KINDS[name]
+
+
+def checked(stem, meta: dict) -> ModelKind:
+    """The kind a checkpoint's metadata names, once it names a known kind, a valid model
+    config, as many labels as the model has outputs and (if it needs one) an encoder; else a
+    ModelError naming ``stem``. Both predictors ask this before reading any tensor."""
+    try:
+        found = kind(meta["model"])
+        found.check_model_config(meta["model_config"])
+        labels, n = meta["labels"], meta["model_config"]["n_classes"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(stem, f"checkpoint metadata refused: {exc}") from None
+    if (
+        not (isinstance(labels, list) and all(isinstance(x, str) for x in labels))
+        or len(labels) != n
+    ):
+        raise ModelError(stem, f"labels {labels!r} do not match the model's {n} outputs")
+    if found.needs_encoder and not isinstance(meta.get("encoder"), str):
+        raise ModelError(stem, "checkpoint metadata names no encoder")
+    return found
