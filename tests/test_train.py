@@ -392,6 +392,31 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
         train.train(_cfg(subset, tmp_path, variants=1), tmp_path / "bad", progress=False)
 
 
+def test_speaker_norm_standardises_copies_with_the_speakers_clean_statistics(subset, tmp_path):
+    """With speaker_norm, a training clip's copies go through its speaker's clean statistics
+    (what is left of a recording condition after speaker normalisation is what the head
+    learns), and each training speaker's clean statistics come out centred."""
+    from emovox import data
+    from emovox.features import FeatureExtractor
+    from emovox.inference import load_encoder
+
+    noisy = {"enabled": False, "p_pitch": 0.0, "p_stretch": 0.0, "p_noise": 1.0, "p_gain": 0.0}
+    cfg = _tiny_encoder_cfg(subset, tmp_path, encoder_layers=[1, 2], variants=1, augment=noisy)
+    extractor = FeatureExtractor(cfg.feature)
+    encoder = load_encoder(cfg.encoder)
+    model = train.build_model(cfg, extractor.cfg.n_features, 8, encoder)
+    raw = prepare.prepare(cfg, extractor, model, encoder)
+    normed = prepare.prepare(cfg.replace(speaker_norm=4), extractor, model, encoder)
+    speaker = raw.manifest.rows[int(raw.split.train[0])].speaker
+    ids = [int(i) for i in raw.split.train if raw.manifest.rows[i].speaker == speaker]
+    mean, std = data.mean_std(np.stack([raw.states[i] for i in ids]))
+    assert np.allclose(np.mean([normed.states[i] for i in ids], axis=0), 0.0, atol=1e-4)
+    for i in ids:
+        expected = (raw.state_variants[i][0] - mean) / std
+        assert np.allclose(normed.state_variants[i][0], expected, atol=1e-4)
+        assert not np.allclose(normed.state_variants[i][0], normed.states[i], atol=1e-2)
+
+
 def _tiny_hubert(folder):
     """A tiny randomly initialised HubertModel saved like a hub download."""
     from transformers import HubertConfig, HubertModel

@@ -231,24 +231,37 @@ def mean_std(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def speaker_standardise(
+def speaker_stats(
     arrays: Sequence[np.ndarray], speakers: Sequence[str], enroll: int, seed: int = 0
-) -> list[np.ndarray]:
-    """Each clip's array standardised with its speaker's mean and std over ``enroll`` of that
-    speaker's clips (drawn with ``seed``; all of them when ``enroll`` < 0 or the speaker has
-    fewer). Speaker adaptation from unlabelled clips: it removes what is constant per voice."""
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each speaker's (mean, std) over ``enroll`` of their clips (drawn with ``seed``; all of
+    them when ``enroll`` < 0 or the speaker has fewer)."""
     rng = np.random.default_rng(seed)
     by: dict[str, list[int]] = {}
     for i, spk in enumerate(speakers):
         by.setdefault(spk, []).append(i)
-    out: list[np.ndarray] = [np.empty(0)] * len(arrays)
+    out = {}
     for spk in sorted(by):
         idx = by[spk]
         ref = idx if enroll < 0 or enroll >= len(idx) else sorted(rng.choice(idx, enroll, False))
-        mean, std = mean_std(np.stack([arrays[i] for i in ref]))
-        for i in idx:
-            out[i] = ((arrays[i] - mean) / std).astype(np.float32)
+        out[spk] = mean_std(np.stack([arrays[i] for i in ref]))
     return out
+
+
+def speaker_standardise(
+    arrays: Sequence[np.ndarray],
+    speakers: Sequence[str],
+    enroll: int,
+    seed: int = 0,
+    stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> list[np.ndarray]:
+    """Each clip's array standardised with its speaker's :func:`speaker_stats` (or the given
+    ones). Speaker adaptation from unlabelled clips: it removes what is constant per voice."""
+    stats = stats or speaker_stats(arrays, speakers, enroll, seed)
+    return [
+        ((a - stats[spk][0]) / stats[spk][1]).astype(np.float32)
+        for a, spk in zip(arrays, speakers, strict=True)
+    ]
 
 
 def collate_states(states: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -110,13 +110,15 @@ def prepare(
         _add_encoder_inputs(prep, cfg, model, encoder, keys, cache)
     if cfg.variants > 0:
         _add_variants(prep, cfg, extractor, model, encoder, keys, cache)
+    if encoder is not None and cfg.speaker_norm:
+        _speaker_normalise(prep, cfg.speaker_norm, cfg.seed)
     return prep
 
 
 def _add_encoder_inputs(
     prep: Prepared, cfg: TrainConfig, model: nn.Module, encoder: nn.Module, keys: dict, cache
 ) -> None:
-    """The encoder pathway's inputs per clip, speaker-standardised when the config asks."""
+    """The encoder pathway's inputs per clip."""
     rows = list(keys)
     arrs, stats_arrs = encoder_inputs(
         model, encoder, cfg.encoder, [prep.waves[i] for i in rows], list(keys.values()), cache
@@ -124,11 +126,24 @@ def _add_encoder_inputs(
     prep.states = dict(zip(rows, arrs, strict=True))
     if stats_arrs is not None:
         prep.pooled = dict(zip(rows, stats_arrs, strict=True))
-    if cfg.speaker_norm:
-        normed = speaker_norm_split(
-            prep.states, prep.manifest, prep.split, cfg.speaker_norm, cfg.seed
-        )
-        prep.states = prep.pooled = normed
+
+
+def _speaker_normalise(prep: Prepared, enroll: int, seed: int) -> None:
+    """Encoder statistics standardised per speaker (:func:`speaker_norm_split`); a training
+    clip's copies with its speaker's clean statistics, like the clip itself, so the head
+    learns what a recording condition leaves after the speaker's own statistics are removed."""
+    if prep.state_variants is not None:
+        train = list(prep.split.train)
+        speakers = [prep.manifest.rows[i].speaker for i in train]
+        stats = data.speaker_stats([prep.states[i] for i in train], speakers, -1)
+        prep.state_variants = {
+            i: data.speaker_standardise(
+                prep.state_variants[i], [spk] * len(prep.state_variants[i]), -1, stats=stats
+            )
+            for i, spk in zip(train, speakers, strict=True)
+        }
+    normed = speaker_norm_split(prep.states, prep.manifest, prep.split, enroll, seed)
+    prep.states = prep.pooled = normed
 
 
 def _add_variants(
