@@ -58,15 +58,30 @@ def evaluate(run_dir: Path, seed: int) -> dict:
     clips = data.load_clips([r for r in Manifest.read_tsv(member.manifest).rows if r.path in test])
     predictor = Predictor.load(run_dir)
     y = np.array([predictor.labels.index(r.emotion) for r in clips.rows])
-    inputs = predictor.member_inputs(clips.waves)
-    plain = predictor.classify(inputs)[0].argmax(1)
-    speakers = [r.speaker for r in clips.rows]
-    adapt = predictor.classify(adapted(predictor, inputs, speakers, seed))[0].argmax(1)
     out = {"run": str(run_dir), "clips": len(y), "labels": list(predictor.labels)}
-    for name, pred in (("plain", plain), ("adapted", adapt)):
-        m = metrics(y, pred, predictor.labels)
-        out[name] = {"uar": m["uar"], "recall": {k: v["recall"] for k, v in m["per_class"].items()}}
+    if predictor.reads_statistics:
+        inputs = predictor.member_inputs(clips.waves)
+        speakers = [r.speaker for r in clips.rows]
+        adapt = predictor.classify(adapted(predictor, inputs, speakers, seed))[0].argmax(1)
+        # a speaker-normalised model has no answer without its speaker's statistics
+        plain = None if any(predictor.speaker_normalised()) else predictor.classify(inputs)[0]
+        preds = {"plain": None if plain is None else plain.argmax(1), "adapted": adapt}
+    else:  # a fine-tuned encoder: no statistics to adapt
+        preds = {"plain": predictor.predict_waves(clips.waves).argmax(1), "adapted": None}
+    for name, pred in preds.items():
+        m = metrics(y, pred, predictor.labels) if pred is not None else None
+        out[name] = m and {
+            "uar": m["uar"],
+            "recall": {k: v["recall"] for k, v in m["per_class"].items()},
+        }
     return out
+
+
+def _cells(r: dict | None) -> str:
+    """'UA | recall / recall / ...' of one result, or dashes when there is none."""
+    if r is None:
+        return "- | -"
+    return f"{100 * r['uar']:.1f}% | " + " / ".join(f"{100 * v:.1f}" for v in r["recall"].values())
 
 
 def main() -> None:
@@ -81,14 +96,7 @@ def main() -> None:
         f"({ENROLL} clips) | recall adapted |\n|---|---|---|---|---|---|"
     )
     for r in rows:
-        rec = {
-            k: " / ".join(f"{100 * v:.1f}" for v in r[k]["recall"].values())
-            for k in ("plain", "adapted")
-        }
-        print(
-            f"| {r['run']} | {r['clips']} | {100 * r['plain']['uar']:.1f}% | {rec['plain']} | "
-            f"{100 * r['adapted']['uar']:.1f}% | {rec['adapted']} |"
-        )
+        print(f"| {r['run']} | {r['clips']} | {_cells(r['plain'])} | {_cells(r['adapted'])} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
