@@ -69,11 +69,13 @@ def evaluate(run_dir: Path, seed: int) -> dict:
     else:  # a fine-tuned encoder: no statistics to adapt
         preds = {"plain": predictor.predict_waves(clips.waves).argmax(1), "adapted": None}
     for name, pred in preds.items():
-        m = metrics(y, pred, predictor.labels) if pred is not None else None
-        out[name] = m and {
-            "uar": m["uar"],
-            "recall": {k: v["recall"] for k, v in m["per_class"].items()},
-        }
+        out[name] = None
+        if pred is not None:
+            m = metrics(y, pred, predictor.labels)
+            out[name] = {
+                "uar": m["uar"],
+                "recall": {k: v["recall"] for k, v in m["per_class"].items()},
+            }
     return out
 
 

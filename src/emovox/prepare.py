@@ -132,17 +132,17 @@ def _speaker_normalise(prep: Prepared, enroll: int, seed: int) -> None:
     """Encoder statistics standardised per speaker (:func:`speaker_norm_split`); a training
     clip's copies with its speaker's clean statistics, like the clip itself, so the head
     learns what a recording condition leaves after the speaker's own statistics are removed."""
+    train = list(prep.split.train)
+    speakers = [prep.manifest.rows[i].speaker for i in train]
+    stats = data.speaker_stats([prep.states[i] for i in train], speakers, -1)
     if prep.state_variants is not None:
-        train = list(prep.split.train)
-        speakers = [prep.manifest.rows[i].speaker for i in train]
-        stats = data.speaker_stats([prep.states[i] for i in train], speakers, -1)
         prep.state_variants = {
             i: data.speaker_standardise(
                 prep.state_variants[i], [spk] * len(prep.state_variants[i]), -1, stats=stats
             )
             for i, spk in zip(train, speakers, strict=True)
         }
-    normed = speaker_norm_split(prep.states, prep.manifest, prep.split, enroll, seed)
+    normed = speaker_norm_split(prep.states, prep.manifest, prep.split, enroll, seed, stats)
     prep.states = prep.pooled = normed
 
 
@@ -190,14 +190,20 @@ def speaker_norm_split(
     split: protocols.Split,
     enroll: int,
     seed: int,
+    train_stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[int, np.ndarray]:
-    """Speaker-standardised statistics: training speakers from all their clips, the
-    validation and test speakers from ``enroll`` of theirs (their own side only)."""
+    """Speaker-standardised statistics: training speakers from all their clips (or the
+    given ``train_stats``), the validation and test speakers from ``enroll`` of theirs (their
+    own side only)."""
     out: dict[int, np.ndarray] = {}
-    for part, n in ((split.train, -1), (split.valid, enroll), (split.test, enroll)):
+    for part, n, stats in (
+        (split.train, -1, train_stats),
+        (split.valid, enroll, None),
+        (split.test, enroll, None),
+    ):
         idx = list(part)
         speakers = [manifest.rows[i].speaker for i in idx]
-        normed = data.speaker_standardise([arrays[i] for i in idx], speakers, n, seed)
+        normed = data.speaker_standardise([arrays[i] for i in idx], speakers, n, seed, stats)
         out.update(zip(idx, normed, strict=True))
     return out
 
