@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from emovox import legacy
 from emovox.integrity import ModelError
@@ -216,7 +217,7 @@ def kind(name: str) -> ModelKind:
     return KINDS[name]
 
 
-def checked(stem, meta: dict) -> ModelKind:
+def checked(stem: str | Path, meta: dict) -> ModelKind:
     """The kind a checkpoint's metadata names, once it names a known kind, a valid model
     config, as many labels as the model has outputs and (if it needs one) an encoder; else a
     ModelError naming ``stem``. Both predictors ask this before reading any tensor."""
