@@ -165,3 +165,24 @@ def test_a_union_is_scored_per_corpus_and_over_folds():
     fold = {**metrics.metrics(y, pred, labels), "per_corpus": per}
     summary = metrics.summarise_folds([fold, fold])
     assert summary["per_corpus"]["ased"]["accuracy_mean"] == pytest.approx(1 / 3)
+
+
+def test_sentences_of_one_emotion_are_scored_apart():
+    """A sentence spoken in one emotion only can be read instead of heard: the text-controlled
+    figures keep the clips whose sentence the corpus's test side holds in every emotion."""
+    from dataclasses import replace
+
+    from emovox import evaluate, metrics
+
+    labels = ("angry", "happy", "sad")
+    rows = _rows("ased", 1, labels, per=2)  # per emotion: a common sentence, then its own
+    rows = [replace(r, text="common" if k % 2 == 0 else r.emotion) for k, r in enumerate(rows)]
+    y = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([1, 0, 2, 1, 0, 2])  # wrong on the common sentence, right on the others
+    assert metrics.metrics(y, pred, labels)["accuracy"] == pytest.approx(0.5)
+    tc = evaluate.text_controlled(rows, y, pred, labels)["text_controlled"]
+    assert tc["n"] == 3 and tc["accuracy"] == 0.0
+    spoken_everywhere = [replace(r, text="common") for r in rows]
+    assert evaluate.text_controlled(spoken_everywhere, y, pred, labels) == {}
+    fold = {**metrics.metrics(y, pred, labels), "text_controlled": tc}
+    assert metrics.summarise_folds([fold, fold])["text_controlled"]["accuracy_mean"] == 0.0

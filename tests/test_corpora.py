@@ -133,3 +133,9 @@ def test_ased_counts_speakers_and_one_gender_per_speaker():
     assert sum(g == {"female"} for g in genders.values()) == 25
     capital = [r for r in m.rows if r.path.endswith("S4-04-02-01-29.flac")]
     assert len(capital) == 1 and capital[0].emotion == "sad"  # the one capital letter
+    emotions_of: dict[str, set] = {}
+    for r in m.rows:
+        emotions_of.setdefault(r.text, set()).add(r.emotion)
+    shared = sorted(t for t, e in emotions_of.items() if len(e) > 1)
+    assert shared == ["ased-01", "ased-02"] and len(emotions_of["ased-01"]) == 5
+    assert len(emotions_of) == 2 + 25  # the two common sentences and 5 x 5 of one emotion

@@ -156,6 +156,12 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         f"{args.out}: accuracy {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}  "
         f"UAR {s['uar_mean']:.4f}  macro-F1 {s['macro_f1_mean']:.4f}  over {s['n_folds']} folds"
     )
+    if "text_controlled" in s:
+        t = s["text_controlled"]
+        print(
+            f"  on sentences spoken in every emotion: accuracy {t['accuracy_mean']:.4f} ± "
+            f"{t['accuracy_std']:.4f}  UAR {t['uar_mean']:.4f}"
+        )
     return 0
 
 
@@ -169,6 +175,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"accuracy {m['accuracy']:.4f}  UAR {m['uar']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
         f"on {m['n']} clips -> {where}"
     )
+    if "text_controlled" in m:
+        t = m["text_controlled"]
+        print(
+            f"  on {t['n']} clips of sentences spoken in every emotion: "
+            f"accuracy {t['accuracy']:.4f}"
+        )
     return 0
 
 

@@ -287,8 +287,21 @@ def _parse_ased(p: Path) -> dict[str, str]:
         speaker=f"ased-{speaker}",
         gender={"01": "female", "02": "male"}.get(gender, ""),
         emotion=_ASED_EMOTIONS[letter.lower()],
-        text=f"{letter.lower()}{sentence}",
+        text=_ased_text(letter, sentence),
     )
+
+
+# Sentences 01 and 02 of every folder are the two spoken in all five emotions; 03-07 are the
+# folder's own (PROVENANCE.md: 5 x 5 specific + 2 common). The corpus does not say which are
+# which: measured by Whisper base's layer-6 mean states (speaker-standardised), whose centroid
+# per folder and sentence number matches 01 with 01 and 02 with 02 of the other folders
+# (cosine 0.3-0.8) and nothing else above 0.4 (docs/generalisation.md).
+_ASED_COMMON = ("01", "02")
+
+
+def _ased_text(letter: str, sentence: str) -> str:
+    """The sentence's id, shared across folders for the two common sentences."""
+    return f"ased-{sentence}" if sentence in _ASED_COMMON else f"ased-{letter.lower()}{sentence}"
 
 
 def _read_ased(root: Path) -> Manifest:

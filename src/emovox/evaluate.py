@@ -50,6 +50,25 @@ def per_corpus(
     }
 
 
+def text_controlled(
+    rows: list[corpora.Utterance], y: np.ndarray, pred: np.ndarray, labels: tuple[str, ...]
+) -> dict:
+    """Metrics on the clips whose sentence the test side holds in every emotion of their
+    corpus, when some clips are left out: where most sentences belong to one emotion (ASED),
+    a model can read the words instead of the voice, and only these clips tell them apart."""
+    by_corpus: dict[str, set[str]] = {}
+    by_text: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        by_corpus.setdefault(r.corpus, set()).add(r.emotion)
+        by_text.setdefault((r.corpus, r.text), set()).add(r.emotion)
+    keep = np.array(
+        [bool(r.text) and by_text[r.corpus, r.text] == by_corpus[r.corpus] for r in rows]
+    )
+    if keep.all() or not keep.any():
+        return {}
+    return {"text_controlled": metrics.metrics(y[keep], pred[keep], labels)}
+
+
 def _training_figures(out: Path, extra: dict | None) -> dict:
     """``extra``, or on re-evaluation the training figures the old metrics.json recorded."""
     extra = dict(extra or {})
@@ -91,6 +110,7 @@ def evaluate_run(
     probs = probabilities(loaded, clips, run.cache(), device)
     y = np.array([labels.index(r.emotion) for r in clips.rows])
     extra |= per_corpus(clips.rows, y, probs.argmax(1), labels)
+    extra |= text_controlled(clips.rows, y, probs.argmax(1), labels)
     return metrics.write_reports(out, y, probs.argmax(1), labels, extra)
 
 
@@ -142,6 +162,7 @@ def evaluate_ensemble(
         ),
     }
     extra |= per_corpus(test.rows, y, soft.argmax(1), labels)
+    extra |= text_controlled(test.rows, y, soft.argmax(1), labels)
     m = metrics.write_reports(out, y, soft.argmax(1), labels, extra | {"ensemble": summary})
     with open(out / "report.txt", "a") as f:
         f.write("\n" + metrics.ensemble_text(summary))

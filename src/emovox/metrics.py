@@ -134,18 +134,18 @@ def summarise_folds(folds: list[dict]) -> dict:
         out[f"{key}_std"] = float(vals.std())
     out["confusion"] = np.sum([f["confusion"] for f in folds], axis=0).tolist()
     out["labels"] = folds[0]["labels"]
+    if all("text_controlled" in f for f in folds):  # sentences spoken in every emotion
+        out["text_controlled"] = _summary([f["text_controlled"] for f in folds])
     if all("per_corpus" in f for f in folds):  # a union of corpora: each one's own figures
         names = sorted(folds[0]["per_corpus"])
-        out["per_corpus"] = {
-            c: {
-                k: v
-                for k, v in summarise_folds([f["per_corpus"][c] for f in folds]).items()
-                if k != "folds"
-            }
-            for c in names
-        }
+        out["per_corpus"] = {c: _summary([f["per_corpus"][c] for f in folds]) for c in names}
     out["folds"] = folds
     return out
+
+
+def _summary(folds: list[dict]) -> dict:
+    """:func:`summarise_folds` less the folds themselves (a part of each fold's metrics)."""
+    return {k: v for k, v in summarise_folds(folds).items() if k != "folds"}
 
 
 def ensemble_text(ens: dict) -> str:
