@@ -58,21 +58,22 @@ def clip_table(trim_db: float, level_db: float, encoder: str) -> dict:
     }
 
 
-def representations(t: dict) -> dict[str, np.ndarray]:
-    """Named (clips, dims) views of the table."""
+def representations(t: dict, chosen: list[int]) -> dict[str, np.ndarray]:
+    """Named (clips, dims) views of the table; ``chosen``: the states the model pools."""
     p, half = t["pooled"], t["pooled"].shape[2] // 2
+    name = f"states {','.join(map(str, chosen))}"
 
     def layers(ls: list[int], part: slice = slice(None)) -> np.ndarray:
         return p[:, ls, part].reshape(len(p), -1)
 
     return {
-        "layers 2-4, mean + std (the model's)": layers([2, 3, 4]),
-        "layers 2-4, mean": layers([2, 3, 4], slice(0, half)),
-        "layers 2-4, std": layers([2, 3, 4], slice(half, None)),
-        "layer 1": layers([1]),
-        "layers 0-6": layers(list(range(p.shape[1]))),
+        f"{name}, mean + std (the model's)": layers(chosen),
+        f"{name}, mean": layers(chosen, slice(0, half)),
+        f"{name}, std": layers(chosen, slice(half, None)),
+        "state 1": layers([1]),
+        "every state": layers(list(range(p.shape[1]))),
         "handcrafted mean + std": t["handcrafted"],
-        "layers 2-4 + handcrafted": np.hstack([layers([2, 3, 4]), t["handcrafted"]]),
+        f"{name} + handcrafted": np.hstack([layers(chosen), t["handcrafted"]]),
     }
 
 
@@ -102,11 +103,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trim-db", type=float, default=0.0)
     ap.add_argument("--level-db", type=float, default=-25.0)
-    ap.add_argument("--encoder", default="whisper-base")
+    ap.add_argument("--encoder", default="whisper-base", help="wheel name or local directory")
+    ap.add_argument("--layers", default="2,3,4", help="the states the model pools")
     args = ap.parse_args()
     t = clip_table(args.trim_db, args.level_db, args.encoder)
     every = np.ones(len(t["y"]), dtype=bool)
-    for name, x in representations(t).items():
+    for name, x in representations(t, [int(k) for k in args.layers.split(",")]).items():
         adapted_train = np.stack(data.speaker_standardise(list(x), list(t["speaker"]), -1))
         adapted_test = np.stack(data.speaker_standardise(list(x), list(t["speaker"]), ENROLL))
         for rows, keep in (("all clips", every), ("common sentences", t["common"])):
