@@ -52,9 +52,7 @@ def clip_table(trim_db: float, level_db: float, encoder: str) -> dict:
         "y": np.array([SHARED.index(r.emotion) for r in clips.rows]),
         "corpus": np.array([r.corpus for r in clips.rows]),
         "speaker": np.array([r.speaker for r in clips.rows]),
-        "common": np.array(
-            [r.corpus != "ased" or r.text in ("ased-01", "ased-02") for r in clips.rows]
-        ),
+        "common": np.array(corpora.spoken_in_every_emotion(clips.rows)),
     }
 
 

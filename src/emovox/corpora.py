@@ -11,7 +11,7 @@ import csv
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -302,6 +302,17 @@ _ASED_COMMON = ("01", "02")
 def _ased_text(letter: str, sentence: str) -> str:
     """The sentence's id, shared across folders for the two common sentences."""
     return f"ased-{sentence}" if sentence in _ASED_COMMON else f"ased-{letter.lower()}{sentence}"
+
+
+def spoken_in_every_emotion(rows: Sequence[Utterance]) -> list[bool]:
+    """Per row: its sentence occurs, among ``rows``, in every emotion its corpus has there
+    (where a sentence belongs to one emotion, its words give the emotion away)."""
+    by_corpus: dict[str, set[str]] = {}
+    by_text: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        by_corpus.setdefault(r.corpus, set()).add(r.emotion)
+        by_text.setdefault((r.corpus, r.text), set()).add(r.emotion)
+    return [bool(r.text) and by_text[r.corpus, r.text] == by_corpus[r.corpus] for r in rows]
 
 
 def _read_ased(root: Path) -> Manifest:

@@ -56,14 +56,7 @@ def text_controlled(
     """Metrics on the clips whose sentence the test side holds in every emotion of their
     corpus, when some clips are left out: where most sentences belong to one emotion (ASED),
     a model can read the words instead of the voice, and only these clips tell them apart."""
-    by_corpus: dict[str, set[str]] = {}
-    by_text: dict[tuple[str, str], set[str]] = {}
-    for r in rows:
-        by_corpus.setdefault(r.corpus, set()).add(r.emotion)
-        by_text.setdefault((r.corpus, r.text), set()).add(r.emotion)
-    keep = np.array(
-        [bool(r.text) and by_text[r.corpus, r.text] == by_corpus[r.corpus] for r in rows]
-    )
+    keep = np.array(corpora.spoken_in_every_emotion(rows))
     if keep.all() or not keep.any():
         return {}
     return {"text_controlled": metrics.metrics(y[keep], pred[keep], labels)}
