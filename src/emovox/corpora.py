@@ -293,9 +293,9 @@ def _parse_ased(p: Path) -> dict[str, str]:
 
 # Sentences 01 and 02 of every folder are the two spoken in all five emotions; 03-07 are the
 # folder's own (PROVENANCE.md: 5 x 5 specific + 2 common). The corpus does not say which are
-# which: measured by Whisper base's layer-6 mean states (speaker-standardised), whose centroid
-# per folder and sentence number matches 01 with 01 and 02 with 02 of the other folders
-# (cosine 0.3-0.8) and nothing else above 0.4 (docs/generalisation.md).
+# which: the centroids of Whisper base's layer-6 mean states (speaker-standardised) per folder
+# and sentence number agree across all 10 pairs of folders for 01 and 02 only (cosine 0.26 to
+# 0.78; every other number has pairs below 0): python benchmarks/ased_sentences.py.
 _ASED_COMMON = ("01", "02")
 
 
