@@ -38,3 +38,21 @@ def test_erf_and_gelu_match_the_exact_definitions():
     g = lite._gelu(x.astype(np.float32))
     exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
     assert g.dtype == np.float32 and np.abs(g - exact).max() < 1e-5
+
+
+def test_the_numpy_engine_answers_a_clip_without_torch_or_scipy(ravdess_manifest):
+    """From ``load_model`` to the answer (speech detection, decoding, the model), in a fresh
+    process: a one-clip ``emovox predict`` should not pay for torch's or scipy's import."""
+    import subprocess
+    import sys
+
+    lite.load() or Predictor.load()  # the converted encoder exists (as after the README set-up)
+    code = (
+        "import sys, emovox; m = emovox.load_model(engine='numpy'); "
+        f"r = m.predict({str(ravdess_manifest.rows[0].path)!r}); "
+        "heavy = ('torch', 'scipy', 'sklearn', 'matplotlib', 'transformers'); "
+        "print(r.emotion is not None or r.reason, "
+        "sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(" ", 1)[1].strip() == "[]", out.stdout

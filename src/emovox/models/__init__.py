@@ -57,7 +57,7 @@ class ModelKind:
 
 
 def _cnn_config(overrides: dict, n_features: int, n_classes: int, d_model: int, enc: dict) -> dict:
-    from emovox.models.cnn_lstm import CNNLSTMConfig
+    from emovox.models.configs import CNNLSTMConfig
 
     return CNNLSTMConfig(
         **{**overrides, "n_features": n_features, "n_classes": n_classes}
@@ -71,16 +71,15 @@ def _build_cnn(model_config: dict, encoder=None, finetune_layers: int = 0):
 
 
 def _check_cnn(overrides: dict) -> None:
-    from emovox.config import build
-    from emovox.models.cnn_lstm import CNNLSTMConfig
+    from emovox.models.configs import CNNLSTMConfig
+    from emovox.typed import build
 
     build(CNNLSTMConfig, overrides, "model_config.")
 
 
 def _hybrid_config(use_cnn: bool):
     def config(overrides: dict, n_features: int, n_classes: int, d_model: int, enc: dict) -> dict:
-        from emovox.models.cnn_lstm import CNNLSTMConfig
-        from emovox.models.hybrid import EncoderHeadConfig, HybridConfig
+        from emovox.models.configs import CNNLSTMConfig, EncoderHeadConfig, HybridConfig
 
         rest = dict(overrides)
         cnn, head = rest.pop("cnn", {}), rest.pop("enc", {})
@@ -106,9 +105,8 @@ def _build_hybrid(model_config: dict, encoder=None, finetune_layers: int = 0):
 
 
 def _check_hybrid(overrides: dict) -> None:
-    from emovox.config import build
-    from emovox.models.cnn_lstm import CNNLSTMConfig
-    from emovox.models.hybrid import EncoderHeadConfig, HybridConfig
+    from emovox.models.configs import CNNLSTMConfig, EncoderHeadConfig, HybridConfig
+    from emovox.typed import build
 
     rest = dict(overrides)
     build(CNNLSTMConfig, rest.pop("cnn", {}), "model_config.cnn.")

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emovox.models.configs import CNNLSTMConfig
 from emovox.models.pooling import AttentiveStatsPool, masked_mean
 
-
-@dataclass(frozen=True)
-class CNNLSTMConfig:
-    n_features: int = 112
-    n_classes: int = 7
-    channels: tuple[int, ...] = (32, 64, 128)
-    kernel_size: int = 5
-    pool: int = 2  # max-pool over time after each conv block
-    dropout: float = 0.3
-    lstm_hidden: int = 128
-    lstm_layers: int = 2
-    head_hidden: int = 128
-    pooling: str = "mean"  # over LSTM outputs: mean | attentive (weighted mean + std)
-    utterance_norm: bool = False  # standardise each feature over the clip's own valid frames
-    time_masks: int = 0  # training only: spans of up to time_mask_width frames zeroed
-    time_mask_width: int = 30
-    feature_masks: int = 0  # training only: bands of up to feature_mask_width features zeroed
-    feature_mask_width: int = 12
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CNNLSTMConfig:
-        return cls(**{**d, "channels": tuple(d["channels"])})
+__all__ = ["CNNLSTM", "CNNLSTMConfig", "CNNLSTMEncoder"]
 
 
 class ConvBlock(nn.Module):

@@ -7,50 +7,14 @@ the split layer. Either pathway can be used alone (``use_cnn`` / ``use_enc``) fo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 from torch import nn
 
-from emovox.models.cnn_lstm import CNNLSTMConfig, CNNLSTMEncoder
+from emovox.models.cnn_lstm import CNNLSTMEncoder
+from emovox.models.configs import EncoderHeadConfig, HybridConfig
 from emovox.models.pooling import AttentiveStatsPool, layer_stats
 
-
-@dataclass(frozen=True)
-class EncoderHeadConfig:
-    """Output processor over an encoder's hidden states."""
-
-    d_model: int = 512
-    layers: tuple[int, ...] = (2, 3, 4)  # hidden-state indices pooled (0 = embeddings)
-    pool: str = "meanstd"  # meanstd: per-layer mean+std, standardised | attentive
-    proj_dim: int = 256
-    dropout: float = 0.2
-    input_dropout: float = 0.5  # meanstd: on the standardised statistics
-
-
-@dataclass(frozen=True)
-class HybridConfig:
-    n_classes: int = 7
-    use_cnn: bool = True
-    use_enc: bool = True  # the encoder pathway
-    cnn: CNNLSTMConfig = field(default_factory=CNNLSTMConfig)
-    enc: EncoderHeadConfig = field(default_factory=EncoderHeadConfig)
-    fusion_dim: int = 256
-    fusion_heads: int = 4
-    dropout: float = 0.3
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["cnn"] = self.cnn.to_dict()
-        d["enc"]["layers"] = list(self.enc.layers)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> HybridConfig:
-        enc = {**d["enc"], "layers": tuple(d["enc"]["layers"])}
-        return cls(
-            **{**d, "cnn": CNNLSTMConfig.from_dict(d["cnn"]), "enc": EncoderHeadConfig(**enc)}
-        )
+__all__ = ["EncoderHeadConfig", "HybridConfig", "HybridModel", "split_encoder"]
 
 
 class LayerWeightedSum(nn.Module):
