@@ -1,7 +1,8 @@
 """Speed and memory of ``emovox predict`` as a user runs it (whole processes, /usr/bin/time).
 
-- long recordings: RAVDESS clips joined with short pauses into 10 and 60 minutes of FLAC;
-  wall time, real-time factor and peak RSS per engine;
+- long recordings: RAVDESS clips joined with short pauses into 10 and 60 minutes of FLAC, a
+  pause over every 60 s block boundary; wall time, real-time factor, peak RSS and frame
+  accuracy (overall and per 10 minutes) per engine;
 - a folder: every RAVDESS clip through one command; throughput in audio seconds per second;
 - cold start: one clip in a fresh process (median of 3); warm: one clip in-process (median
   of 20).
@@ -42,17 +43,12 @@ def timed(cmd: list[str]) -> dict:
     return {"wall_s": round(seconds, 2), "peak_rss_mb": round(rss / 1024, 1), "stdout": out.stdout}
 
 
-def long_recording(path: Path, minutes: float, rows) -> float:
-    """Clips joined with 0.3-1 s pauses, repeated up to ``minutes``; returns its seconds."""
-    rec = demo.build(rows, seed=3, pause=(0.3, 1.0))
-    n = int(minutes * 60 * 16000)
-    with sf.SoundFile(path, "w", 16000, 1, format="FLAC") as f:
-        written = 0
-        while written < n:
-            part = rec.wave[: n - written]
-            f.write(part)
-            written += len(part)
-    return n / 16000
+def long_recording(path: Path, minutes: float, rows) -> demo.Recording:
+    """Clips joined with 0.3-1 s pauses into ``minutes``, every 60 s block boundary in a pause
+    (the places where reading in blocks can lose its place); the recording with its truth."""
+    rec = demo.build_long(rows, minutes * 60, seed=3)
+    sf.write(path, rec.wave, 16000, format="FLAC")
+    return rec
 
 
 def main() -> None:
@@ -69,10 +65,14 @@ def main() -> None:
     emovox = [sys.executable, "-m", "emovox.cli", "predict", "--no-progress", "--format", "json"]
     for minutes in args.minutes:
         path = tmp / f"talk-{minutes:g}min.flac"
-        seconds = long_recording(path, minutes, rows)
+        rec = long_recording(path, minutes, rows)
+        seconds = len(rec.wave) / 16000
         for engine in args.engine:
             t = timed([*emovox, "--engine", engine, str(path)])
             result = json.loads(t.pop("stdout"))[0]
+            segments = result.get("segments", [])
+            stretches = demo.score_stretches(segments, rec.truth, seconds)
+            overall = demo.score_stretches(segments, rec.truth, seconds, every=seconds)[0]
             print(
                 json.dumps(
                     {
@@ -80,7 +80,9 @@ def main() -> None:
                         "engine": engine,
                         **t,
                         "real_time_factor": round(t["wall_s"] / seconds, 4),
-                        "segments": len(result.get("segments", [])),
+                        "segments": len(segments),
+                        "frame_accuracy": round(overall, 3),
+                        "per_10_min": [round(x, 3) for x in stretches],
                     }
                 ),
                 flush=True,

@@ -9,6 +9,7 @@ timelines with :func:`score`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,75 @@ def score(
     }
 
 
+def score_stretches(
+    segments, truth: list[tuple[float, float, str]], duration: float, every: float = 600.0
+) -> list[float]:
+    """Frame accuracy (as :func:`score`) in each stretch of ``every`` seconds: where a long
+    recording's timeline goes wrong, not just how much. ``segments``: objects or dicts with
+    start, end and emotion."""
+    from types import SimpleNamespace
+
+    segs = [SimpleNamespace(**s) if isinstance(s, dict) else s for s in segments]
+    out = []
+    for a in np.arange(0.0, duration, every):
+        b = min(a + every, duration)
+        part = [
+            SimpleNamespace(start=max(s.start, a) - a, end=min(s.end, b) - a, emotion=s.emotion)
+            for s in segs
+            if s.end > a and s.start < b
+        ]
+        held = [(max(x, a) - a, min(y, b) - a, e) for x, y, e in truth if y > a and x < b]
+        out.append(score(SimpleNamespace(segments=part), held, b - a)["frame_accuracy"])
+    return out
+
+
 def clock(seconds: float) -> str:
     """``m:ss.s``"""
     m, s = divmod(seconds, 60)
     return f"{int(m):d}:{s:04.1f}"
+
+
+def build_long(
+    rows,
+    seconds: float,
+    block: float = 60.0,
+    seed: int = 0,
+    pause: tuple[float, float] = (0.3, 1.0),
+    edge_pause: tuple[float, float] = (1.5, 3.0),
+    noise_dbfs: float = -55.0,
+    trim_db: float = 30.0,
+) -> Recording:
+    """A recording of ``seconds`` from ``rows``' clips (shuffled, reused in turn) in which
+    every ``block`` boundary falls in a pause: in turn, a clip ends exactly on the boundary
+    (cut short where it would cross it), or the boundary lies inside a pause. These are the
+    places where a reader that decodes in blocks of ``block`` seconds can lose its place;
+    ``edge_pause`` seconds of pause follow each boundary, longer than the context a window
+    reads before its speech, so the next window starts beyond the block just read."""
+    rng = np.random.default_rng(seed)
+    clips = [audio.trim_silence(audio.load(r.path), trim_db) for r in rows]
+    order = rng.permutation(len(clips))
+    total, step = int(seconds * SR), int(block * SR)
+    noise = np.float32(10 ** (noise_dbfs / 20))
+    parts, truth, speakers, t, exact_next = [], [], [], 0, False
+    for n in itertools.count():
+        i = int(order[n % len(clips)])
+        clip, gap = clips[i], int(rng.uniform(*pause) * SR)
+        if t % step == 0 and t:  # the last clip ended exactly on a boundary
+            gap = int(rng.uniform(*edge_pause) * SR)
+        edge = (t // step + 1) * step  # the next block boundary
+        if t + gap + len(clip) > edge:
+            room = edge - t
+            if exact_next and room >= int(0.6 * SR):
+                gap = min(gap, room - SR // 2)
+                clip = clip[: room - gap]  # cut short to end exactly on the boundary
+                exact_next = False
+            else:  # the boundary inside the pause (also when too little room is left)
+                gap, exact_next = room + int(rng.uniform(*edge_pause) * SR), True
+        if t + gap + len(clip) > total:
+            break
+        parts += [rng.standard_normal(gap).astype(np.float32) * noise, clip]
+        truth.append(((t + gap) / SR, (t + gap + len(clip)) / SR, rows[i].emotion))
+        speakers.append(rows[i].speaker)
+        t += gap + len(clip)
+    parts.append(rng.standard_normal(total - t).astype(np.float32) * noise)
+    return Recording(np.concatenate(parts).astype(np.float32), truth, speakers)

@@ -13,11 +13,8 @@ import functools
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-
-from emovox.atomic import save_figure
 
 SR = 16000
 ENVELOPE_RATE = 100  # envelope points per second (peaks of 10 ms)
@@ -45,6 +42,7 @@ class Segment:
     emotion: str | None
     confidence: float
     probabilities: dict[str, float]
+    reason: str | None = None  # why emotion is None: "unsure" or "unfamiliar"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,12 +112,11 @@ def segments(
     unsure: np.ndarray | None = None,
 ) -> list[Segment]:
     """Runs of one emotion on the curve (None where the top probability is below
-    ``threshold`` or ``unsure`` is set); runs shorter than ``min_segment`` join the neighbour
-    they resemble most."""
-    sure = grid.max(1) >= threshold
+    ``threshold``, reason "unsure", or ``unsure`` is set, reason "unfamiliar"); runs shorter
+    than ``min_segment`` join the neighbour they resemble most."""
+    top = np.where(grid.max(1) >= threshold, grid.argmax(1), -1)
     if unsure is not None:
-        sure &= ~unsure
-    top = np.where(sure, grid.argmax(1), -1)
+        top = np.where(unsure, -2, top)
     out: list[Segment] = []
     for a, b in _runs(covered):
         pieces = _merge_short(
@@ -136,6 +133,7 @@ def segments(
                     probabilities={
                         lab: round(float(v), 4) for lab, v in zip(labels, p, strict=True)
                     },
+                    reason=None if k >= 0 else ("unsure", "unfamiliar")[-1 - k],
                 )
             )
     return out
@@ -192,63 +190,13 @@ def summary(segs: Sequence[Segment], labels: Sequence[str], duration: float) -> 
     }
 
 
-def plot(
-    path: str | Path,
-    envelope: np.ndarray,
-    envelope_rate: float,
-    regions: Sequence[tuple[float, float]],
-    times: np.ndarray,
-    grid: np.ndarray,
-    covered: np.ndarray,
-    segs: Sequence[Segment],
-    labels: Sequence[str],
-    title: str = "",
-) -> None:
-    """Waveform with speech regions, each emotion's probability over time, segment labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = dict(zip(labels, plt.get_cmap("tab10").colors, strict=False))
-    fig, (wave_ax, prob_ax) = plt.subplots(
-        2, 1, figsize=(12, 5.5), sharex=True, height_ratios=[1, 1.6]
-    )
-    t = np.arange(len(envelope)) / envelope_rate
-    wave_ax.fill_between(t, -envelope, envelope, color="0.35", lw=0)
-    for a, b in regions:
-        wave_ax.axvspan(a, b, color="tab:green", alpha=0.18, lw=0)
-    for s in segs:
-        wave_ax.text(
-            (s.start + s.end) / 2,
-            0.92,
-            s.emotion or "unsure",
-            ha="center",
-            va="top",
-            fontsize=8,
-            color=colours.get(s.emotion, "0.3"),
-            transform=wave_ax.get_xaxis_transform(),
-        )
-    wave_ax.set_ylabel("waveform")
-    wave_ax.set_title(title or "emotion timeline (green: speech)")
-    masked = np.where(covered[:, None], grid, np.nan)
-    for k, lab in enumerate(labels):
-        prob_ax.plot(times, masked[:, k], color=colours[lab], lw=1.6, label=lab)
-    for s in segs:
-        prob_ax.axvline(s.start, color="0.8", lw=0.6)
-    prob_ax.set_ylim(0, 1)
-    prob_ax.set_xlabel("seconds")
-    prob_ax.set_ylabel("probability")
-    prob_ax.legend(ncol=len(labels), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    save_figure(fig, path)
-
-
 # --- reading a recording in blocks ---------------------------------------------------
 class Scan:
     """What pass 1 learns of a recording while its blocks go through the speech detector."""
 
     def __init__(self, keep: int) -> None:
         self.n, self.peak, self.clipped = 0, 0.0, 0
+        self.warnings: list[str] = []  # for the result: truncated, clipped
         self.vad_probs = np.zeros(0, dtype=np.float32)
         self._env: list[np.ndarray] = []
         self._carry = np.zeros(0, dtype=np.float32)
@@ -312,7 +260,9 @@ def cut(
             a, b = bounds[i]
             yield i, buf[a - buf_start : b - buf_start]
             i += 1
-        keep = min((a for a, _ in bounds[i:]), default=end)
+        # what later windows need, but never past the audio held: a pause over a block's end
+        # would otherwise drop audio not yet read, and every later block would sit too late
+        keep = min(min((a for a, _ in bounds[i:]), default=end), end)
         if keep > buf_start:
             buf, buf_start = buf[keep - buf_start :], keep
 
