@@ -64,8 +64,9 @@ def test_truncated_wav(wav):
     p = wav(speechlike(1.0))
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(audio.AudioDecodeError, match="truncated"):
-        audio.load(p)
+    with pytest.warns(audio.TruncatedWarning, match="truncated"):  # what decodes is used
+        y = audio.load(p)
+    assert 0.45 * 16000 < len(y) < 0.55 * 16000
     p.write_bytes(data[:30])  # cut inside the header
     with pytest.raises(audio.AudioDecodeError):
         audio.load(p)
@@ -91,7 +92,9 @@ def test_too_short_and_too_long(wav):
     with pytest.raises(audio.AudioTooShortError, match="shorter"):
         audio.load(p)
     p = wav(speechlike(3.0), name="long.wav")
-    with pytest.raises(audio.AudioTooLongError, match="longer than the maximum of 2.0 s"):
+    with pytest.raises(
+        audio.AudioTooLongError, match="longer than the maximum of 2 s .*--max-seconds"
+    ):
         audio.load(p, limits=AudioLimits(max_seconds=2.0))
 
 

@@ -47,6 +47,20 @@ def test_curve_segments_and_summary():
     assert smoothed.shape == grid.shape and np.allclose(smoothed.sum(1)[covered], 1.0)
 
 
+def test_windows_hold_their_audio_when_pauses_cross_or_meet_block_ends():
+    """``cut`` reads blocks as they stream; a window that starts after the block it is handed
+    (a pause over the block's end) must not shift where later blocks are placed."""
+    sr, block = 16000, 16000
+    source = np.arange(20 * sr, dtype=np.float32)  # each sample says where it is
+    spans = [(0.2, 0.9), (2.5, 2.9), (3.0, 3.6), (5.4, 6.0), (9.0, 11.5), (16.0, 19.99)]
+    blocks = (source[i : i + block] for i in range(0, len(source), block))
+    got = dict(timeline.cut(blocks, spans, len(source), min_len=8000, context=1600))
+    assert sorted(got) == list(range(len(spans)))
+    for k, (a, b) in enumerate(spans):
+        lo, hi = timeline.window_bounds(a, b, len(source), 8000, 1600)
+        assert np.array_equal(got[k], source[lo:hi]), (k, got[k][:1], lo)
+
+
 @pytest.fixture(scope="module")
 def recording(ravdess_manifest):
     rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("05") and r.emotion in LABELS]
@@ -95,7 +109,8 @@ def test_a_clip_gives_what_predict_waves_gives(ravdess_manifest, model):
     row = ravdess_manifest.rows[100]
     wave = emovox.load(row.path)
     result = model.predict(row.path)
-    assert result.segments is None and result.speech is True
+    assert len(result.segments) == 1 and result.speech is True  # one segment: the speech
+    assert result.segments[0].emotion == result.emotion
     expected = model.predict_waves([wave])[0]
     got = np.array([result.probabilities[k] for k in model.labels])
     assert np.abs(got - expected).max() < 1e-4
@@ -112,7 +127,7 @@ def test_waves_need_their_rate_and_are_resampled(ravdess_manifest, model):
     assert a.emotion == b.emotion and abs(a.confidence - b.confidence) < 0.05
     noise = (0.05 * np.random.default_rng(0).standard_normal(16000 * 8)).astype(np.float32)
     quiet = model.predict(noise, sr=16000)
-    assert quiet.emotion is None and quiet.speech is False and quiet.reason == "no speech detected"
+    assert quiet.emotion is None and quiet.speech is False and quiet.reason == "no_speech"
 
 
 def test_ten_minutes_stream_through_without_holding_the_recording(
@@ -160,3 +175,35 @@ def test_adaptation_moves_the_recordings_statistics_onto_the_training_mean(recor
     a, b = plain.predict(recording.wave, sr=16000), adapted.predict(recording.wave, sr=16000)
     assert [s.start for s in a.segments][:3] == [s.start for s in b.segments][:3]
     assert a.segments[0].probabilities != b.segments[0].probabilities
+
+
+@pytest.mark.slow
+def test_an_hour_reads_the_audio_its_timestamps_name(ravdess_manifest, tmp_path, monkeypatch):
+    """An hour of the same 10 minutes six times, every 60 s block boundary in a pause: each
+    window holds exactly the source samples its timestamps name, and each 10-minute stretch
+    is read as well as those 10 minutes alone."""
+    model = emovox.load_model(engine="torch")  # batched: the engine long recordings get
+    rows = [r for r in ravdess_manifest.rows if r.emotion in LABELS][::8]
+    ten = demo.build_long(rows, 600, seed=4)
+    sf.write(tmp_path / "ten.flac", ten.wave, 16000)
+    sf.write(tmp_path / "hour.flac", np.tile(ten.wave, 6), 16000)
+    truth = [(a + 600 * k, b + 600 * k, e) for k in range(6) for a, b, e in ten.truth]
+    source = sf.read(tmp_path / "hour.flac", dtype="float32")[0]
+    real_cut, wrong, seen = timeline.cut, [], []
+
+    def checked(blocks, spans, n, min_len, context=0):
+        for k, samples in real_cut(blocks, spans, n, min_len, context):
+            a, b = timeline.window_bounds(*spans[k], n, min_len, context)
+            seen.append(k)
+            if not np.array_equal(samples, source[a:b]):
+                wrong.append(spans[k])
+            yield k, samples
+
+    monkeypatch.setattr(timeline, "cut", checked)
+    hour = model.analyze(tmp_path / "hour.flac")
+    assert len(seen) > 600 and not wrong, f"{len(wrong)} of {len(seen)} windows: {wrong[:3]}"
+    monkeypatch.setattr(timeline, "cut", real_cut)
+    alone = demo.score_stretches(model.analyze(tmp_path / "ten.flac").segments, ten.truth, 600)
+    stretches = demo.score_stretches(hour.segments, truth, 3600)
+    assert len(stretches) == 6 and alone[0] > 0.5
+    assert all(abs(s - alone[0]) <= 0.05 for s in stretches), (stretches, alone)

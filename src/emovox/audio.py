@@ -69,13 +69,20 @@ class ClippingWarning(UserWarning):
     """Many samples sit at full scale: the recording was probably clipped."""
 
 
+class TruncatedWarning(UserWarning):
+    """The file ends before its header says it does: what decodes is used."""
+
+
 @dataclass(frozen=True)
 class AudioLimits:
     """Bounds a clip must meet; the defaults accept clips and long recordings alike."""
 
     min_seconds: float = 0.1
-    max_seconds: float = 3600.0
+    # recordings stream, so length costs time, not memory: the bound is a guard against
+    # mistakes (and, for a server, against one upload holding a worker for hours)
+    max_seconds: float = 4 * 3600.0
     silence_peak: float = 1e-4  # peak amplitude below this (-80 dBFS) counts as silent
+    quiet_peak: float = 10 ** (-45 / 20)  # no speech found under this peak: "too quiet"
     clip_level: float = 0.999
     clip_fraction: float = 0.001  # warn when more than 0.1% of samples are at full scale
 
@@ -203,7 +210,10 @@ def _check_length(reader, name: str, limits: AudioLimits) -> None:
 
 
 def _too_long(limits: AudioLimits, what: str = "longer") -> str:
-    return f"{what} than the maximum of {limits.max_seconds:.1f} s (raise the limit to read it)"
+    return (
+        f"{what} than the maximum of {limits.max_seconds:.0f} s "
+        "(raise it with --max-seconds, or AudioLimits(max_seconds=...) in Python)"
+    )
 
 
 def _mono(data: np.ndarray, name: str, offset: int = 0) -> np.ndarray:
@@ -248,7 +258,9 @@ def load(source: Source, sr: int = 16000, limits: AudioLimits | None = None) -> 
     data, native_sr = _read_all(source, name, limits)
     if data.shape[0] == 0:
         raise AudioEmptyError(name, "decodes to zero samples")
-    _check_riff_size(source, name)
+    truncated = truncation(source)
+    if truncated:
+        warnings.warn(f"{name}: {truncated}", TruncatedWarning, stacklevel=2)
     mono = _mono(data, name)
     seconds = mono.shape[0] / native_sr
     if seconds < limits.min_seconds:
@@ -309,23 +321,24 @@ def stream(
         reader.close()
 
 
-def _check_riff_size(source: Source, name: str) -> None:
-    """A WAV whose RIFF header promises more bytes than the file holds was cut off.
-
-    libsndfile silently reads what is there, so this is checked from the header itself.
-    """
-    if isinstance(source, bytes | bytearray):
-        head, size = bytes(source[:12]), len(source)
-    else:
-        with open(source, "rb") as fh:
-            head = fh.read(12)
-        size = Path(source).stat().st_size
+def truncation(source: Source) -> str | None:
+    """What is wrong when a WAV's RIFF header promises more bytes than the file holds (it was
+    cut off: libsndfile reads what is there without a word), else None. Everything that reads
+    audio warns with this and analyses what decodes."""
+    try:
+        if isinstance(source, bytes | bytearray):
+            head, size = bytes(source[:12]), len(source)
+        else:
+            with open(source, "rb") as fh:
+                head = fh.read(12)
+            size = Path(source).stat().st_size
+    except OSError:
+        return None  # the reader reports a file it cannot open
     if len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         declared = int.from_bytes(head[4:8], "little") + 8
         if size < declared:
-            raise AudioDecodeError(
-                name, f"truncated: header declares {declared} bytes, file holds {size}"
-            )
+            return f"truncated: header declares {declared} bytes, file holds {size}"
+    return None
 
 
 def trim_silence(

@@ -31,18 +31,39 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         timeline=timeline,
         limits=audio.AudioLimits(max_seconds=args.max_seconds),
     )
+    out_dir = _timeline_out_dir(args, inputs)
     model = emovox.load_model(args.model, args.device, cfg, _engine(args.engine, inputs))
-    writer = Writer(args.format, model.labels)
+    writer = Writer(args.format, model.labels, every=args.every, out_dir=out_dir)
     plots = _plot_paths(args.plot, inputs)
     failed = 0
     sources = (read_stdin() if item == "-" else item for item in inputs)
-    with _progress(args, inputs) as advance:
-        for item, result in zip(inputs, model.analyze_many(sources, plots, advance), strict=True):
-            result.path = item
-            failed += result.error is not None
-            writer.add(result)
+    try:
+        with _progress(args, inputs) as advance:
+            results = model.analyze_many(sources, plots, advance)
+            for item, result in zip(inputs, results, strict=True):
+                result.path = item
+                failed += result.error is not None
+                writer.add(result)
+    except KeyboardInterrupt:  # keep what is finished, complete in its format
+        writer.close()
+        print(f"interrupted: {writer.count} of {len(inputs)} inputs written", file=sys.stderr)
+        return 130
     writer.close()
     return 1 if failed else 0
+
+
+def _timeline_out_dir(args: argparse.Namespace, inputs: list[str]) -> Path | None:
+    """Where one file per input goes (srt, vtt, audacity); None: stdout, for one input."""
+    from emovox.formats import TIMELINE_FORMATS
+
+    if args.output_dir is None:
+        if args.format in TIMELINE_FORMATS and len(inputs) > 1:
+            raise ValueError(f"--format {args.format} writes one file per input: give --output-dir")
+        return None
+    if args.format not in TIMELINE_FORMATS:
+        raise ValueError(f"--output-dir goes with --format {', '.join(TIMELINE_FORMATS)}")
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    return Path(args.output_dir)
 
 
 def _engine(engine: str, inputs: list[str]) -> str:
@@ -149,7 +170,19 @@ def add_predict_parser(sub) -> None:
         "--format",
         choices=FORMATS,
         default="text",
-        help="text table; json (one list); jsonl (a line per input, as each finishes); csv",
+        help="text table; json (one list); jsonl (a line per input, as each finishes); csv "
+        "(a row per segment); srt / vtt subtitles or an audacity label track of the timeline",
+    )
+    pr.add_argument(
+        "--every",
+        type=_positive,
+        metavar="SECONDS",
+        help="with --format csv: a row per stretch of this many seconds (share of each emotion)",
+    )
+    pr.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="with --format srt, vtt or audacity: one file per input here (needed for several)",
     )
     pr.add_argument(
         "--plot",
@@ -178,7 +211,7 @@ def add_predict_parser(sub) -> None:
         "--max-seconds",
         type=_positive,
         default=d.limits.max_seconds,
-        help=f"longer inputs are refused (default {d.limits.max_seconds:.0f})",
+        help=f"longer inputs are refused (default {d.limits.max_seconds:.0f}, as the server)",
     )
     pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (torch runs it)")
     pr.add_argument(
@@ -205,7 +238,12 @@ def expand_inputs(items: Sequence[str]) -> list[str]:
         if item == "-":
             out.append(item)
         elif item.startswith("@") and not Path(item).exists():
-            lines = Path(item[1:]).read_text().splitlines()
+            try:
+                lines = Path(item[1:]).read_text().splitlines()
+            except OSError as exc:
+                raise ValueError(
+                    f"{item}: cannot read the list {item[1:]!r}: {exc.strerror}"
+                ) from None
             out.extend(
                 expand_inputs([ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")])
             )
@@ -312,5 +350,7 @@ def add_serve_parser(sub) -> None:
         default=d.max_pending,
         help="requests waiting or running before 429 (default %(default)s)",
     )
-    sv.add_argument("--log-level", default="warning")
+    sv.add_argument(
+        "--log-level", default="info", help="info (default): the address and each request"
+    )
     sv.set_defaults(func=_cmd_serve)

@@ -9,48 +9,20 @@ arrives, so memory does not grow with its length. :class:`Analyzer` wraps either
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soxr
 
 from emovox import audio, timeline, vad
+from emovox.result import REASONS, Result, headline
 from emovox.timeline import Segment, TimelineConfig
 
+__all__ = ["REASONS", "AnalysisConfig", "Analyzer", "Result", "Segment", "headline"]
+
 SR = 16000
-
-
-@dataclass
-class Result:
-    """What emovox says about one input. ``emotion`` is None when there is no speech or the
-    model is unsure (``reason`` says which); ``error`` is set instead when it cannot be read."""
-
-    path: str
-    emotion: str | None = None
-    confidence: float | None = None
-    probabilities: dict[str, float] | None = None
-    speech: bool | None = None
-    reason: str | None = None
-    duration: float | None = None
-    segments: list[Segment] | None = None
-    summary: dict | None = None
-    error: str | None = None
-    error_type: str | None = field(default=None, repr=False)  # the AudioError class, for servers
-
-    def to_dict(self) -> dict:
-        """JSON-ready: ``path`` and ``error``, or the prediction's keys (segments and summary
-        only for recordings longer than one window)."""
-        if self.error is not None:
-            return {"path": self.path, "error": self.error}
-        hidden = ("error", "error_type")
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
-        out = {k: v for k, v in out.items() if v is not None or k in ("emotion", "confidence")}
-        if self.segments is not None:
-            out["segments"] = [s.to_dict() for s in self.segments]
-        return out
 
 
 @dataclass(frozen=True)
@@ -79,18 +51,25 @@ class Analyzer:
         self.labels: tuple[str, ...] = tuple(predictor.labels)
         self.cfg = cfg or AnalysisConfig()
         self._vad: vad.SpeechDetector | None = None
+        self._plots: dict[int, Callable[[Result], None]] = {}  # clips' pictures, once decided
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities (n, classes) of 16 kHz mono clips, as they are."""
         return self.predictor.predict_waves(waves)
 
     def predict(self, x, sr: int | None = None) -> Result | list[Result]:
-        """A path, file bytes or a wave (then ``sr`` is required: it is resampled to 16 kHz),
-        or a list of them; a :class:`Result` each. Errors become results, never exceptions."""
+        """A path, file bytes, an open binary file or a wave (then ``sr`` is required: it is
+        resampled to 16 kHz), or a list of them; a :class:`Result` each. Audio problems come
+        back as results with ``error`` set, so one bad file never stops a list; only misuse
+        (a wave without its rate) raises ValueError."""
         if isinstance(x, list | tuple):
             return [self.predict(item, sr) for item in x]
         if isinstance(x, np.ndarray):
             return self.analyze_wave(x, sr)
+        if hasattr(x, "read"):  # an open file: its bytes, under its name
+            result = self.analyze(x.read())
+            result.path = str(getattr(x, "name", result.path))
+            return result
         return self.analyze(x)
 
     def analyze_wave(self, wave: np.ndarray, sr: int | None, name: str = "<wave>") -> Result:
@@ -138,7 +117,7 @@ class Analyzer:
             def blocks(source=source) -> Iterator[np.ndarray]:
                 return audio.stream(source, SR, self.cfg.block_seconds, self.cfg.limits)
 
-            step = self._guarded(name, blocks, plots[k] if plots else None, progress)
+            step = self._guarded(name, blocks, plots[k] if plots else None, progress, source)
             if isinstance(step, Result):
                 yield from flush()
                 yield step
@@ -149,10 +128,10 @@ class Analyzer:
         yield from flush()
 
     def _guarded(
-        self, name, blocks, plot=None, progress=None
+        self, name, blocks, plot=None, progress=None, source=None
     ) -> Result | tuple[Result, np.ndarray]:
         try:
-            return self._analyze(name, blocks, plot, progress)
+            return self._analyze(name, blocks, plot, progress, source)
         except audio.AudioError as exc:
             return Result(name, error=exc.cause, error_type=type(exc).__name__)
         except OSError as exc:  # unreadable: permissions, a device that went away
@@ -160,25 +139,50 @@ class Analyzer:
 
     # --- the steps ------------------------------------------------------------------------
     def _analyze(
-        self, name: str, blocks: Callable[[], Iterable[np.ndarray]], plot, progress
+        self, name: str, blocks: Callable[[], Iterable[np.ndarray]], plot, progress, source=None
     ) -> Result | tuple[Result, np.ndarray]:
         """A finished result, or (a clip's result to decide, its samples) for batching."""
-        scan = self._scan(name, blocks)
+        scan = self._scan(name, blocks, source)
         regions = vad.regions(scan.vad_probs, scan.n, self.cfg.speech)
-        duration = scan.n / SR
-        if not regions or duration <= self.cfg.timeline.window:
-            if progress:
-                progress(duration)
-            if not regions:
-                duration = round(duration, 3)
-                return Result(name, speech=False, reason="no speech detected", duration=duration)
-            # one clip, predicted whole as it always was, from the samples pass 1 kept
-            return Result(name, speech=True, duration=round(duration, 3)), scan.clip()
-        return self._timeline(name, blocks, scan, regions, plot, progress)
+        duration = round(scan.n / SR, 3)
+        if progress and (not regions or duration <= self.cfg.timeline.window):
+            progress(scan.n / SR)
+        if not regions:
+            result = self._no_speech(Result(name, duration=duration, warnings=scan.warnings), scan)
+            self._draw(plot, result, scan, regions)
+            return result
+        if duration > self.cfg.timeline.window:
+            return self._timeline(name, blocks, scan, regions, plot, progress)
+        # one clip, predicted whole as it always was, from the samples pass 1 kept
+        result = Result(name, speech=True, duration=duration, warnings=scan.warnings)
+        result.segments = [Segment(regions[0][0], regions[-1][1], None, 0.0, {})]
+        if plot:  # drawn once the batch it joins is decided
+            self._plots[id(result)] = lambda r: self._draw(plot, r, scan, regions)
+        return result, scan.clip()
 
-    def _scan(self, name: str, blocks) -> timeline.Scan:
+    def _no_speech(self, result: Result, scan: timeline.Scan) -> Result:
+        """``speech`` False, with why: digital silence, too quiet to find speech, or none."""
+        result.speech, result.segments = False, []
+        result.summary = timeline.summary([], self.labels, scan.n / SR)
+        dbfs = 20 * np.log10(max(scan.peak, 1e-10))
+        if scan.peak < self.cfg.limits.silence_peak:
+            result.reason, result.detail = "silent", f"digital silence (peak {dbfs:.0f} dBFS)"
+        elif scan.peak < self.cfg.limits.quiet_peak:
+            result.reason = "too_quiet"
+            result.detail = (
+                f"no speech found, but the audio is very quiet (peak {dbfs:.0f} dBFS): "
+                "raise its level and try again"
+            )
+        else:
+            result.reason = "no_speech"
+            result.detail = f"the speech detector found none in {scan.n / SR:.1f} s of audio"
+        return result
+
+    def _scan(self, name: str, blocks, source=None) -> timeline.Scan:
         """Pass 1: speech probabilities, envelope, length, level checks; a clip's samples."""
         scan = timeline.Scan(keep=int(self.cfg.timeline.window * SR))
+        truncated = audio.truncation(source) if source is not None else None
+        scan.warnings = [truncated] if truncated else []
         scan.vad_probs = self.detector.probabilities(scan.tap(blocks()))
         limits = self.cfg.limits
         if scan.n / SR < limits.min_seconds:
@@ -186,14 +190,9 @@ class Analyzer:
                 name,
                 f"{scan.n / SR:.3f} s is shorter than the minimum of {limits.min_seconds:.3f} s",
             )
-        if scan.peak < limits.silence_peak:
-            raise audio.AudioSilentError(name, f"silent (peak amplitude {scan.peak:.2e})")
         if scan.clipped / scan.n > limits.clip_fraction:
-            warnings.warn(
-                f"{name}: {scan.clipped / scan.n:.2%} of samples at full scale, probably clipped",
-                audio.ClippingWarning,
-                stacklevel=2,
-            )
+            clipped = f"{scan.clipped / scan.n:.2%} of samples at full scale, probably clipped"
+            scan.warnings.append(clipped)
         return scan
 
     def _timeline(self, name, blocks, scan: timeline.Scan, regions, plot, progress) -> Result:
@@ -208,22 +207,48 @@ class Analyzer:
         unsure = odd_curve > self.cfg.unfamiliar
         segs = timeline.segments(times, grid, covered, self.labels, self.cfg.threshold, cfg, unsure)
         summ = timeline.summary(segs, self.labels, scan.n / SR)
-        if plot:
-            curves = (times, grid, covered, segs, self.labels)
-            envelope = (scan.envelope(), timeline.ENVELOPE_RATE)
-            timeline.plot(plot, *envelope, regions, *curves, Path(name).name)
-        result = Result(name, speech=True, duration=summ["duration"], segments=segs, summary=summ)
+        result = Result(name, speech=True, duration=summ["duration"], warnings=scan.warnings)
+        result.segments, result.summary = segs, summ
+        # the overall answer is decided as a clip's is, from the mean of the curve over speech
+        # (each speech second counts once), so label, confidence and threshold agree
         self._decide(result, grid[covered].mean(0), float(np.nanmean(odd_curve[covered])))
-        result.emotion = summ["dominant_emotion"]  # the emotion held longest
-        result.reason = None if result.emotion else "unsure in every segment"
+        self._draw(plot, result, scan, regions, (times, grid, covered))
         return result
+
+    def _draw(self, plot, result: Result, scan: timeline.Scan, regions, curve=(None,) * 3) -> None:
+        """The picture of ``result`` at ``plot`` (nothing when no picture was asked for)."""
+        if not plot:
+            return
+        from emovox import plots
+
+        times, grid, covered = curve
+        view = plots.View(
+            self.labels, scan.n / SR, result.segments or [], headline(result),
+            Path(result.path).name, scan.envelope(), timeline.ENVELOPE_RATE, regions,
+            times, grid, covered, result.probabilities,
+        )  # fmt: skip
+        plots.draw(plot, view)
 
     def _decide_clips(self, clips: list[tuple[Result, np.ndarray]]) -> list[Result]:
         """Clips (a result to fill, its samples) through the model in one batch."""
         probs, odd = self._predict([wave for _, wave in clips])
-        return [
-            self._decide(r, p, float(o)) for (r, _), p, o in zip(clips, probs, odd, strict=True)
-        ]
+        out = []
+        for (r, _), p, o in zip(clips, probs, odd, strict=True):
+            self._decide(r, p, float(o))
+            span = r.segments[0] if r.segments else Segment(0.0, r.duration or 0.0, None, 0.0, {})
+            seg = Segment(
+                round(span.start, 3),
+                round(span.end, 3),
+                r.emotion,
+                r.confidence,
+                dict(r.probabilities),
+                r.reason,
+            )
+            r.segments, r.summary = [seg], timeline.summary([seg], self.labels, r.duration or 0.0)
+            if id(r) in self._plots:
+                self._plots.pop(id(r))(r)
+            out.append(r)
+        return out
 
     def _predict(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, unfamiliarity; NaN where the predictor has no such score)."""
@@ -308,15 +333,13 @@ class Analyzer:
             lab: round(float(p), 4) for lab, p in zip(self.labels, probs, strict=True)
         }
         cfg = self.cfg
-        result.emotion, result.reason = self.labels[k], None
+        result.emotion, result.reason, result.detail = self.labels[k], None, None
         if odd > cfg.unfamiliar:
-            result.emotion = None
-            result.reason = (
-                f"unsure (unlike the speech it learned from: {odd:.1f} > {cfg.unfamiliar:g})"
-            )
+            result.emotion, result.reason = None, "unfamiliar"
+            result.detail = f"unlike the speech it learned from ({odd:.1f} > {cfg.unfamiliar:g})"
         elif probs[k] < cfg.threshold:
-            result.emotion = None
-            result.reason = f"unsure (top probability {probs[k]:.2f} < {cfg.threshold:.2f})"
+            result.emotion, result.reason = None, "unsure"
+            result.detail = f"top probability {probs[k]:.2f} < threshold {cfg.threshold:.2f}"
         return result
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emovox.audio import AudioLimits
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -15,7 +17,7 @@ class ServeConfig:
     model: str | None = None  # model folder, run or ensemble run; None: the bundled model
     engine: str = "torch"  # batched: the faster once loaded (docs/analysis.md)
     max_upload_mb: float = 50.0
-    max_seconds: float = 600.0  # longest audio analysed
+    max_seconds: float = AudioLimits().max_seconds  # longest audio analysed (as the CLI)
     workers: int = 2  # inference threads: a long recording no longer holds up the clips (p99)
     max_pending: int = 32  # requests waiting or running; more are answered 429
     api_key: str | None = None  # when set, X-API-Key must carry it (/v1/predict, /v1/model)
