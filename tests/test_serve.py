@@ -119,14 +119,15 @@ def test_bad_requests_get_4xx_and_the_next_request_still_works(server, clip, tmp
             "not a readable audio file",
         ),
         (server.post(content=b"", name="empty.wav"), 422, "empty"),
-        (server.post(quiet, name="quiet.wav"), 422, "silent"),
-        (server.post(long, name="long.flac"), 413, "longer than the maximum"),
+        (server.post(long, name="long.flac"), 413, "--max-seconds"),
         (server.post(content=os.urandom(4 * 2**20), name="big.wav"), 413, "over the limit"),
         (httpx.post(f"{server.url}/v1/predict", data={"nofile": "1"}), 422, "file"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, (status, response.text)
         assert words in response.text
+    silent = server.post(quiet, name="quiet.wav")  # an answer, as the CLI gives: no speech
+    assert silent.status_code == 200 and silent.json()["reason"] == "silent"
     assert server.post(clip).status_code == 200
     assert httpx.get(f"{server.url}/v1/health").status_code == 200
 
@@ -247,3 +248,44 @@ def test_abuse_leaves_health_and_good_requests_answered_and_memory_back(server, 
     assert statuses[:12].count(413) + statuses[:12].count(429) == 12
     time.sleep(1.0)
     assert _rss_mb(server.proc.pid) - base < 150
+
+
+def test_the_schema_types_answers_and_errors_and_the_model_shows_no_paths(server):
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    responses = spec["paths"]["/v1/predict"]["post"]["responses"]
+    assert {"200", "401", "413", "415", "422", "429"} <= set(responses)
+    answer = responses["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    fields = spec["components"]["schemas"][answer]["properties"]
+    assert {"emotion", "confidence", "reason", "segments", "summary", "warnings"} <= set(fields)
+    for code in ("413", "415", "429"):
+        assert "Problem" in str(responses[code]["content"])
+    card = httpx.get(f"{server.url}/v1/model").json()["card"]
+    assert card["trained_on"] == ["ravdess", "ased"] and "/" not in str(card["trained_on"])
+    assert card["evaluation"]["accuracy"] > 0.5 and card["evaluation"]["command"]
+
+
+def test_progress_streams_before_the_answer(server, recording):
+    import json
+
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/predict?stream=true",
+        files={"file": ("talk.flac", recording.read_bytes())},
+        timeout=120,
+    ) as r:
+        lines = [json.loads(line) for line in r.iter_lines() if line]
+    progress = [x["progress"] for x in lines if "progress" in x]
+    assert len(progress) >= 3 and progress == sorted(progress) and progress[-1] == 1.0
+    assert "result" in lines[-1] and len(lines[-1]["result"]["segments"]) >= 10
+    plain = server.post(recording, name="talk.flac").json()
+    assert lines[-1]["result"]["probabilities"] == plain["probabilities"]
+
+
+def test_serve_logs_its_address_and_each_request(clip):
+    s = Server()
+    try:
+        assert s.post(clip, name="clip.flac").status_code == 200
+    finally:
+        s.stop()
+    log = s.proc.stdout.read().decode()
+    assert f"http://127.0.0.1:{s.port}" in log and '"POST /v1/predict HTTP/1.1" 200' in log

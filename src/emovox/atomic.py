@@ -36,9 +36,11 @@ def write_json(obj: dict, path: str | Path, indent: int = 2) -> None:
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
-    """A matplotlib figure as PNG, written atomically, then closed."""
+    """A matplotlib figure as PNG, written atomically, then closed (laid out tightly unless
+    it has a layout engine of its own)."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     plt.close(fig)

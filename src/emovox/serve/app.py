@@ -17,13 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 import emovox
-from emovox import audio, runs
-from emovox.predict import AnalysisConfig, Analyzer
+from emovox import audio, palette, runs
+from emovox.predict import AnalysisConfig, Analyzer, Result
 from emovox.serve.config import ServeConfig
+from emovox.serve.schema import ERRORS, Answer, ModelInfo
 
 STATIC = Path(__file__).parent / "static"
 STATUS = {  # AudioError class -> HTTP status
@@ -66,12 +67,18 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
     async def health() -> dict:
         return {"status": "ok", "model": info["id"], "pending": state["pending"]}
 
-    @app.get("/v1/model")
+    @app.get("/v1/model", response_model=ModelInfo)
     async def model() -> dict:
         return {**info, "labels": list(analyzer.labels), "version": emovox.__version__}
 
-    @app.post("/v1/predict")
-    async def predict(request: Request, file: UploadFile) -> dict:
+    @app.get("/palette.json", include_in_schema=False)
+    async def colours() -> dict:
+        return palette.palette()  # the timeline pictures' colours, for the page
+
+    @app.post("/v1/predict", response_model=Answer, responses=ERRORS)
+    async def predict(request: Request, file: UploadFile, stream: bool = False):
+        """The file's emotions. ``stream=true``: JSON lines, ``{"progress": 0..1}`` while it
+        is analysed, then ``{"result": ...}`` (or ``{"error": ..., "status": ...}``)."""
         if state["pending"] >= cfg.max_pending:
             raise HTTPException(
                 429, "too many requests at once; retry shortly", {"Retry-After": "1"}
@@ -79,16 +86,56 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
         state["pending"] += 1
         try:
             data = await _read_limited(request, file, int(cfg.max_upload_mb * 2**20))
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(executor, analyzer.analyze, data)
+        except BaseException:
+            state["pending"] -= 1
+            raise
+        name = file.filename or "upload"
+        if stream:
+            return StreamingResponse(_streamed(data, name), media_type="application/x-ndjson")
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                executor, analyzer.analyze, data
+            )
         finally:
             state["pending"] -= 1
-        result.path = file.filename or "upload"
+        return _answer(result, name)
+
+    def _answer(result: Result, name: str) -> dict:
+        result.path = name
         if result.error is not None:
-            raise HTTPException(
-                STATUS.get(result.error_type, 422), f"{result.path}: {result.error}"
-            )
+            raise HTTPException(STATUS.get(result.error_type, 422), f"{name}: {result.error}")
         return result.to_dict() | {"model": info["id"]}
+
+    async def _streamed(data: bytes, name: str):
+        """Progress lines as the analysis advances, then the answer: a long upload shows how
+        far it is instead of a bare "Analysing"."""
+        loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+        try:
+            total = max(audio.info(data)[2], 1e-9)
+        except (audio.AudioError, OSError):
+            total = 0.0
+        done = [0.0]
+
+        def advance(seconds: float) -> None:
+            done[0] += seconds
+            if total:
+                loop.call_soon_threadsafe(queue.put_nowait, min(done[0] / total, 1.0))
+
+        try:
+            job = loop.run_in_executor(executor, lambda: analyzer.analyze(data, progress=advance))
+            while not job.done():
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield json.dumps({"progress": round(getter.result(), 3)}) + "\n"
+                else:
+                    getter.cancel()
+            try:
+                yield json.dumps({"result": _answer(job.result(), name)}) + "\n"
+            except HTTPException as exc:
+                yield json.dumps({"error": exc.detail, "status": exc.status_code}) + "\n"
+        finally:
+            state["pending"] -= 1
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -130,9 +177,15 @@ def _model_info(path: str | None) -> dict:
         "kind": train.get("model"),
         "encoder": train.get("encoder"),
         "members": len(src.stems),
-        "trained_on": train.get("data"),
+        # corpus names, not this machine's folders
+        "trained_on": [Path(d).name for d in _as_list(train.get("data"))],
         "protocol": train.get("protocol"),
         "test_accuracy": metrics.get("accuracy"),
+        "evaluation": spec.get("evaluation"),
     }
     name = "default" if path is None else Path(path).name
     return {"id": f"{name}-{h.hexdigest()[:12]}", "card": card}
+
+
+def _as_list(value) -> list:
+    return [] if value is None else value if isinstance(value, list) else [value]

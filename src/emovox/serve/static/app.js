@@ -1,69 +1,108 @@
-// emovox web page: upload or record, POST /v1/predict, draw the answer. No libraries.
+// emovox web page: upload or record, POST /v1/predict?stream=true (progress, then the answer),
+// draw it. No libraries. Colours come from /palette.json, the timeline pictures' palette.
 "use strict";
 
-const COLOURS = {
-  angry: "#d62728", calm: "#17becf", disgust: "#8c564b", fear: "#9467bd", happy: "#ff7f0e",
-  neutral: "#7f7f7f", sad: "#1f77b4", surprise: "#e377c2",
-};
+let COLOURS = {};
+const DETAIL_SECONDS = 180; // longer recordings get the overview, as the pictures do
+const ZOOM_SECONDS = 120; // the stretch the detail view shows of a long recording
 const $ = (id) => document.getElementById(id);
-let current = null; // {result, samples, duration} of what is shown
+let current = null; // {result, samples, from, to} of what is shown
+
+fetch("/palette.json").then((r) => r.json()).then((p) => { COLOURS = p; }).catch(() => {});
+const colour = (label) => COLOURS[label || "unsure"] || "#999999";
 
 function status(text, isError = false) {
   $("status").textContent = text;
   $("status").className = isError ? "error" : "";
 }
 
+function clock(seconds) {
+  const s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
 async function send(blob, name) {
   status(`Analysing ${name}…`);
+  $("progress").hidden = false;
+  $("progress").removeAttribute("value");
   $("result").hidden = true;
   const form = new FormData();
   form.append("file", blob, name);
   const headers = {};
   const key = $("key").value || localStorage.getItem("emovox-key");
   if (key) headers["X-API-Key"] = key;
-  let response;
   try {
-    response = await fetch("/v1/predict", { method: "POST", body: form, headers });
+    const response = await fetch("/v1/predict?stream=true", { method: "POST", body: form, headers });
+    await answer(response, blob, name);
   } catch (err) {
     status(`The server did not answer (${err})`, true);
-    return;
+  } finally {
+    $("progress").hidden = true;
   }
-  const body = await response.json().catch(() => ({}));
-  if (response.status === 401) {
-    $("keybox").hidden = false;
-    $("keybox").open = true;
-    status("This server needs an API key.", true);
-    return;
-  }
+}
+
+async function answer(response, blob, name) {
   if (!response.ok) {
-    status(body.detail || `Error ${response.status}`, true);
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401) {
+      $("keybox").hidden = false;
+      $("keybox").open = true;
+      status("This server needs an API key.", true);
+    } else {
+      status(body.detail || `Error ${response.status}`, true);
+    }
     return;
   }
   if ($("key").value) localStorage.setItem("emovox-key", $("key").value);
-  status("");
-  show(body, blob);
+  const reader = response.body.getReader(), text = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) buffer += text.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n")) >= 0) {
+      const line = JSON.parse(buffer.slice(0, cut));
+      buffer = buffer.slice(cut + 1);
+      if (line.progress != null) {
+        $("progress").value = line.progress;
+        status(`Analysing ${name}… ${Math.round(100 * line.progress)}%`);
+      } else if (line.error) {
+        status(line.error, true);
+      } else if (line.result) {
+        status("");
+        show(line.result, blob);
+      }
+    }
+    if (done) return;
+  }
 }
 
 async function show(result, blob) {
-  const player = $("player");
-  player.src = URL.createObjectURL(blob);
+  $("player").src = URL.createObjectURL(blob);
   $("result").hidden = false;
-  $("top-emotion").textContent = result.emotion || (result.speech ? "unsure" : "no speech");
+  // the headline is the overall answer: the top bar when there is one, else why not
+  const words = { no_speech: "no speech", too_quiet: "too quiet", silent: "silence" };
+  $("top-emotion").textContent = result.emotion || words[result.reason] || result.reason || "";
   $("top-emotion").dataset.emotion = result.emotion || "";
-  $("top-confidence").textContent = result.confidence != null ? `${Math.round(100 * result.confidence)}%` : "";
-  $("reason").textContent = result.reason || "";
+  $("top-confidence").textContent = result.emotion ? `${Math.round(100 * result.confidence)}%` : "";
+  $("reason").textContent = [result.detail, ...(result.warnings || [])].filter(Boolean).join(" · ");
   drawBars(result.probabilities || {});
-  current = { result, samples: null, duration: result.duration };
+  const duration = result.duration || 0;
+  current = { result, samples: null, from: 0, to: Math.min(duration, ZOOM_SECONDS) };
+  if (duration <= DETAIL_SECONDS) current.to = duration;
   const segments = result.segments || [];
-  $("timeline-box").hidden = segments.length === 0;
-  if (segments.length) {
-    current.samples = await decode(blob);
-    drawTimeline();
-    const share = Object.entries(result.summary.share).filter(([, v]) => v > 0)
-      .map(([k, v]) => `${k} ${Math.round(100 * v)}%`).join(", ");
-    $("summary").textContent = `Speech ${result.summary.speech_duration.toFixed(1)} s of ` +
-      `${result.summary.duration.toFixed(1)} s: ${share}`;
-  }
+  $("timeline-box").hidden = segments.length < 2;
+  $("overview-box").hidden = segments.length < 2 || duration <= DETAIL_SECONDS;
+  if (segments.length < 2) return;
+  drawLegend(Object.keys(result.probabilities));
+  const share = Object.entries(result.summary.share).filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${Math.round(100 * v)}%`).join(", ");
+  $("summary").textContent = `Speech ${result.summary.speech_duration.toFixed(1)} s of ` +
+    `${result.summary.duration.toFixed(1)} s: ${share}`;
+  current.samples = await decode(blob);
+  if (duration > DETAIL_SECONDS) drawOverview();
+  drawTimeline();
 }
 
 function drawBars(probabilities) {
@@ -77,9 +116,15 @@ function drawBars(probabilities) {
       `<span>${(100 * p).toFixed(1)}%</span>`;
     const fill = row.querySelector(".fill");
     fill.style.width = `${100 * p}%`;
-    fill.style.background = COLOURS[label] || "#2f6fde";
+    fill.style.background = colour(label);
     bars.append(row);
   }
+}
+
+function drawLegend(labels) {
+  const items = [...labels, "unsure", "no speech"].map((k) =>
+    `<span><i style="background:${colour(k)}" class="${k === "unsure" ? "hatch" : ""}"></i>${k}</span>`);
+  $("legend").innerHTML = items.join("");
 }
 
 async function decode(blob) {
@@ -93,54 +138,122 @@ async function decode(blob) {
   }
 }
 
-function drawTimeline() {
-  const canvas = $("timeline");
-  const g = canvas.getContext("2d");
-  const { result, samples } = current;
-  const W = canvas.width, H = canvas.height, duration = result.summary.duration;
+function hatch(g) {
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 8;
+  const t = tile.getContext("2d");
+  t.fillStyle = colour(null) + "88";
+  t.fillRect(0, 0, 8, 8);
+  t.strokeStyle = "#8a8a8a";
+  t.beginPath(); t.moveTo(0, 8); t.lineTo(8, 0); t.stroke();
+  return g.createPattern(tile, "repeat");
+}
+
+function axis(g, from, to, x, y, W) { // time ticks along y, every "nice" step
+  const span = to - from, steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const step = steps.find((s) => span / s <= 10) || 7200;
+  g.fillStyle = "#5b6475";
+  g.font = "11px system-ui";
+  for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
+    g.fillRect(x(t), y, 1, 4);
+    g.fillText(span < 30 ? `${t.toFixed(0)} s` : clock(t), Math.min(x(t) + 2, W - 36), y + 14);
+  }
+}
+
+function drawOverview() { // share of each bin's time per emotion, unsure and no speech
+  const canvas = $("overview"), g = canvas.getContext("2d");
+  const { result } = current, duration = result.duration, W = canvas.width, H = canvas.height;
+  const plotH = H - 22, width = Math.max(60, Math.ceil(duration / 120 / 60) * 60);
+  const kinds = [...Object.keys(result.probabilities), "unsure", "no speech"];
   const x = (t) => (t / duration) * W;
   g.clearRect(0, 0, W, H);
-  const waveH = 90;
-  for (const s of result.segments) { // segments as coloured bands behind the waveform
-    g.fillStyle = (COLOURS[s.emotion] || "#999999") + "33";
-    g.fillRect(x(s.start), 0, x(s.end) - x(s.start), waveH);
-    g.fillStyle = COLOURS[s.emotion] || "#666";
-    g.font = "12px system-ui";
-    if (x(s.end) - x(s.start) > 40) g.fillText(s.emotion || "unsure", x(s.start) + 3, 13);
+  for (let start = 0; start < duration; start += width) {
+    const end = Math.min(start + width, duration), held = Object.fromEntries(kinds.map((k) => [k, 0]));
+    for (const s of result.segments) {
+      const overlap = Math.min(s.end, end) - Math.max(s.start, start);
+      if (overlap > 0) held[s.emotion || "unsure"] += overlap;
+    }
+    held["no speech"] = Math.max(0, end - start - kinds.reduce((a, k) => a + held[k], 0));
+    let y = plotH;
+    for (const k of kinds) {
+      const h = (held[k] / (end - start)) * plotH;
+      g.fillStyle = k === "unsure" ? hatch(g) : colour(k);
+      g.fillRect(x(start), y - h, Math.max(1, x(end) - x(start)), h);
+      y -= h;
+    }
   }
-  if (samples) { // peak envelope per pixel
+  g.strokeStyle = "#000"; // the stretch shown below
+  g.lineWidth = 2;
+  g.strokeRect(x(current.from), 1, x(current.to) - x(current.from), plotH - 2);
+  axis(g, 0, duration, x, plotH, W);
+}
+
+function drawTimeline() {
+  const canvas = $("timeline"), g = canvas.getContext("2d");
+  const { result, samples, from, to } = current;
+  const W = canvas.width, H = canvas.height, left = 44, waveH = 90;
+  const x = (t) => left + ((t - from) / (to - from)) * (W - left);
+  g.clearRect(0, 0, W, H);
+  const shown = result.segments.filter((s) => s.end > from && s.start < to);
+  for (const s of shown) { // segments as coloured bands behind the waveform
+    const a = Math.max(x(s.start), left), b = Math.min(x(s.end), W);
+    g.fillStyle = s.emotion ? colour(s.emotion) + "44" : hatch(g);
+    g.fillRect(a, 0, b - a, waveH);
+    g.fillStyle = "#1d2433";
+    g.font = "12px system-ui";
+    const name = s.emotion || s.reason || "unsure";
+    if (b - a > 7 * name.length) g.fillText(name, a + 3, 13);
+  }
+  if (samples) { // peak envelope per pixel of the shown stretch
     g.fillStyle = "#3a4256";
-    const per = Math.max(1, Math.floor(samples.data.length / W));
-    for (let px = 0; px < W; px++) {
+    const first = Math.floor(from * samples.rate), last = Math.floor(to * samples.rate);
+    const per = Math.max(1, Math.floor((last - first) / (W - left)));
+    for (let px = left; px < W; px++) {
       let peak = 0;
-      for (let i = px * per; i < Math.min((px + 1) * per, samples.data.length); i++) {
+      const i0 = first + (px - left) * per;
+      for (let i = i0; i < Math.min(i0 + per, samples.data.length); i++) {
         peak = Math.max(peak, Math.abs(samples.data[i]));
       }
-      const h = peak * (waveH - 20);
+      const h = Math.min(1, peak) * (waveH - 20);
       g.fillRect(px, 20 + (waveH - 20) / 2 - h / 2, 1, Math.max(1, h));
     }
   }
-  const top = waveH + 10, plotH = H - top - 20; // each emotion's probability per segment
+  const top = waveH + 10, plotH = H - top - 24; // each emotion's probability per segment
   g.strokeStyle = "#e1e5ee";
-  g.strokeRect(0, top, W, plotH);
+  g.lineWidth = 1;
+  g.strokeRect(left, top, W - left, plotH);
+  g.fillStyle = "#5b6475";
+  g.font = "11px system-ui";
+  for (const p of [0, 0.5, 1]) g.fillText(p.toFixed(1), left - 24, top + plotH * (1 - p) + 4);
+  g.save();
+  g.translate(10, top + plotH / 2 + 30);
+  g.rotate(-Math.PI / 2);
+  g.fillText("probability", 0, 0);
+  g.restore();
   for (const label of Object.keys(result.probabilities)) {
-    g.strokeStyle = COLOURS[label] || "#2f6fde";
+    g.strokeStyle = colour(label);
     g.lineWidth = 2;
-    for (const s of result.segments) {
+    for (const s of shown) {
       const y = top + plotH * (1 - s.probabilities[label]);
       g.beginPath();
-      g.moveTo(x(s.start), y);
-      g.lineTo(x(s.end), y);
+      g.moveTo(Math.max(x(s.start), left), y);
+      g.lineTo(Math.min(x(s.end), W), y);
       g.stroke();
     }
   }
   const t = $("player").currentTime || 0; // playhead
-  g.fillStyle = "#000";
-  g.fillRect(x(t), 0, 2, H - 20);
-  g.fillStyle = "#5b6475";
-  g.fillText("0 s", 2, H - 5);
-  g.fillText(`${duration.toFixed(0)} s`, W - 40, H - 5);
+  if (t >= from && t <= to) { g.fillStyle = "#000"; g.fillRect(x(t), 0, 2, H - 24); }
+  axis(g, from, to, x, H - 20, W);
   canvas.dataset.segments = String(result.segments.length);
+  $("stretch").textContent = `${clock(from)}–${clock(to)} of ${clock(result.duration)}`;
+}
+
+function zoomTo(centre) {
+  const d = current.result.duration, half = ZOOM_SECONDS / 2;
+  current.from = Math.max(0, Math.min(centre - half, d - ZOOM_SECONDS));
+  current.to = Math.min(d, current.from + ZOOM_SECONDS);
+  drawOverview();
+  drawTimeline();
 }
 
 $("file").addEventListener("change", (e) => {
@@ -156,13 +269,24 @@ drop.addEventListener("drop", (e) => {
   const f = e.dataTransfer.files[0];
   if (f) send(f, f.name);
 });
-$("timeline").addEventListener("click", (e) => {
+$("overview").addEventListener("click", (e) => {
   if (!current) return;
   const r = e.target.getBoundingClientRect();
-  $("player").currentTime = ((e.clientX - r.left) / r.width) * current.result.summary.duration;
+  zoomTo(((e.clientX - r.left) / r.width) * current.result.duration);
+});
+$("timeline").addEventListener("click", (e) => {
+  if (!current) return;
+  const r = e.target.getBoundingClientRect(), left = (44 / e.target.width) * r.width;
+  const f = Math.max(0, (e.clientX - r.left - left) / (r.width - left));
+  $("player").currentTime = current.from + f * (current.to - current.from);
   $("player").play();
 });
-$("player").addEventListener("timeupdate", () => current && current.result.segments && drawTimeline());
+$("player").addEventListener("timeupdate", () => {
+  if (!current || (current.result.segments || []).length < 2) return;
+  const t = $("player").currentTime;
+  if (current.result.duration > DETAIL_SECONDS && (t < current.from || t > current.to)) zoomTo(t);
+  else drawTimeline();
+});
 
 let recorder = null;
 $("record").addEventListener("click", async () => {

@@ -1,0 +1,75 @@
+"""The service's answers as typed models, so its OpenAPI schema says what each response holds
+(the keys of :class:`emovox.predict.Result`, and the error codes with their causes)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class SegmentOut(BaseModel):
+    start: float
+    end: float
+    emotion: str | None
+    confidence: float
+    probabilities: dict[str, float]
+    reason: str | None = None
+
+
+class SummaryOut(BaseModel):
+    duration: float
+    speech_duration: float
+    dominant_emotion: str | None
+    share: dict[str, float]
+
+
+class Answer(BaseModel):
+    """What ``emovox predict --format json`` gives for the file, and the model's id."""
+
+    path: str
+    emotion: str | None
+    confidence: float | None
+    probabilities: dict[str, float] | None
+    speech: bool | None
+    reason: str | None
+    detail: str | None
+    duration: float | None
+    segments: list[SegmentOut]
+    summary: SummaryOut | None
+    warnings: list[str]
+    model: str
+
+
+class ModelCard(BaseModel):
+    kind: str | None
+    encoder: str | None
+    members: int
+    trained_on: list[str]
+    protocol: str | None
+    test_accuracy: float | None
+    evaluation: dict | None
+
+
+class ModelInfo(BaseModel):
+    id: str
+    card: ModelCard
+    labels: list[str]
+    version: str
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+ERRORS = {
+    401: {"model": Problem, "description": "missing or wrong X-API-Key (when the server has one)"},
+    413: {
+        "model": Problem,
+        "description": "upload over --max-upload-mb, or audio over --max-seconds",
+    },
+    415: {"model": Problem, "description": "not audio, or corrupt"},
+    422: {"model": Problem, "description": "empty, too short or NaN audio; no file"},
+    429: {
+        "model": Problem,
+        "description": "more than --max-pending requests at once (Retry-After)",
+    },
+}
