@@ -289,3 +289,46 @@ def test_serve_logs_its_address_and_each_request(clip):
         s.stop()
     log = s.proc.stdout.read().decode()
     assert f"http://127.0.0.1:{s.port}" in log and '"POST /v1/predict HTTP/1.1" 200' in log
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README set-up)")
+def test_the_page_shows_progress_an_overview_and_zooms_into_a_long_recording(
+    ravdess_manifest, tmp_path
+):
+    from playwright.sync_api import sync_playwright
+
+    from emovox import demo
+
+    rows = [r for r in ravdess_manifest.rows if r.emotion != "calm"][::6]
+    path = tmp_path / "ten-minutes.flac"
+    sf.write(path, demo.build_long(rows, 600, seed=6).wave, 16000)
+    shots = Path(os.environ.get("EMOVOX_SCREENSHOTS", tmp_path))
+    s = Server("--max-upload-mb", "50")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.goto(s.url)
+            page.set_input_files("#file", str(path))
+            page.wait_for_function(
+                "/Analysing .*\\d+%/.test(document.querySelector('#status').textContent)",
+                timeout=60000,
+            )
+            page.wait_for_function(
+                "Number(document.querySelector('#timeline').dataset.segments) > 0",
+                timeout=180000,
+            )
+            assert page.is_visible("#overview") and page.is_visible("#legend")
+            before = page.inner_text("#stretch")
+            assert before.startswith("0:00–2:00 of 10:00")
+            box = page.locator("#overview").bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
+            after = page.inner_text("#stretch")
+            assert after != before and after.startswith("6:30–8:30"), after
+            page.screenshot(path=str(shots / "web-page-long.png"), full_page=True)
+            browser.close()
+    finally:
+        s.stop()

@@ -3,7 +3,7 @@
 Up to a few minutes, every segment is visible: the waveform with speech and emotion bands over
 each emotion's probability curve. Longer, a person needs the shape of the whole first: each
 emotion's share of every minute as a stacked area (unsure and silence included, so the stack
-always fills), over a strip of the segments at full resolution. A clip or an input without
+always fills), over a strip of every segment in its colour. A clip or an input without
 speech still gets a picture (its probabilities, or why there is no answer), never nothing.
 """
 
@@ -20,6 +20,7 @@ from emovox.timeline import Segment
 
 DETAIL_SECONDS = 180.0  # longer recordings get the overview
 MAX_BINS = 120  # bars of the overview at most; a bin is a minute up to two hours
+_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
 
 
 @dataclass
@@ -79,16 +80,18 @@ def draw(path: str | Path, view: View) -> None:
 
 
 def _time_axis(ax, duration: float) -> None:
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
     ax.set_xlim(0, max(duration, 1e-3))
     if duration < 30:  # seconds, with a decimal where the ticks need one
         ax.xaxis.set_major_locator(MaxNLocator(nbins=12))
         ax.set_xlabel("time (s)")
         return
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 3, 5, 6, 10]))
+    # ticks on round times (every 5 s, 1 min, 10 min, 1 h...), a dozen at most
+    step = next((s for s in _STEPS if duration / s <= 12), _STEPS[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
     ax.xaxis.set_major_formatter(FuncFormatter(clock))
-    ax.set_xlabel("time (m:ss)" if duration < 3600 else "time (h:mm:ss)")
+    ax.set_xlabel("time (m:ss)" if duration <= 3600 else "time (h:mm:ss)")
 
 
 def _segment_bands(ax, view: View, y0: float, height: float, labels: bool) -> None:
@@ -174,20 +177,20 @@ def _overview(ax, view: View) -> None:
         hatch=[None] * len(view.labels) + ["///", None],
     )  # fmt: skip
     ax.set_ylim(0, 1)
-    ax.set_ylabel(f"share of each {clock(width)} (m:ss)")
+    minutes = int(width // 60)
+    ax.set_ylabel("share of each minute" if minutes == 1 else f"share of each {minutes} minutes")
     ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
     _time_axis(ax, view.duration)
     ax.set_xlabel("")
 
 
 def _strip(ax, view: View) -> None:
-    _segment_bands(ax, view, 0.0, 1.0, labels=False)
-    if len(view.envelope):
-        step = max(1, len(view.envelope) // 4000)
-        env = view.envelope[: len(view.envelope) // step * step].reshape(-1, step).max(1)
-        t = np.arange(len(env)) * step / view.envelope_rate
-        peak = max(env.max(), 1e-3)
-        ax.fill_between(t, 0.5 - env / peak / 2.2, 0.5 + env / peak / 2.2, color="0.25", lw=0)
+    """Every segment at full colour along the whole recording: where each emotion lies."""
+    for seg in view.segments:
+        ax.axvspan(
+            seg.start, seg.end, color=colour(seg.emotion), lw=0,
+            hatch=None if seg.emotion else "///",
+        )  # fmt: skip
     ax.set_ylim(0, 1)
     ax.set_yticks([])
     ax.set_ylabel("segments")
