@@ -158,6 +158,14 @@ def test_an_api_key_is_required_when_set_and_outside_localhost():
     assert out.returncode == 2 and b"--api-key" in out.stderr
 
 
+def _open_page(p, url: str):
+    """Headless Debian chromium on the page at ``url``: (browser, page)."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(url)
+    return browser, page
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README set-up)")
 def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, recording, tmp_path):
     from playwright.sync_api import sync_playwright
@@ -165,11 +173,7 @@ def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, reco
     expected = server.post(clip).json()["emotion"]
     shots = Path(os.environ.get("EMOVOX_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.goto(server.url)
+        browser, page = _open_page(p, server.url)
         page.set_input_files("#file", str(clip))
         page.wait_for_function(
             "document.querySelector('#top-emotion').dataset.emotion", timeout=60000
@@ -307,11 +311,7 @@ def test_the_page_shows_progress_an_overview_and_zooms_into_a_long_recording(
     s = Server("--max-upload-mb", "50")
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.goto(s.url)
+            browser, page = _open_page(p, s.url)
             page.set_input_files("#file", str(path))
             page.wait_for_function(
                 "/Analysing .*\\d+%/.test(document.querySelector('#status').textContent)",

@@ -166,7 +166,8 @@ class Analyzer:
         result.summary = timeline.summary([], self.labels, scan.n / SR)
         dbfs = 20 * np.log10(max(scan.peak, 1e-10))
         if scan.peak < self.cfg.limits.silence_peak:
-            result.reason, result.detail = "silent", f"digital silence (peak {dbfs:.0f} dBFS)"
+            level = "every sample zero" if scan.peak == 0 else f"peak {dbfs:.0f} dBFS"
+            result.reason, result.detail = "silent", f"digital silence ({level})"
         elif scan.peak < self.cfg.limits.quiet_peak:
             result.reason = "too_quiet"
             result.detail = (

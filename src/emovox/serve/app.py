@@ -4,8 +4,9 @@
 object ``emovox predict --format json`` gives for it, plus the model's id. Limits answer with
 4xx and never affect the next request: an upload over ``max_upload_mb`` (413), audio longer
 than ``max_seconds`` (413), a file that is not audio (415), audio that cannot be analysed
-(empty, too short, silent, NaN: 422), more than ``max_pending`` requests waiting or running
-(429 with Retry-After). ``GET /`` is the web page, served from the package (no CDN).
+(empty, too short, NaN: 422; silence is an answer, ``reason`` silent), more than
+``max_pending`` requests waiting or running (429 with Retry-After). ``?stream=true`` sends
+progress lines before the answer. ``GET /`` is the web page, served from the package (no CDN).
 """
 
 from __future__ import annotations
@@ -37,16 +38,86 @@ STATUS = {  # AudioError class -> HTTP status
 }
 
 
+class _Service:
+    """The model loaded once, its inference threads, and how many requests are in hand."""
+
+    def __init__(self, cfg: ServeConfig, analyzer: Analyzer | None) -> None:
+        limits = audio.AudioLimits(max_seconds=cfg.max_seconds)
+        self.cfg, self.info, self.pending = cfg, _model_info(cfg.model), 0
+        self.analyzer = analyzer or emovox.load_model(
+            cfg.model, config=AnalysisConfig(limits=limits), engine=cfg.engine
+        )
+        self.executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="emovox-infer")
+
+    async def predict(self, request: Request, file: UploadFile, stream: bool):
+        if self.pending >= self.cfg.max_pending:
+            raise HTTPException(
+                429, "too many requests at once; retry shortly", {"Retry-After": "1"}
+            )
+        self.pending += 1
+        try:
+            data = await _read_limited(request, file, int(self.cfg.max_upload_mb * 2**20))
+        except BaseException:
+            self.pending -= 1
+            raise
+        name = file.filename or "upload"
+        if stream:
+            return StreamingResponse(self.streamed(data, name), media_type="application/x-ndjson")
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self.executor, self.analyzer.analyze, data)
+        finally:
+            self.pending -= 1
+        return self.answer(result, name)
+
+    def answer(self, result: Result, name: str) -> dict:
+        result.path = name
+        if result.error is not None:
+            raise HTTPException(STATUS.get(result.error_type, 422), f"{name}: {result.error}")
+        return result.to_dict() | {"model": self.info["id"]}
+
+    async def streamed(self, data: bytes, name: str):
+        """Progress lines as the analysis advances, then the answer: a long upload shows how
+        far it is instead of a bare "Analysing"."""
+        loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+        try:
+            total = max(audio.info(data)[2], 1e-9)
+        except (audio.AudioError, OSError):
+            total = 0.0
+        done = [0.0]
+
+        def advance(seconds: float) -> None:  # in the inference thread
+            done[0] += seconds
+            if total:
+                loop.call_soon_threadsafe(queue.put_nowait, min(done[0] / total, 1.0))
+
+        def line(obj: dict) -> str:
+            return json.dumps(obj) + "\n"
+
+        try:
+            analyse = lambda: self.analyzer.analyze(data, progress=advance)  # noqa: E731
+            job = loop.run_in_executor(self.executor, analyse)
+            while not job.done():
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield line({"progress": round(getter.result(), 3)})
+                else:
+                    getter.cancel()
+            while not queue.empty():  # what was told before the job ended
+                yield line({"progress": round(queue.get_nowait(), 3)})
+            try:
+                yield line({"result": self.answer(job.result(), name)})
+            except HTTPException as exc:
+                yield line({"error": exc.detail, "status": exc.status_code})
+        finally:
+            self.pending -= 1
+
+
 def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None) -> FastAPI:
     """The ASGI app; ``analyzer`` defaults to ``cfg.model`` loaded once."""
     cfg = cfg or ServeConfig()
-    limits = audio.AudioLimits(max_seconds=cfg.max_seconds)
-    analyzer = analyzer or emovox.load_model(
-        cfg.model, config=AnalysisConfig(limits=limits), engine=cfg.engine
-    )
-    info = _model_info(cfg.model)
-    executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="emovox-infer")
-    state = {"pending": 0}
+    service = _Service(cfg, analyzer)
     # no /docs or /redoc: they load their scripts from a CDN, and users may be offline
     app = FastAPI(
         title="emovox",
@@ -65,11 +136,12 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
 
     @app.get("/v1/health")
     async def health() -> dict:
-        return {"status": "ok", "model": info["id"], "pending": state["pending"]}
+        return {"status": "ok", "model": service.info["id"], "pending": service.pending}
 
     @app.get("/v1/model", response_model=ModelInfo)
     async def model() -> dict:
-        return {**info, "labels": list(analyzer.labels), "version": emovox.__version__}
+        labels = list(service.analyzer.labels)
+        return {**service.info, "labels": labels, "version": emovox.__version__}
 
     @app.get("/palette.json", include_in_schema=False)
     async def colours() -> dict:
@@ -79,63 +151,7 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
     async def predict(request: Request, file: UploadFile, stream: bool = False):
         """The file's emotions. ``stream=true``: JSON lines, ``{"progress": 0..1}`` while it
         is analysed, then ``{"result": ...}`` (or ``{"error": ..., "status": ...}``)."""
-        if state["pending"] >= cfg.max_pending:
-            raise HTTPException(
-                429, "too many requests at once; retry shortly", {"Retry-After": "1"}
-            )
-        state["pending"] += 1
-        try:
-            data = await _read_limited(request, file, int(cfg.max_upload_mb * 2**20))
-        except BaseException:
-            state["pending"] -= 1
-            raise
-        name = file.filename or "upload"
-        if stream:
-            return StreamingResponse(_streamed(data, name), media_type="application/x-ndjson")
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(
-                executor, analyzer.analyze, data
-            )
-        finally:
-            state["pending"] -= 1
-        return _answer(result, name)
-
-    def _answer(result: Result, name: str) -> dict:
-        result.path = name
-        if result.error is not None:
-            raise HTTPException(STATUS.get(result.error_type, 422), f"{name}: {result.error}")
-        return result.to_dict() | {"model": info["id"]}
-
-    async def _streamed(data: bytes, name: str):
-        """Progress lines as the analysis advances, then the answer: a long upload shows how
-        far it is instead of a bare "Analysing"."""
-        loop, queue = asyncio.get_running_loop(), asyncio.Queue()
-        try:
-            total = max(audio.info(data)[2], 1e-9)
-        except (audio.AudioError, OSError):
-            total = 0.0
-        done = [0.0]
-
-        def advance(seconds: float) -> None:
-            done[0] += seconds
-            if total:
-                loop.call_soon_threadsafe(queue.put_nowait, min(done[0] / total, 1.0))
-
-        try:
-            job = loop.run_in_executor(executor, lambda: analyzer.analyze(data, progress=advance))
-            while not job.done():
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield json.dumps({"progress": round(getter.result(), 3)}) + "\n"
-                else:
-                    getter.cancel()
-            try:
-                yield json.dumps({"result": _answer(job.result(), name)}) + "\n"
-            except HTTPException as exc:
-                yield json.dumps({"error": exc.detail, "status": exc.status_code}) + "\n"
-        finally:
-            state["pending"] -= 1
+        return await service.predict(request, file, stream)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -143,7 +159,7 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    app.router.on_shutdown.append(lambda: executor.shutdown(wait=False))
+    app.router.on_shutdown.append(lambda: service.executor.shutdown(wait=False))
     return app
 
 
