@@ -15,21 +15,35 @@ predictor when the model allows it (fast start) and the torch one otherwise.
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emovox.audio import AudioError, load
+from emovox.audio import SAMPLE_RATE, AudioError, load
+from emovox.infer.result import Result, Segment
 
 if TYPE_CHECKING:
-    from emovox.predict import AnalysisConfig, Analyzer
+    from emovox.infer.analyzer import AnalysisConfig, Analyzer
 
 try:
     __version__ = version("emovox")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["AudioError", "__version__", "load", "load_model"]
+__all__ = [
+    "SAMPLE_RATE",
+    "AudioError",
+    "Result",
+    "Segment",
+    "__version__",
+    "load",
+    "load_model",
+]
 
 
 def load_model(
@@ -46,21 +60,21 @@ def load_model(
     through many or long recordings; "auto" is numpy on the CPU when the model allows it.
     A ``device`` other than "cpu" needs torch.
     """
-    from emovox.predict import Analyzer
+    from emovox.infer.analyzer import Analyzer
 
     if engine not in ("auto", "numpy", "torch"):
         raise ValueError(f"engine must be auto, numpy or torch, not {engine!r}")
     predictor = None
     if device == "cpu" and engine != "torch":
-        from emovox import lite
+        from emovox.infer import numpy_engine
 
-        predictor = lite.load(path)
+        predictor = numpy_engine.load(path)
         if predictor is None and engine == "numpy":
             raise ValueError(
                 f"{path or 'the bundled model'} needs torch (engine numpy cannot run it)"
             )
     if predictor is None:
-        from emovox.inference import Predictor
+        from emovox.infer.torch_engine import Predictor
 
         predictor = Predictor.load(path, _checked_device(device))
     return Analyzer(predictor, config)
@@ -76,3 +90,48 @@ def _checked_device(device: str) -> str:
             "(use --device cpu)"
         )
     return device
+
+
+# --- old import paths -----------------------------------------------------------------
+# 0.2's flat modules moved into subpackages by job in 0.3. ``import emovox.infer.torch_engine`` and
+# ``from emovox import lite`` keep working for this release: the old name is the new module
+# (the same object, so patching either patches both), with a DeprecationWarning.
+_MOVED = {
+    "atomic": "store.atomic", "integrity": "store.integrity", "legacy": "store.legacy",
+    "cache": "store.cache", "typed": "store.typed", "runs": "store.runs",
+    "checkpoint": "store.checkpoint", "vad": "audio.vad", "frontend": "audio.frontend",
+    "degrade": "audio.degrade", "augment": "audio.augment", "filters": "audio.filters",
+    "feature_ops": "features.ops", "models.pooling": "features.pooling",
+    "corpora": "data.corpora", "labels": "data.labels", "protocols": "data.protocols",
+    "multicorpus": "data.multicorpus", "demo": "data.demo", "ensemble": "models.ensemble",
+    "inference": "infer.torch_engine", "lite": "infer.numpy_engine",
+    "predict": "infer.analyzer", "timeline": "infer.timeline", "plots": "infer.plots",
+    "formats": "infer.formats", "result": "infer.result", "palette": "infer.palette",
+    "metrics": "evaluation.metrics", "evaluate": "evaluation.evaluate",
+    "analyze": "evaluation.importance", "config": "train.config",
+    "prepare": "train.prepare", "experiments": "train.experiments",
+    "runtime": "train.runtime", "cli_audio": "cli.predict",
+}  # fmt: skip
+
+
+class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path=None, target=None):
+        old = fullname.removeprefix("emovox.")
+        if fullname == old or old not in _MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        new = f"emovox.{_MOVED[spec.name.removeprefix('emovox.')]}"
+        warnings.warn(
+            f"{spec.name} is now {new}; the old path goes in the next release",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        return importlib.import_module(new)
+
+    def exec_module(self, module) -> None:
+        pass  # the new module ran when it was imported
+
+
+sys.meta_path.append(_OldPaths())

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emovox import legacy
-from emovox.integrity import ModelError
+from emovox.store import legacy
+from emovox.store.integrity import ModelError
 
-# SpecAugment-style masking of the standardised feature frames while training: +2.6 points
-# alone, +9.3 with 4 cached augmented copies (7 classes, docs/results.md, CNN-LSTM alone)
+# SpecAugment-style masking of the standardised feature frames while training (measured alone
+# and with cached augmented copies: docs/results.md, "CNN-LSTM alone")
 _MASKS = {"time_masks": 2, "time_mask_width": 30, "feature_masks": 2, "feature_mask_width": 12}
 
 
@@ -45,8 +45,8 @@ class ModelKind:
         self.check(overrides)
 
     def numpy_predictable(self, meta: dict) -> bool:
-        """Whether the torch-free predictor (:mod:`emovox.lite`) runs this checkpoint: a frozen
-        encoder, mean+std pooled, no speaker normalisation."""
+        """Whether the torch-free predictor (:mod:`emovox.infer.numpy_engine`) runs this
+        checkpoint: a frozen encoder, mean+std pooled, no speaker normalisation."""
         enc = meta.get("model_config", {}).get("enc", {})
         return (
             self.name == "encoder"
@@ -72,7 +72,7 @@ def _build_cnn(model_config: dict, encoder=None, finetune_layers: int = 0):
 
 def _check_cnn(overrides: dict) -> None:
     from emovox.models.configs import CNNLSTMConfig
-    from emovox.typed import build
+    from emovox.store.typed import build
 
     build(CNNLSTMConfig, overrides, "model_config.")
 
@@ -106,7 +106,7 @@ def _build_hybrid(model_config: dict, encoder=None, finetune_layers: int = 0):
 
 def _check_hybrid(overrides: dict) -> None:
     from emovox.models.configs import CNNLSTMConfig, EncoderHeadConfig, HybridConfig
-    from emovox.typed import build
+    from emovox.store.typed import build
 
     rest = dict(overrides)
     build(CNNLSTMConfig, rest.pop("cnn", {}), "model_config.cnn.")
@@ -114,7 +114,7 @@ def _check_hybrid(overrides: dict) -> None:
     build(HybridConfig, rest, "model_config.")
 
 
-# the recording conditions of the encoder kind's cached copies (emovox.degrade): rooms,
+# the recording conditions of the encoder kind's cached copies (emovox.audio.degrade): rooms,
 # babble of other training speakers, coloured noise, codecs / telephone, clipping
 _CONDITIONS = {
     "enabled": False,
@@ -146,14 +146,13 @@ KINDS: dict[str, ModelKind] = {
                 **_ENCODER,
                 "epochs": 40,
                 "batch_size": 32,
-                "select": "last",  # best-on-validation 74.0% vs last 75.6% (18 members)
+                "select": "last",  # last beat best-on-validation (docs/results.md)
                 "optim": {
                     "lr": {"encoder_head": 1e-3, "head": 1e-3, "encoder": 3e-5},
                     "weight_decay": 0.05,
                 },
                 # one speech level in and two cached copies under recording conditions: the
-                # mean drop over the robustness benchmark's 12 conditions 20.8 -> 9.5 points,
-                # -20 dB and clipping 20.0 / 5.8 -> 0.0 (docs/generalisation.md)
+                # robustness benchmark's rows in docs/generalisation.md
                 "level_db": -25.0,
                 "variants": 2,
                 "augment": _CONDITIONS,
@@ -173,7 +172,7 @@ KINDS: dict[str, ModelKind] = {
                 "batch_size": 32,
                 "select": "last",
                 "optim": {"lr": {"cnn_lstm": 3e-3, "head": 3e-3}, "weight_decay": 0.01},
-                "variants": 4,  # cached augmented copies: +9.3 points across speakers
+                "variants": 4,  # cached augmented copies (docs/results.md, "CNN-LSTM alone")
                 "augment": {"enabled": False},
                 "model_config": _MASKS,
             },
@@ -196,7 +195,7 @@ KINDS: dict[str, ModelKind] = {
                     "lr": {"cnn_lstm": 3e-3, "encoder_head": 1e-3, "head": 1e-3, "encoder": 3e-5},
                     "weight_decay": 0.05,
                 },
-                "variants": 4,  # without copies the fusion ignores the CNN-LSTM (74.9%)
+                "variants": 4,  # without copies the fusion ignores the CNN-LSTM (docs/results.md)
                 "augment": {"enabled": False},
                 "model_config": {"cnn": _MASKS},
             },

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emovox.features.pooling import AttentiveStatsPool, masked_mean
 from emovox.models.configs import CNNLSTMConfig
-from emovox.models.pooling import AttentiveStatsPool, masked_mean
 
 __all__ = ["CNNLSTM", "CNNLSTMConfig", "CNNLSTMEncoder"]
 

@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emovox.cache import default_root
+from emovox.audio.decode import SAMPLE_RATE
 from emovox.models.whisper import WhisperConfig, WhisperEncoder
+from emovox.store.cache import default_root
 
 
 class EncoderUnavailableError(RuntimeError):
@@ -101,31 +102,32 @@ def read_ct2(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return variables, aliases
 
 
-def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]) -> WhisperEncoder:
-    """A WhisperEncoder holding the encoder tensors of a CTranslate2 export."""
-
-    def t(key: str) -> torch.Tensor:
-        return torch.from_numpy(variables[f"encoder/{key}"].astype(np.float32))
-
+def _ct2_config(variables: dict[str, np.ndarray]) -> WhisperConfig:
+    """The encoder's shape, read from a CTranslate2 export's tensors."""
     d_model, n_mels, _ = variables["encoder/conv1/weight"].shape
     n_layers = sum(
         1
         for k in variables
         if k.endswith("self_attention/linear_1/weight") and k.startswith("encoder/")
     )
-    ffn = variables["encoder/layer_0/ffn/linear_0/weight"].shape[0]
-    heads = int(variables["encoder/num_heads"])
-    positions = variables["encoder/position_encodings/encodings"].shape[0]
-    enc = WhisperEncoder(
-        WhisperConfig(
-            n_mels=n_mels,
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=heads,
-            ffn_dim=ffn,
-            max_positions=positions,
-        )
+    return WhisperConfig(
+        n_mels=n_mels,
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=int(variables["encoder/num_heads"]),
+        ffn_dim=variables["encoder/layer_0/ffn/linear_0/weight"].shape[0],
+        max_positions=variables["encoder/position_encodings/encodings"].shape[0],
     )
+
+
+def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]) -> WhisperEncoder:
+    """A WhisperEncoder holding the encoder tensors of a CTranslate2 export."""
+
+    def t(key: str) -> torch.Tensor:
+        return torch.from_numpy(variables[f"encoder/{key}"].astype(np.float32))
+
+    cfg = _ct2_config(variables)
+    n_layers, enc = cfg.n_layers, WhisperEncoder(cfg)
     sd = {
         "conv1.weight": t("conv1/weight"),
         "conv1.bias": t("conv1/bias"),
@@ -259,9 +261,9 @@ def whisper_log_mel(waves: list[np.ndarray], n_mels: int = 80) -> tuple[torch.Te
     As Whisper: reflect-padded centred STFT with its last frame dropped, slaney mel filters,
     log10 clamped 8 below the clip's own maximum, scaled by (x + 4) / 4.
     """
-    from emovox.filters import mel_filterbank
+    from emovox.audio.filters import mel_filterbank
 
-    fb = torch.from_numpy(mel_filterbank(16000, 400, n_mels))
+    fb = torch.from_numpy(mel_filterbank(SAMPLE_RATE, 400, n_mels))
     window = torch.hann_window(400)
     lengths = [len(w) // 160 for w in waves]
     mel = torch.zeros(len(waves), n_mels, max(lengths))
@@ -353,7 +355,7 @@ class SSLFrames(nn.Module):
         self, waves: list[np.ndarray], upto: int | None = None
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Hidden states 0..``upto`` (all layers run) and frame mask of 16 kHz waveforms."""
-        from emovox.features import pad_batch
+        from emovox.features.handcrafted import pad_batch
 
         if self.normalize:
             waves = [(w - w.mean()) / np.sqrt(w.var() + 1e-7) for w in waves]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from emovox.features.pooling import AttentiveStatsPool, layer_stats
 from emovox.models.cnn_lstm import CNNLSTMEncoder
 from emovox.models.configs import EncoderHeadConfig, HybridConfig
-from emovox.models.pooling import AttentiveStatsPool, layer_stats
 
 __all__ = ["EncoderHeadConfig", "HybridConfig", "HybridModel", "split_encoder"]
 

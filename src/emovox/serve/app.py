@@ -22,10 +22,12 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 import emovox
-from emovox import audio, palette, runs
-from emovox.predict import AnalysisConfig, Analyzer, Result
+from emovox import audio
+from emovox.infer import palette
+from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
 from emovox.serve.config import ServeConfig
 from emovox.serve.schema import ERRORS, Answer, ModelInfo
+from emovox.store import runs
 
 STATIC = Path(__file__).parent / "static"
 STATUS = {  # AudioError class -> HTTP status

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emovox.audio import AudioLimits
+from emovox.audio.decode import AudioLimits
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 

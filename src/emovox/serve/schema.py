@@ -1,5 +1,5 @@
 """The service's answers as typed models, so its OpenAPI schema says what each response holds
-(the keys of :class:`emovox.predict.Result`, and the error codes with their causes)."""
+(the keys of :class:`emovox.infer.analyzer.Result`, and the error codes with their causes)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,5 @@
+import sys
+
+from emovox.cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,372 @@
+"""Emotion of real recordings: decode -> speech detection -> a clip result, or for a recording
+longer than one window an emotion timeline -> an honest answer ("no speech", "unsure").
+
+A recording is read twice, block by block (:func:`emovox.audio.stream`): once for speech
+detection and the waveform envelope, once to cut the prediction windows as their audio
+arrives, so memory does not grow with its length. :class:`Analyzer` wraps either predictor
+(NumPy or torch); ``emovox.load_model()`` returns one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from emovox import audio
+from emovox.audio import vad
+from emovox.audio.decode import SAMPLE_RATE as SR
+from emovox.infer import timeline
+from emovox.infer.result import REASONS, Result, headline
+from emovox.infer.timeline import Segment, TimelineConfig
+
+__all__ = ["REASONS", "AnalysisConfig", "Analyzer", "Result", "Segment", "headline"]
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Settings of the analysis around the model (defaults measured: docs/analysis.md)."""
+
+    threshold: float = 0.3  # below this calibrated top probability the answer is "unsure"
+    unfamiliar: float = 4.5  # above this unfamiliarity (about 1 on training data) too
+    adapt: bool = True  # a recording's windows adapted to its own speaker (statistics models)
+    adapt_min_windows: int = 10  # fewer windows than this: too little of the voice to adapt
+    timeline: TimelineConfig = field(default_factory=TimelineConfig)
+    speech: vad.VadConfig = field(default_factory=vad.VadConfig)
+    limits: audio.AudioLimits = field(default_factory=audio.AudioLimits)
+    block_seconds: float = 60.0  # decoded at a time
+    batch: int = 8  # windows per model call
+
+
+Progress = Callable[[float], None]  # told the seconds of audio finished since the last call
+
+
+class Analyzer:
+    """A predictor with speech detection, timelines and abstention around it."""
+
+    def __init__(self, predictor, cfg: AnalysisConfig | None = None) -> None:
+        self.predictor = predictor
+        self.labels: tuple[str, ...] = tuple(predictor.labels)
+        self.cfg = cfg or AnalysisConfig()
+        self._vad: vad.SpeechDetector | None = None
+        self._plots: dict[int, Callable[[Result], None]] = {}  # clips' pictures, once decided
+
+    def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Calibrated class probabilities (n, classes) of 16 kHz mono clips, as they are."""
+        return self.predictor.predict_waves(waves)
+
+    def predict(self, x, sr: int | None = None) -> Result | list[Result]:
+        """A path, file bytes, an open binary file or a wave (then ``sr`` is required: it is
+        resampled to 16 kHz), or a list of them; a :class:`Result` each. Audio problems come
+        back as results with ``error`` set, so one bad file never stops a list; only misuse
+        (a wave without its rate) raises ValueError."""
+        if isinstance(x, list | tuple):
+            return [self.predict(item, sr) for item in x]
+        if isinstance(x, np.ndarray):
+            return self.analyze_wave(x, sr)
+        if hasattr(x, "read"):  # an open file: its bytes, under its name
+            result = self.analyze(x.read())
+            result.path = str(getattr(x, "name", result.path))
+            return result
+        return self.analyze(x)
+
+    def analyze_wave(self, wave: np.ndarray, sr: int | None, name: str = "<wave>") -> Result:
+        """A wave at ``sr`` Hz (required: a wave at another rate than assumed gives wrong
+        answers); mono, or 2-D with up to 16 channels on either axis, averaged. What is not
+        such a wave comes back as a Result with the error."""
+        if sr is None:
+            raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
+        mono = _mono_wave(wave, sr)
+        if isinstance(mono, str):
+            return Result(name, error=mono)
+        if sr != SR and len(mono):
+            mono = soxr.resample(mono, sr, SR, quality="HQ").astype(np.float32)
+        step = int(self.cfg.block_seconds * SR)
+        out = self._guarded(name, lambda: (mono[i : i + step] for i in range(0, len(mono), step)))
+        return out if isinstance(out, Result) else self._decide_clips([out])[0]
+
+    def analyze(
+        self,
+        source: str | Path | bytes,
+        plot: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        """A file (path or bytes), streamed; ``plot``: write the timeline PNG there."""
+        return next(self.analyze_many([source], [plot], progress))
+
+    def analyze_many(
+        self,
+        sources: Iterable[str | Path | bytes],
+        plots: Sequence[str | Path | None] | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Result]:
+        """Results in input order, each as soon as it is known; clips wait for up to
+        ``cfg.batch`` others so the model reads them in one batch."""
+        waiting: list[tuple[Result, np.ndarray]] = []
+
+        def flush() -> Iterator[Result]:
+            if waiting:
+                yield from self._decide_clips(waiting)
+                waiting.clear()
+
+        for k, source in enumerate(sources):
+            name = "<bytes>" if isinstance(source, bytes | bytearray) else str(source)
+
+            def blocks(source=source) -> Iterator[np.ndarray]:
+                return audio.stream(source, SR, self.cfg.block_seconds, self.cfg.limits)
+
+            step = self._guarded(name, blocks, plots[k] if plots else None, progress, source)
+            if isinstance(step, Result):
+                yield from flush()
+                yield step
+            else:
+                waiting.append(step)
+                if len(waiting) >= self.cfg.batch:
+                    yield from flush()
+        yield from flush()
+
+    def _guarded(
+        self, name, blocks, plot=None, progress=None, source=None
+    ) -> Result | tuple[Result, np.ndarray]:
+        try:
+            return self._analyze(name, blocks, plot, progress, source)
+        except audio.AudioError as exc:
+            return Result(name, error=exc.cause, error_type=type(exc).__name__)
+        except OSError as exc:  # unreadable: permissions, a device that went away
+            return Result(name, error=exc.strerror or str(exc))
+
+    # --- the steps ------------------------------------------------------------------------
+    def _analyze(
+        self, name: str, blocks: Callable[[], Iterable[np.ndarray]], plot, progress, source=None
+    ) -> Result | tuple[Result, np.ndarray]:
+        """A finished result, or (a clip's result to decide, its samples) for batching."""
+        scan = self._scan(name, blocks, source)
+        regions = vad.regions(scan.vad_probs, scan.n, self.cfg.speech)
+        duration = round(scan.n / SR, 3)
+        if progress and (not regions or duration <= self.cfg.timeline.window):
+            progress(scan.n / SR)
+        if not regions:
+            result = self._no_speech(Result(name, duration=duration, warnings=scan.warnings), scan)
+            self._draw(plot, result, scan, regions)
+            return result
+        if duration > self.cfg.timeline.window:
+            return self._timeline(name, blocks, scan, regions, plot, progress)
+        # one clip, predicted whole as it always was, from the samples pass 1 kept
+        result = Result(name, speech=True, duration=duration, warnings=scan.warnings)
+        result.segments = [Segment(regions[0][0], regions[-1][1], None, 0.0, {})]
+        if plot:  # drawn once the batch it joins is decided
+            self._plots[id(result)] = lambda r: self._draw(plot, r, scan, regions)
+        return result, scan.clip()
+
+    def _no_speech(self, result: Result, scan: timeline.Scan) -> Result:
+        """``speech`` False, with why: digital silence, too quiet to find speech, or none."""
+        result.speech, result.segments = False, []
+        result.summary = timeline.summary([], self.labels, scan.n / SR)
+        dbfs = 20 * np.log10(max(scan.peak, 1e-10))
+        if scan.peak < self.cfg.limits.silence_peak:
+            level = "every sample zero" if scan.peak == 0 else f"peak {dbfs:.0f} dBFS"
+            result.reason, result.detail = "silent", f"digital silence ({level})"
+        elif scan.peak < self.cfg.limits.quiet_peak:
+            result.reason = "too_quiet"
+            result.detail = (
+                f"no speech found, but the audio is very quiet (peak {dbfs:.0f} dBFS): "
+                "raise its level and try again"
+            )
+        else:
+            result.reason = "no_speech"
+            result.detail = f"the speech detector found none in {scan.n / SR:.1f} s of audio"
+        return result
+
+    def _scan(self, name: str, blocks, source=None) -> timeline.Scan:
+        """Pass 1: speech probabilities, envelope, length, level checks; a clip's samples."""
+        scan = timeline.Scan(keep=int(self.cfg.timeline.window * SR))
+        truncated = audio.truncation(source) if source is not None else None
+        scan.warnings = [truncated] if truncated else []
+        scan.vad_probs = self.detector.probabilities(scan.tap(blocks()))
+        limits = self.cfg.limits
+        if scan.n / SR < limits.min_seconds:
+            raise audio.AudioTooShortError(
+                name,
+                f"{scan.n / SR:.3f} s is shorter than the minimum of {limits.min_seconds:.3f} s",
+            )
+        if scan.clipped / scan.n > limits.clip_fraction:
+            clipped = f"{scan.clipped / scan.n:.2%} of samples at full scale, probably clipped"
+            scan.warnings.append(clipped)
+        return scan
+
+    def _timeline(self, name, blocks, scan: timeline.Scan, regions, plot, progress) -> Result:
+        """Pass 2: windows scored as their audio arrives, then the curve, segments, summary."""
+        cfg = self.cfg.timeline
+        spans = timeline.windows(regions, cfg)
+        probs, odd = self._score(blocks(), spans, scan.n, progress)
+        # unfamiliarity rides along the curve as one more column
+        scored = np.concatenate([probs, odd[:, None]], axis=1)
+        times, grid, covered = timeline.curve(spans, scored, scan.n / SR, cfg.step)
+        odd_curve, grid = grid[:, -1], timeline.smooth(grid[:, :-1], covered, cfg.smooth, cfg.step)
+        unsure = odd_curve > self.cfg.unfamiliar
+        segs = timeline.segments(times, grid, covered, self.labels, self.cfg.threshold, cfg, unsure)
+        summ = timeline.summary(segs, self.labels, scan.n / SR)
+        result = Result(name, speech=True, duration=summ["duration"], warnings=scan.warnings)
+        result.segments, result.summary = segs, summ
+        # the overall answer is decided as a clip's is, from the mean of the curve over speech
+        # (each speech second counts once), so label, confidence and threshold agree
+        self._decide(result, grid[covered].mean(0), float(np.nanmean(odd_curve[covered])))
+        self._draw(plot, result, scan, regions, (times, grid, covered))
+        return result
+
+    def _draw(self, plot, result: Result, scan: timeline.Scan, regions, curve=(None,) * 3) -> None:
+        """The picture of ``result`` at ``plot`` (nothing when no picture was asked for)."""
+        if not plot:
+            return
+        from emovox.infer import plots
+
+        times, grid, covered = curve
+        view = plots.View(
+            self.labels, scan.n / SR, result.segments or [], headline(result),
+            Path(result.path).name, scan.envelope(), timeline.ENVELOPE_RATE, regions,
+            times, grid, covered, result.probabilities,
+        )  # fmt: skip
+        plots.draw(plot, view)
+
+    def _decide_clips(self, clips: list[tuple[Result, np.ndarray]]) -> list[Result]:
+        """Clips (a result to fill, its samples) through the model in one batch."""
+        probs, odd = self._predict([wave for _, wave in clips])
+        out = []
+        for (r, _), p, o in zip(clips, probs, odd, strict=True):
+            self._decide(r, p, float(o))
+            span = r.segments[0] if r.segments else Segment(0.0, r.duration or 0.0, None, 0.0, {})
+            seg = Segment(
+                round(span.start, 3),
+                round(span.end, 3),
+                r.emotion,
+                r.confidence,
+                dict(r.probabilities),
+                r.reason,
+            )
+            r.segments, r.summary = [seg], timeline.summary([seg], self.labels, r.duration or 0.0)
+            if id(r) in self._plots:
+                self._plots.pop(id(r))(r)
+            out.append(r)
+        return out
+
+    def _predict(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, unfamiliarity; NaN where the predictor has no such score)."""
+        if hasattr(self.predictor, "predict_scored"):
+            return self.predictor.predict_scored(waves)
+        return self.predictor.predict_waves(waves), np.full(len(waves), np.nan, np.float32)
+
+    def _score(
+        self, blocks: Iterable[np.ndarray], spans, n: int, progress
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (windows, classes), unfamiliarity (windows,)), in batches; adapted
+        to the recording when asked and it has enough windows."""
+        adapt = self._adapts(len(spans))
+        out = np.zeros((len(spans), len(self.labels)), dtype=np.float32)
+        odd = np.zeros(len(spans), dtype=np.float32)
+        inputs: list[np.ndarray] = []  # per member (windows, statistics), when adapting
+        batch: list[tuple[int, np.ndarray]] = []
+        done = 0.0
+
+        def flush() -> None:
+            idx, waves = zip(*batch, strict=True)
+            if adapt:  # statistics now, classified once the whole recording is known
+                for k, x in enumerate(self.predictor.member_inputs(list(waves))):
+                    if len(inputs) <= k:
+                        inputs.append(np.empty((len(spans), x.shape[1]), dtype=np.float32))
+                    inputs[k][list(idx)] = x
+            else:
+                out[list(idx)], odd[list(idx)] = self._predict(list(waves))
+            batch.clear()
+            timeline.release_freed_memory()
+
+        lengths = (int(self.cfg.timeline.min_window * SR), int(self.cfg.timeline.context * SR))
+        for k, wave in timeline.cut(blocks, spans, n, *lengths):
+            batch.append((k, wave))
+            if len(batch) == self.cfg.batch:
+                flush()
+            if progress:
+                progress(spans[k][1] - done)
+                done = spans[k][1]
+        if batch:
+            flush()
+        if progress:
+            progress(n / SR - done)
+        if adapt:
+            out, odd = self.predictor.classify(self._adapted(inputs))
+        return out, odd
+
+    def _adapts(self, windows: int) -> bool:
+        """Whether this recording's windows are adapted to it: asked for (or required by
+        speaker-normalised members), possible for the model, and enough of the voice."""
+        p = self.predictor
+        if not getattr(p, "reads_statistics", False):
+            return False
+        wanted = self.cfg.adapt or any(p.speaker_normalised())
+        return wanted and windows >= self.cfg.adapt_min_windows
+
+    def _adapted(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Each member's window statistics relative to the recording itself: standardised
+        (members trained on per-speaker standardised statistics), or shifted so the
+        recording's mean becomes the training mean (the others)."""
+        p = self.predictor
+        out = []
+        for x, mean, standardise in zip(
+            inputs, p.training_means(), p.speaker_normalised(), strict=True
+        ):
+            mu = x.mean(0, dtype=np.float64)  # float64 sums, float32 arrays: no copy of x grows
+            if standardise:
+                sd = (
+                    np.maximum(x.std(0, dtype=np.float64), 1e-5) if len(x) > 1 else np.ones_like(mu)
+                )
+                out.append((x - mu.astype(np.float32)) / sd.astype(np.float32))
+            else:
+                out.append(x + (mean - mu).astype(np.float32))
+        return out
+
+    def _decide(self, result: Result, probs: np.ndarray, odd: float = np.nan) -> Result:
+        """Top emotion, or None with a reason when its probability is under the threshold or
+        the input is unlike the speech the model learned from."""
+        k = int(probs.argmax())
+        result.confidence = round(float(probs[k]), 4)
+        result.probabilities = {
+            lab: round(float(p), 4) for lab, p in zip(self.labels, probs, strict=True)
+        }
+        cfg = self.cfg
+        result.emotion, result.reason, result.detail = self.labels[k], None, None
+        if odd > cfg.unfamiliar:
+            result.emotion, result.reason = None, "unfamiliar"
+            result.detail = f"unlike the speech it learned from ({odd:.1f} > {cfg.unfamiliar:g})"
+        elif probs[k] < cfg.threshold:
+            result.emotion, result.reason = None, "unsure"
+            result.detail = f"top probability {probs[k]:.2f} < threshold {cfg.threshold:.2f}"
+        return result
+
+    @property
+    def detector(self) -> vad.SpeechDetector:
+        if self._vad is None:
+            self._vad = vad.SpeechDetector()
+        return self._vad
+
+
+def _mono_wave(wave, sr) -> np.ndarray | str:
+    """``wave`` as finite float32 mono samples, or what is wrong with it (a user's array may
+    be anything: ints, strings, (channels, samples), NaN)."""
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 0 < sr <= 768_000:
+        return f"sample rate must be a whole number of Hz in 1..768000, not {sr!r}"
+    wave = np.asarray(wave)
+    if wave.dtype.kind not in "iuf":
+        return f"a wave holds real numbers (int or float samples), not {wave.dtype}"
+    if wave.dtype.kind in "iu":  # PCM samples, scaled as a decoder would
+        info = np.iinfo(wave.dtype)
+        wave = (wave.astype(np.float64) - (info.max + 1 if info.min == 0 else 0)) / (info.max + 1)
+    if wave.ndim == 2 and 0 < min(wave.shape) <= 16:
+        wave = wave.mean(axis=int(np.argmin(wave.shape)))  # the short axis holds the channels
+    if wave.ndim != 1:
+        return f"a wave is (samples,) or (samples, channels), not {wave.shape}"
+    wave = wave.astype(np.float32)
+    if not np.isfinite(wave).all():
+        return f"{int((~np.isfinite(wave)).sum())} samples are NaN or infinite"
+    return wave

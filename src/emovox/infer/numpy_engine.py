@@ -1,0 +1,241 @@
+"""Torch-free prediction for frozen-Whisper models (the bundled model's kind), in NumPy.
+
+Why a second forward pass: importing torch takes 1.1-1.3 s on 2 CPU cores, most of a one-clip
+`emovox predict`. A model whose encoder is frozen and pooled by mean+std needs only Whisper's
+log-mel, conv stem and lower layers, the statistics and a small MLP: a few matrix products
+NumPy does as fast. It reads the same files (the member checkpoints and the converted encoder
+in the cache) and is tested to give the torch path's probabilities. Other models, a missing
+encoder cache or speaker normalisation fall back to
+:class:`emovox.infer.torch_engine.Predictor`; the model registry (:mod:`emovox.models`) says
+which.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from emovox import models
+from emovox.audio.decode import SAMPLE_RATE
+from emovox.audio.filters import mel_filterbank
+from emovox.audio.frontend import Frontend
+from emovox.models.ensemble import apply_temperature, soft_vote
+from emovox.store import runs
+from emovox.store.cache import default_root
+from emovox.store.integrity import ModelError
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf from Numerical Recipes' Chebyshev fit of erfc (fractional error < 1.2e-7), enough
+    for float32 GELU; NumPy has no erf and scipy.special would cost its import."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = t * np.exp(
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
+    return np.where(x >= 0, 1.0 - poly, poly - 1.0)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return (0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2))))).astype(np.float32)
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + 1e-5) * w + b
+
+
+def _conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
+    """Kernel-3, padding-1 convolution: (c_in, t) -> (c_out, t'), one matrix product."""
+    xp = np.pad(x, ((0, 0), (1, 1)))
+    t_out = (x.shape[1] - 1) // stride + 1
+    cols = np.stack([xp[:, k : k + stride * (t_out - 1) + 1 : stride] for k in range(3)], 1)
+    return w.reshape(w.shape[0], -1) @ cols.reshape(-1, t_out) + b[:, None]
+
+
+def log_mel(wave: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """Whisper's log-mel of one clip's real frames, (n_mels, len // 160), as
+    :func:`emovox.models.encoders.whisper_log_mel` computes it."""
+    y = np.pad(wave.astype(np.float32), 200, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(y, 400)[::160][: len(wave) // 160]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)).astype(np.float32)
+    spec = np.fft.rfft(frames * window, axis=1)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32).T  # (bins, frames)
+    logm = np.log10(np.maximum(fb @ power, 1e-10))
+    logm = np.maximum(logm, logm.max() - 8.0)
+    return ((logm + 4.0) / 4.0).astype(np.float32)
+
+
+class LiteWhisper:
+    """Whisper encoder layers 0..upto from the converted safetensors cache, NumPy forward."""
+
+    def __init__(self, root: Path, upto: int) -> None:
+        from safetensors import safe_open
+
+        cfg = json.loads((root / "whisper.json").read_text())
+        self.heads, self.n_layers, self.upto = cfg["n_heads"], cfg["n_layers"], upto
+        with safe_open(str(root / "whisper.safetensors"), "np") as f:
+            keep = [
+                k for k in f.keys() if not k.startswith("layers.") or int(k.split(".")[1]) < upto
+            ]
+            self.w = {k: f.get_tensor(k) for k in keep}
+        self.fb = mel_filterbank(SAMPLE_RATE, 400, cfg["n_mels"])
+
+    def states(self, wave: np.ndarray) -> list[np.ndarray]:
+        """Hidden states 0..upto of one clip, each (frames, d)."""
+        w = self.w
+        x = _gelu(_conv1d(log_mel(wave, self.fb), w["conv1.weight"], w["conv1.bias"], 1))
+        x = _gelu(_conv1d(x, w["conv2.weight"], w["conv2.bias"], 2)).T  # (t, d)
+        x = x + w["embed_positions.weight"][: len(x)]
+        out = [x]
+        t, d = x.shape
+        hd = d // self.heads
+        for i in range(self.upto):
+            p = f"layers.{i}."
+            h = _layer_norm(
+                x, w[p + "self_attn_layer_norm.weight"], w[p + "self_attn_layer_norm.bias"]
+            )
+            q = h @ w[p + "self_attn.q_proj.weight"].T + w[p + "self_attn.q_proj.bias"]
+            k = h @ w[p + "self_attn.k_proj.weight"].T
+            v = h @ w[p + "self_attn.v_proj.weight"].T + w[p + "self_attn.v_proj.bias"]
+            q, k, v = (a.reshape(t, self.heads, hd).transpose(1, 0, 2) for a in (q, k, v))
+            s = q @ k.transpose(0, 2, 1) / np.float32(np.sqrt(hd))  # (heads, t, t)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            a = ((s / s.sum(-1, keepdims=True)) @ v).transpose(1, 0, 2).reshape(t, d)
+            x = x + a @ w[p + "self_attn.out_proj.weight"].T + w[p + "self_attn.out_proj.bias"]
+            h = _layer_norm(x, w[p + "final_layer_norm.weight"], w[p + "final_layer_norm.bias"])
+            h = _gelu(h @ w[p + "fc1.weight"].T + w[p + "fc1.bias"])
+            x = x + h @ w[p + "fc2.weight"].T + w[p + "fc2.bias"]
+            out.append(x)
+        if self.upto == self.n_layers:
+            out[-1] = _layer_norm(out[-1], w["layer_norm.weight"], w["layer_norm.bias"])
+        return out
+
+
+class LitePredictor:
+    """Frozen-Whisper, mean+std-pooled members (soft vote, then the temperature)."""
+
+    def __init__(
+        self, members: list[tuple[dict, dict]], encoder: LiteWhisper, temperature: float
+    ) -> None:
+        self.members, self.encoder, self.temperature = members, encoder, temperature
+        self.labels = tuple(members[0][0]["labels"])
+        self.frontend = Frontend.from_meta(members[0][0])
+
+    def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Calibrated class probabilities (n, classes) for 16 kHz mono waveforms."""
+        return self.predict_scored(waves)[0]
+
+    def predict_scored(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, classes), unfamiliarity (n,)): the second is the mean squared
+        standardised statistic each member reads (about 1 on its training data; see
+        :func:`emovox.infer.torch_engine.unfamiliarity`)."""
+        return self.classify(self.member_inputs(waves))
+
+    def member_inputs(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Per member, the statistics it reads (n, layers * 2d), before its standardisation."""
+        inputs: list[list[np.ndarray]] = [[] for _ in self.members]
+        for wave in waves:
+            states = self.encoder.states(self.frontend(wave))
+            stats = [
+                np.concatenate([s.mean(0), np.sqrt(np.maximum(s.var(0), 1e-8))]) for s in states
+            ]
+            for k, (meta, _) in enumerate(self.members):
+                layers = meta["model_config"]["enc"]["layers"]
+                inputs[k].append(np.concatenate([stats[j] for j in layers]))
+        return [np.stack(x) if x else np.zeros((0, 0), np.float32) for x in inputs]
+
+    def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, unfamiliarity) from each member's statistics."""
+        probs, odd = [], []
+        for (_, w), x in zip(self.members, inputs, strict=True):
+            z = (x - w["model.enc.norm_mean"]) / w["model.enc.norm_std"]  # (n, dim)
+            odd.append((z * z).mean(1))
+            h = _gelu(z @ w["model.enc.mlp.1.weight"].T + w["model.enc.mlp.1.bias"])
+            logits = h @ w["model.head.weight"].T + w["model.head.bias"]
+            e = np.exp(logits - logits.max(1, keepdims=True))
+            probs.append(e / e.sum(1, keepdims=True))
+        out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
+        return out, np.mean(odd, axis=0).astype(np.float32)
+
+    def training_means(self) -> list[np.ndarray]:
+        """Per member, the mean of the statistics it was trained on."""
+        return [w["model.enc.norm_mean"] for _, w in self.members]
+
+    def speaker_normalised(self) -> list[bool]:
+        return [False for _ in self.members]  # such models need torch (emovox.models)
+
+    reads_statistics = True
+
+
+_NEEDED = (
+    "model.enc.norm_mean",
+    "model.enc.norm_std",
+    "model.enc.mlp.1.weight",
+    "model.enc.mlp.1.bias",
+    "model.head.weight",
+    "model.head.bias",
+)
+
+
+def _checked(stem: Path, meta: dict, w: dict) -> dict:
+    """Member tensors that fit its metadata (the torch path's strict load, by hand)."""
+    missing = [k for k in _NEEDED if k not in w]
+    if missing:
+        raise ModelError(stem, f"tensors missing: {', '.join(missing)}")
+    labels, layers = meta.get("labels"), meta["model_config"]["enc"].get("layers")
+    dim, hidden = w["model.enc.norm_mean"].shape[-1], w["model.enc.mlp.1.weight"].shape
+    if not isinstance(labels, list) or w["model.head.weight"].shape[0] != len(labels):
+        raise ModelError(stem, f"labels {labels!r} do not match the head's outputs")
+    if hidden[1] != dim or w["model.head.weight"].shape[1] != hidden[0] or not layers:
+        raise ModelError(stem, "tensor shapes do not fit together")
+    return w
+
+
+def load(path: str | Path | None = None) -> LitePredictor | None:
+    """A torch-free predictor for a model folder or run (default: the bundled model), or None
+    when the model needs torch (another kind, fine-tuned layers, speaker normalisation, or an
+    encoder not converted into the cache yet: the torch path converts it on first use)."""
+    src = runs.find_model(path)
+    metas = src.member_meta()
+    kinds = [models.checked(stem, m) for m, stem in zip(metas, src.stems, strict=True)]
+    if not all(k.numpy_predictable(m) for k, m in zip(kinds, metas, strict=True)):
+        return None
+    encoders = {m["encoder"] for m in metas}
+    if len({Frontend.from_meta(m) for m in metas}) > 1:
+        return None  # the torch path explains the mismatch
+    root = default_root() / "encoders" / encoders.pop()
+    if encoders or not (root / "whisper.safetensors").exists():
+        return None
+    members = [
+        (m, _checked(stem, m, runs.read_tensors_numpy(stem)))
+        for m, stem in zip(metas, src.stems, strict=True)
+    ]
+    upto = max(max(m["model_config"]["enc"]["layers"]) for m in metas)
+    return LitePredictor(members, LiteWhisper(root, upto), src.temperature)

@@ -1,0 +1,209 @@
+"""Pictures of an analysis that a person can read at any length.
+
+Up to a few minutes, every segment is visible: the waveform with speech and emotion bands over
+each emotion's probability curve. Longer, a person needs the shape of the whole first: each
+emotion's share of every minute as a stacked area (unsure and silence included, so the stack
+always fills), over a strip of every segment in its colour. A clip or an input without
+speech still gets a picture (its probabilities, or why there is no answer), never nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emovox.infer.palette import colour
+from emovox.infer.timeline import Segment
+from emovox.store.atomic import save_figure
+
+DETAIL_SECONDS = 180.0  # longer recordings get the overview
+MAX_BINS = 120  # bars of the overview at most; a bin is a minute up to two hours
+_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
+
+
+@dataclass
+class View:
+    """What a picture shows: the analysis and the waveform's peak envelope."""
+
+    labels: tuple[str, ...]
+    duration: float
+    segments: list[Segment]
+    headline: str  # the overall answer as the page and the CLI state it
+    title: str = ""
+    envelope: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    envelope_rate: float = 100.0
+    regions: list[tuple[float, float]] = field(default_factory=list)
+    times: np.ndarray | None = None  # the probability curve, when there is one
+    grid: np.ndarray | None = None
+    covered: np.ndarray | None = None
+    probabilities: dict[str, float] | None = None  # the overall answer's
+
+
+def clock(seconds: float, _pos=None) -> str:
+    """Axis ticks: ``m:ss`` or ``h:mm:ss``."""
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def draw(path: str | Path, view: View) -> None:
+    """The picture of ``view`` as a PNG at ``path`` (written whole or not at all)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if view.duration > DETAIL_SECONDS:
+        fig, axes = plt.subplots(
+            2, 1, figsize=(13, 6.2), height_ratios=[3, 1], layout="constrained"
+        )
+        _overview(axes[0], view)
+        _strip(axes[1], view)
+    elif not view.segments:  # no speech: the waveform and why
+        fig, ax = plt.subplots(figsize=(13, 3.2), layout="constrained")
+        _waveform(ax, view)
+    else:
+        fig, axes = plt.subplots(
+            2, 1, figsize=(13, 6.2), height_ratios=[1, 1.5], layout="constrained"
+        )
+        _waveform(axes[0], view)
+        if view.grid is not None and len(view.segments) > 1:
+            _curves(axes[1], view)
+            axes[1].sharex(axes[0])
+        else:
+            _bars(axes[1], view)
+    fig.suptitle(f"{view.title}   overall: {view.headline}".strip(), fontsize=12, x=0.01, ha="left")
+    _legend(fig, view)
+    save_figure(fig, path)
+
+
+def _time_axis(ax, duration: float) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
+
+    ax.set_xlim(0, max(duration, 1e-3))
+    if duration < 30:  # seconds, with a decimal where the ticks need one
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=12))
+        ax.set_xlabel("time (s)")
+        return
+    # ticks on round times (every 5 s, 1 min, 10 min, 1 h...), a dozen at most
+    step = next((s for s in _STEPS if duration / s <= 12), _STEPS[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(FuncFormatter(clock))
+    ax.set_xlabel("time (m:ss)" if duration <= 3600 else "time (h:mm:ss)")
+
+
+def _segment_bands(ax, view: View, y0: float, height: float, labels: bool) -> None:
+    """Each segment as a coloured band (unsure: grey, hatched); its name where it fits."""
+    width_px = ax.get_window_extent().width or 1000
+    for s in view.segments:
+        ax.axvspan(
+            s.start, s.end, ymin=y0, ymax=y0 + height, color=colour(s.emotion), alpha=0.35,
+            lw=0, hatch=None if s.emotion else "///",
+        )  # fmt: skip
+        if labels and (s.end - s.start) / view.duration * width_px > 5.5 * len(s.emotion or "?"):
+            ax.text(
+                (s.start + s.end) / 2, y0 + height - 0.02, s.emotion or s.reason or "unsure",
+                ha="center", va="top", fontsize=8, transform=ax.get_xaxis_transform(),
+            )  # fmt: skip
+
+
+def _waveform(ax, view: View) -> None:
+    env = view.envelope
+    t = np.arange(len(env)) / view.envelope_rate
+    for a, b in view.regions:
+        ax.axvspan(a, b, ymin=0, ymax=0.06, color=colour("speech"), lw=0)
+    _segment_bands(ax, view, 0.08, 0.92, labels=True)
+    if len(env):
+        ax.fill_between(t, -env, env, color="0.25", lw=0)
+        ax.set_ylim(-1.15 * max(env.max(), 1e-3), 1.15 * max(env.max(), 1e-3))
+    if not view.segments:
+        ax.text(
+            0.5, 0.5, view.headline, ha="center", va="center", transform=ax.transAxes,
+            fontsize=12, bbox={"facecolor": "white", "edgecolor": "0.6", "pad": 6},
+        )  # fmt: skip
+    ax.set_ylabel("waveform")
+    ax.set_yticks([])
+    _time_axis(ax, view.duration)
+
+
+def _curves(ax, view: View) -> None:
+    masked = np.where(view.covered[:, None], view.grid, np.nan)
+    for k, lab in enumerate(view.labels):
+        ax.plot(view.times, masked[:, k], color=colour(lab), lw=1.5)
+    ax.set_ylim(0, 1.04)  # a probability of 1.0 stays above the frame
+    ax.set_ylabel("probability")
+    ax.grid(axis="y", color="0.9")
+    _time_axis(ax, view.duration)
+
+
+def _bars(ax, view: View) -> None:
+    """A clip: its probabilities; no speech: the reason, in words."""
+    probs = view.probabilities or {}
+    if not probs:
+        ax.axis("off")
+        return
+    names = list(view.labels)
+    ax.barh(names, [probs[n] for n in names], color=[colour(n) for n in names])
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("probability")
+
+
+def _shares(view: View, width: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(bin starts, (bins, kinds) fraction of each bin's time, kinds): the emotions, unsure,
+    and no speech."""
+    kinds = [*view.labels, "unsure", "no speech"]
+    starts = np.arange(0.0, view.duration, width)
+    held = np.zeros((len(starts), len(kinds)))
+    for s in view.segments:
+        k = kinds.index(s.emotion) if s.emotion in kinds else len(view.labels)
+        first, last = int(s.start // width), int(min(s.end, view.duration - 1e-9) // width)
+        for b in range(first, last + 1):
+            held[b, k] += max(0.0, min(s.end, starts[b] + width) - max(s.start, starts[b]))
+    span = np.minimum(starts + width, view.duration) - starts
+    held[:, -1] = np.maximum(span - held[:, :-1].sum(1), 0.0)
+    return starts, held / span[:, None], kinds
+
+
+def _overview(ax, view: View) -> None:
+    width = max(60.0, np.ceil(view.duration / MAX_BINS / 60) * 60)
+    starts, share, kinds = _shares(view, width)
+    x = np.append(starts, view.duration)
+    y = np.vstack([share, share[-1:]])  # a step for the last bin too
+    ax.stackplot(
+        x, y.T, colors=[colour(k) for k in kinds], step="post", alpha=0.9, lw=0,
+        hatch=[None] * len(view.labels) + ["///", None],
+    )  # fmt: skip
+    ax.set_ylim(0, 1)
+    minutes = int(width // 60)
+    ax.set_ylabel("share of each minute" if minutes == 1 else f"share of each {minutes} minutes")
+    ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
+    _time_axis(ax, view.duration)
+    ax.set_xlabel("")
+
+
+def _strip(ax, view: View) -> None:
+    """Every segment at full colour along the whole recording: where each emotion lies."""
+    for seg in view.segments:
+        ax.axvspan(
+            seg.start, seg.end, color=colour(seg.emotion), lw=0,
+            hatch=None if seg.emotion else "///",
+        )  # fmt: skip
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_ylabel("segments")
+    _time_axis(ax, view.duration)
+
+
+def _legend(fig, view: View) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colour(lab), label=lab) for lab in view.labels]
+    handles.append(Patch(facecolor=colour(None), hatch="///", label="unsure"))
+    if view.duration > DETAIL_SECONDS:
+        handles.append(Patch(facecolor=colour("no speech"), edgecolor="0.7", label="no speech"))
+    else:
+        handles.append(Patch(color=colour("speech"), label="speech found"))
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=9)
