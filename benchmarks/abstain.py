@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import emovox  # noqa: E402
 from emovox import data  # noqa: E402
-from emovox.corpora import Manifest  # noqa: E402
-from emovox.inference import Predictor  # noqa: E402
-from emovox.predict import AnalysisConfig  # noqa: E402
-from emovox.runs import RunFolder  # noqa: E402
+from emovox.data.corpora import Manifest  # noqa: E402
+from emovox.infer.analyzer import AnalysisConfig  # noqa: E402
+from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.store.runs import RunFolder  # noqa: E402
 
 THRESHOLDS = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 SENTENCES = [

@@ -27,8 +27,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emovox import demo  # noqa: E402
-from emovox.corpora import read_corpus  # noqa: E402
+from emovox.data import demo  # noqa: E402
+from emovox.data.corpora import read_corpus  # noqa: E402
 
 
 def timed(cmd: list[str]) -> dict:

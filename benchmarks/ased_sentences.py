@@ -1,5 +1,5 @@
 """Which of ASED's sentence numbers are the two spoken in every emotion (the corpus does not
-say): the evidence behind ``emovox.corpora._ASED_COMMON``.
+say): the evidence behind ``emovox.data.corpora._ASED_COMMON``.
 
     python benchmarks/ased_sentences.py
 
@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emovox import corpora, data  # noqa: E402
-from emovox.cache import ArrayCache  # noqa: E402
-from emovox.frontend import Frontend  # noqa: E402
-from emovox.inference import load_encoder  # noqa: E402
+from emovox import data  # noqa: E402
+from emovox.audio.frontend import Frontend  # noqa: E402
+from emovox.data import corpora
+from emovox.infer.torch_engine import load_encoder  # noqa: E402
+from emovox.store.cache import ArrayCache  # noqa: E402
 
 LAYER = 6
 

@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.clips import spread_clips  # noqa: E402
-from emovox.augment import AugmentConfig, augment, pitch_shift, time_stretch  # noqa: E402
+from emovox.audio.augment import AugmentConfig, augment, pitch_shift, time_stretch  # noqa: E402
 
 
 def main() -> None:

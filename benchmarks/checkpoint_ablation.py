@@ -20,8 +20,8 @@ import argparse
 import json
 from pathlib import Path
 
-from emovox import metrics
-from emovox.evaluate import evaluate_run
+from emovox.evaluation import metrics
+from emovox.evaluation.evaluate import evaluate_run
 
 
 def _brief(s: dict) -> dict:

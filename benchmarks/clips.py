@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from emovox import audio, corpora
+from emovox import audio
+from emovox.data import corpora
 
 
 def spread_clips(data: str, n: int) -> list[np.ndarray]:

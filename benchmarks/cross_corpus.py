@@ -21,10 +21,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emovox import data  # noqa: E402
-from emovox.corpora import Manifest  # noqa: E402
-from emovox.inference import Predictor  # noqa: E402
-from emovox.metrics import metrics  # noqa: E402
-from emovox.runs import RunFolder  # noqa: E402
+from emovox.data.corpora import Manifest  # noqa: E402
+from emovox.evaluation.metrics import metrics  # noqa: E402
+from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.store.runs import RunFolder  # noqa: E402
 
 ENROLL = 10  # unlabelled clips per test speaker
 

@@ -27,11 +27,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emovox import corpora, data  # noqa: E402
-from emovox.cache import ArrayCache  # noqa: E402
-from emovox.features import FeatureConfig, FeatureExtractor  # noqa: E402
-from emovox.frontend import Frontend  # noqa: E402
-from emovox.inference import load_encoder  # noqa: E402
+from emovox import data  # noqa: E402
+from emovox.audio.frontend import Frontend  # noqa: E402
+from emovox.data import corpora
+from emovox.features.handcrafted import FeatureConfig, FeatureExtractor  # noqa: E402
+from emovox.infer.torch_engine import load_encoder  # noqa: E402
+from emovox.store.cache import ArrayCache  # noqa: E402
 
 SHARED = ("angry", "fear", "happy", "neutral", "sad")
 ENROLL = 10  # unlabelled clips per test speaker

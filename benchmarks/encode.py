@@ -13,9 +13,10 @@ import json
 import tempfile
 import time
 
-from emovox import corpora, data
-from emovox.cache import ArrayCache
-from emovox.inference import load_encoder
+from emovox import data
+from emovox.data import corpora
+from emovox.infer.torch_engine import load_encoder
+from emovox.store.cache import ArrayCache
 
 
 def main() -> None:

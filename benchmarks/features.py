@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.clips import spread_clips  # noqa: E402
 from benchmarks.librosa_reference import librosa_features  # noqa: E402
-from emovox.features import FeatureConfig, FeatureExtractor, extract  # noqa: E402
+from emovox.features.handcrafted import FeatureConfig, FeatureExtractor, extract  # noqa: E402
 
 
 def _time(fn, repeats: int) -> tuple[float, object]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.clips import spread_clips  # noqa: E402
-from emovox.features import FeatureExtractor, extract  # noqa: E402
+from emovox.features.handcrafted import FeatureExtractor, extract  # noqa: E402
 
 STEPS = (
     "_power",

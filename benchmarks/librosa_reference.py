@@ -5,7 +5,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from emovox.features import FeatureConfig
+from emovox.features.handcrafted import FeatureConfig
 
 
 def librosa_features(y: np.ndarray, cfg: FeatureConfig) -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@
 Prints one JSON line:
 - ``process_cold_s``: a fresh `emovox predict CLIP` process, start to exit (Python start,
   imports, model load, one prediction), median of ``--runs`` processes; it takes the
-  torch-free path (:mod:`emovox.lite`) when the model allows, as the CLI does;
+  torch-free path (:mod:`emovox.infer.numpy_engine`) when the model allows, as the CLI does;
 - for each path (``lite``, ``torch``) in this process: ``import_s``, ``load_s``,
   ``first_predict_s`` and ``warm_ms`` (median of further single-clip predictions).
 """
@@ -28,7 +28,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="processes for the cold figure")
     args = ap.parse_args()
     t = time.perf_counter()
-    from emovox import audio, corpora, lite
+    from emovox import audio
+    from emovox.data import corpora
+    from emovox.infer import numpy_engine
 
     lite_import_s = time.perf_counter() - t
     rows = corpora.read_corpus(args.data).rows
@@ -62,11 +64,11 @@ def main() -> None:
             "warm_ms": round(1000 * statistics.median(warm), 1),
         }
 
-    fast = timed(lambda: lite.load(args.model)) if lite.load(args.model) else None
+    fast = timed(lambda: numpy_engine.load(args.model)) if numpy_engine.load(args.model) else None
     t = time.perf_counter()
     import torch
 
-    from emovox.inference import Predictor
+    from emovox.infer.torch_engine import Predictor
 
     torch_import_s = time.perf_counter() - t
     slow = timed(lambda: Predictor.load(args.model))

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emovox import corpora, data, protocols  # noqa: E402
-from emovox.augment import AugmentConfig  # noqa: E402
-from emovox.cache import ArrayCache  # noqa: E402
-from emovox.inference import load_encoder  # noqa: E402
-from emovox.labels import label_set  # noqa: E402
+from emovox import data  # noqa: E402
+from emovox.audio.augment import AugmentConfig  # noqa: E402
+from emovox.data import corpora, protocols
+from emovox.data.labels import label_set  # noqa: E402
+from emovox.infer.torch_engine import load_encoder  # noqa: E402
+from emovox.store.cache import ArrayCache  # noqa: E402
 
 
 def main() -> None:

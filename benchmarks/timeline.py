@@ -27,12 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emovox import demo  # noqa: E402
-from emovox.corpora import Manifest  # noqa: E402
-from emovox.inference import Predictor  # noqa: E402
-from emovox.predict import AnalysisConfig, Analyzer  # noqa: E402
-from emovox.runs import RunFolder  # noqa: E402
-from emovox.timeline import TimelineConfig  # noqa: E402
+from emovox.data import demo  # noqa: E402
+from emovox.data.corpora import Manifest  # noqa: E402
+from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
+from emovox.infer.timeline import TimelineConfig  # noqa: E402
+from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.store.runs import RunFolder  # noqa: E402
 
 
 def actor_recordings(fold: RunFolder, pause: tuple[float, float], per_actor: int) -> list:

@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.clips import spread_clips  # noqa: E402
-from emovox.features import FeatureConfig, FeatureExtractor  # noqa: E402
+from emovox.features.handcrafted import FeatureConfig, FeatureExtractor  # noqa: E402
 
 
 def histogram_margin(power: np.ndarray, sr: int, n_chroma: int) -> tuple[int, float]:

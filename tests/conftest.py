@@ -10,6 +10,17 @@ import pytest
 import soundfile as sf
 
 RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ravdess"
+# the two tiers: `pytest -m "not slow"` is the edit loop (no corpus, no training, no server);
+# `slow` is everything that reads the shared corpora or runs whole processes and models
+CORPUS_FIXTURES = {"ravdess_dir", "ravdess_manifest", "subset"}
+SLOW_FILES = {"test_train.py", "test_reliability.py", "test_serve.py", "test_fuzz.py"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        uses_corpus = CORPUS_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_corpus or item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +35,7 @@ def ravdess_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ravdess_manifest(ravdess_dir):
-    from emovox.corpora import read_corpus
+    from emovox.data.corpora import read_corpus
 
     return read_corpus(ravdess_dir)
 
@@ -55,7 +66,7 @@ def wav(tmp_path):
 @pytest.fixture(scope="session")
 def subset(ravdess_manifest, tmp_path_factory):
     """Actors 1-6, two clips of each emotion each: 96 clips, 3 speaker-disjoint sides."""
-    from emovox.corpora import Manifest
+    from emovox.data.corpora import Manifest
 
     keep, seen = [], {}
     for r in ravdess_manifest.rows:

@@ -125,7 +125,7 @@ def waves(draw) -> tuple[str, object, int]:
 
 def outcome(result) -> str:
     """'result', 'error:<type>' for a Result, or raise AssertionError for anything else."""
-    from emovox.predict import Result
+    from emovox.infer.analyzer import Result
 
     assert isinstance(result, Result), f"not a Result: {result!r}"
     if result.error is not None:

@@ -3,20 +3,21 @@
 import numpy as np
 import torch
 
-from emovox import analyze, data
-from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats
-from emovox.inference import predict_proba
-from emovox.labels import label_set
+from emovox import data
+from emovox.data.labels import label_set
+from emovox.evaluation import importance
+from emovox.features.handcrafted import FeatureConfig, FeatureExtractor, FeatureStats
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
+from emovox.models.inputs import predict_proba
 
 
 def test_permuted_moves_only_the_chosen_columns_from_the_donor():
     a = np.zeros((4, 3), dtype=np.float32)
     b = np.ones((2, 3), dtype=np.float32) * np.arange(3)
-    out = analyze.permuted([a, b], slice(1, 2), np.array([1, 0]), frame_level=True)
+    out = importance.permuted([a, b], slice(1, 2), np.array([1, 0]), frame_level=True)
     assert out[0].shape == (4, 3) and np.all(out[0][:, 1] == 1.0) and np.all(out[0][:, [0, 2]] == 0)
     assert np.all(out[1][:, 1] == 0.0) and np.all(out[1][:, 2] == 2.0)
-    pooled = analyze.permuted(
+    pooled = importance.permuted(
         [np.zeros((3, 2)), np.ones((3, 2))], slice(0, 1), np.array([1, 0]), frame_level=False
     )
     assert pooled[0][0].tolist() == [1, 1] and pooled[0][1:].sum() == 0
@@ -45,12 +46,14 @@ def test_a_group_the_model_cannot_see_has_zero_importance(ravdess_manifest):
         return predict_proba(model, f, s, torch.device("cpu"))
 
     named = {f"feature:{g}": ("feats", s) for g, s in cfg.slices().items()}
-    result = analyze.permutation_importance(predict, feats, None, y, labels, named, repeats=2)
+    result = importance.permutation_importance(predict, feats, None, y, labels, named, repeats=2)
     assert result["drops"]["feature:chroma"]["macro_f1"] == 0.0
     assert all(v == 0.0 for v in result["drops"]["feature:chroma"]["recall"].values())
-    moved = analyze.permuted(feats, cfg.slices()["mfcc"], np.roll(np.arange(len(feats)), 1), True)
+    moved = importance.permuted(
+        feats, cfg.slices()["mfcc"], np.roll(np.arange(len(feats)), 1), True
+    )
     assert not np.allclose(predict(moved, None), predict(feats, None))
     assert set(result["drops"]) == set(named)
-    pairs = analyze.confused_pairs(result["baseline"]["confusion"], labels)
+    pairs = importance.confused_pairs(result["baseline"]["confusion"], labels)
     assert all(p["count"] > 0 for p in pairs)
     assert pairs == sorted(pairs, key=lambda p: -p["count"])

@@ -16,9 +16,10 @@ import pytest
 import soundfile as sf
 
 import emovox
-from emovox import audio, demo
-from emovox.labels import label_set
-from emovox.predict import REASONS, AnalysisConfig
+from emovox import audio
+from emovox.data import demo
+from emovox.data.labels import label_set
+from emovox.infer.analyzer import REASONS, AnalysisConfig
 
 LABELS = label_set(7)
 KEYS = {"path", "emotion", "confidence", "probabilities", "speech", "reason", "detail"}
@@ -82,7 +83,7 @@ def test_every_input_has_the_same_keys_and_every_null_a_reason(ravdess_manifest,
 def test_a_recordings_answer_is_its_label_confidence_and_threshold_together(model, talk):
     """The overall answer is decided like a clip's: from the mean of the curve over speech,
     the threshold applied to it."""
-    from emovox.predict import Analyzer
+    from emovox.infer.analyzer import Analyzer
 
     r = model.predict(talk)
     top = max(r.probabilities, key=r.probabilities.get)
@@ -130,7 +131,7 @@ def test_timeline_exports_read_back(model, talk, tmp_path):
     import srt
     import webvtt
 
-    from emovox.formats import per_interval, to_audacity, to_srt, to_vtt
+    from emovox.infer.formats import per_interval, to_audacity, to_srt, to_vtt
 
     r = model.predict(talk)
     said = [(s.start, s.end, s.emotion or s.reason) for s in r.segments]

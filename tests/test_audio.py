@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from emovox import audio
-from emovox.audio import AudioLimits
+from emovox.audio.decode import AudioLimits
 
 from .conftest import speechlike
 

@@ -1,4 +1,4 @@
-"""Recording conditions (emovox.degrade), the loudness front end and multi-corpus training."""
+"""Recording conditions (emovox.audio.degrade), the loudness front end and multi-corpus training."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from emovox import augment, degrade, frontend, multicorpus, protocols
-from emovox.corpora import Manifest, Utterance
+from emovox.audio import augment, degrade, frontend
+from emovox.data import multicorpus, protocols
+from emovox.data.corpora import Manifest, Utterance
 
 from .conftest import speechlike
 
@@ -153,7 +154,7 @@ def test_union_folds_balanced_epochs_and_class_masks():
 
 
 def test_a_union_is_scored_per_corpus_and_over_folds():
-    from emovox import evaluate, metrics
+    from emovox.evaluation import evaluate, metrics
 
     labels = ("angry", "happy", "sad")
     rows = _rows("ravdess", 2, labels, per=1) + _rows("ased", 2, labels, per=1)
@@ -172,7 +173,7 @@ def test_sentences_of_one_emotion_are_scored_apart():
     figures keep the clips whose sentence the corpus's test side holds in every emotion."""
     from dataclasses import replace
 
-    from emovox import evaluate, metrics
+    from emovox.evaluation import evaluate, metrics
 
     labels = ("angry", "happy", "sad")
     rows = _rows("ased", 1, labels, per=2)  # per emotion: a common sentence, then its own

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emovox import config, legacy, models
+from emovox import models
+from emovox.store import legacy
+from emovox.train import config
 
 from .conftest import RAVDESS
 
@@ -87,7 +89,7 @@ def test_a_model_folder_written_with_the_old_names_predicts_as_it_did():
     tensors) with its probabilities on four RAVDESS clips: both predictors still give them."""
     import emovox
     from emovox import audio
-    from emovox.inference import Predictor
+    from emovox.infer.torch_engine import Predictor
 
     spec = json.loads((LEGACY / "model.json").read_text())
     assert spec["train"]["model"] == "ssl" and "ssl_layers" in spec["train"]

@@ -3,7 +3,8 @@ import json
 import numpy as np
 import soundfile as sf
 
-from emovox import cli, corpora
+from emovox import cli
+from emovox.data import corpora
 
 from .conftest import speechlike
 

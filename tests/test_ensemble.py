@@ -1,7 +1,7 @@
 import numpy as np
 
-from emovox.ensemble import apply_temperature, fit_temperature, hard_vote, soft_vote
-from emovox.metrics import expected_calibration_error
+from emovox.evaluation.metrics import expected_calibration_error
+from emovox.models.ensemble import apply_temperature, fit_temperature, hard_vote, soft_vote
 
 
 def test_soft_and_hard_vote():

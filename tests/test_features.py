@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from emovox import audio
-from emovox.cache import ArrayCache
-from emovox.data import clean_features
-from emovox.feature_ops import (
+from emovox.audio.filters import mel_filterbank
+from emovox.data.clips import clean_features
+from emovox.features.handcrafted import FeatureConfig, FeatureExtractor, FeatureStats, extract
+from emovox.features.ops import (
     band_extremes,
     dct_matrix,
     float32_ceil,
@@ -16,8 +17,7 @@ from emovox.feature_ops import (
     numpy_abs,
     run_medians,
 )
-from emovox.features import FeatureConfig, FeatureExtractor, FeatureStats, extract
-from emovox.filters import mel_filterbank
+from emovox.store.cache import ArrayCache
 
 from .conftest import speechlike
 
@@ -268,7 +268,8 @@ def test_features_extract_command(ravdess_manifest, tmp_path):
     import dataclasses
     import json
 
-    from emovox import cli, corpora
+    from emovox import cli
+    from emovox.data import corpora
 
     rows = ravdess_manifest.rows[::360]  # 4 clips
     bad = tmp_path / "bad.wav"

@@ -13,8 +13,9 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import emovox
-from emovox import checkpoint, integrity, lite, runs
-from emovox.inference import Predictor
+from emovox.infer import numpy_engine
+from emovox.infer.torch_engine import Predictor
+from emovox.store import checkpoint, integrity, runs
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "emovox"
 
@@ -33,7 +34,7 @@ def model(tmp_path) -> Path:
 
 def _refused(path: Path, match: str) -> None:
     """Each loader refuses ``path`` with a ModelError whose message says ``match``."""
-    for load in (Predictor.load, lite.load, emovox.load_model):
+    for load in (Predictor.load, numpy_engine.load, emovox.load_model):
         with pytest.raises(integrity.ModelError, match=match):
             load(path)
 
@@ -48,7 +49,7 @@ def _rewrite(stem: Path, change) -> None:
 
 
 def test_a_sound_copy_loads_and_one_changed_byte_is_refused(model):
-    assert Predictor.load(model).labels == lite.load(model).labels
+    assert Predictor.load(model).labels == numpy_engine.load(model).labels
     tensors = model / "member0.safetensors"
     blob = bytearray(tensors.read_bytes())
     blob[-3] ^= 0x01  # one bit of one weight

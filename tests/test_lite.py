@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from emovox import audio, lite, models
-from emovox.inference import Predictor
+from emovox import audio, models
+from emovox.infer import numpy_engine
+from emovox.infer.torch_engine import Predictor
 
 
 def test_lite_matches_torch_predictor_on_the_bundled_model(ravdess_manifest):
     torch_pred = Predictor.load()  # also converts whisper-base into the cache if needed
-    fast = lite.load()
+    fast = numpy_engine.load()
     assert fast is not None and fast.labels == torch_pred.labels
     rows = ravdess_manifest.rows[::157][:5]
     waves = [audio.load(r.path) for r in rows]
@@ -21,7 +22,7 @@ def test_lite_matches_torch_predictor_on_the_bundled_model(ravdess_manifest):
 
 def test_the_registry_says_which_models_numpy_runs(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a model"):
-        lite.load(tmp_path)
+        numpy_engine.load(tmp_path)
     meta = {"model": "encoder", "model_config": {"enc": {"pool": "meanstd"}}, "finetune_layers": 0}
     assert models.kind("encoder").numpy_predictable(meta)
     assert not models.kind("encoder").numpy_predictable({**meta, "finetune_layers": 2})
@@ -34,8 +35,8 @@ def test_erf_and_gelu_match_the_exact_definitions():
     import math
 
     x = np.linspace(-6, 6, 241)
-    assert np.abs(lite._erf(x) - np.array([math.erf(v) for v in x])).max() < 2e-7
-    g = lite._gelu(x.astype(np.float32))
+    assert np.abs(numpy_engine._erf(x) - np.array([math.erf(v) for v in x])).max() < 2e-7
+    g = numpy_engine._gelu(x.astype(np.float32))
     exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
     assert g.dtype == np.float32 and np.abs(g - exact).max() < 1e-5
 
@@ -46,7 +47,7 @@ def test_the_numpy_engine_answers_a_clip_without_torch_or_scipy(ravdess_manifest
     import subprocess
     import sys
 
-    lite.load() or Predictor.load()  # the converted encoder exists (as after the README set-up)
+    numpy_engine.load() or Predictor.load()  # the converted encoder exists (README set-up)
     code = (
         "import sys, emovox; m = emovox.load_model(engine='numpy'); "
         f"r = m.predict({str(ravdess_manifest.rows[0].path)!r}); "

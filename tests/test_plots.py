@@ -6,9 +6,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from emovox import plots
-from emovox.palette import colour
-from emovox.timeline import Segment
+from emovox.infer import plots
+from emovox.infer.palette import colour
+from emovox.infer.timeline import Segment
 
 LABELS = ("angry", "happy", "neutral", "sad")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emovox.runs import DEFAULT_MODEL
+from emovox.store.runs import DEFAULT_MODEL
 
 
 def _one_clip_per_emotion(manifest, labels):

@@ -3,9 +3,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from emovox import protocols
-from emovox.corpora import Manifest, Utterance
-from emovox.labels import label_set
+from emovox.data import protocols
+from emovox.data.corpora import Manifest, Utterance
+from emovox.data.labels import label_set
 
 L7, L8 = label_set(7), label_set(8)
 

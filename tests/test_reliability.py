@@ -15,16 +15,17 @@ import numpy as np
 import pytest
 import torch
 
-from emovox import checkpoint, integrity, train
+from emovox import train
+from emovox.store import checkpoint, integrity
 
-from .test_train import _cfg, _tiny_encoder_cfg
+from .configs import _cfg, _tiny_encoder_cfg
 
 # A training process that SIGKILLs itself at the n-th atomic rename of the kind asked for
 # (checkpoint/report files, or cache entries): the temporary file is written, the rename not.
 KILLER = """
 import os, signal, sys
 kind, n = sys.argv[1], int(sys.argv[2])
-import emovox.atomic, emovox.cache
+import emovox.store.atomic, emovox.store.cache
 calls = [0]
 real = os.replace
 def replace(src, dst):
@@ -35,9 +36,9 @@ def replace(src, dst):
 class Patched:
     def __getattr__(self, name):
         return replace if name == "replace" else getattr(os, name)
-target = emovox.atomic if kind == "file" else emovox.cache
+target = emovox.store.atomic if kind == "file" else emovox.store.cache
 target.os = Patched()
-from emovox.cli import main
+from emovox.cli.commands import main
 sys.exit(main(sys.argv[3:]))
 """
 
@@ -46,17 +47,24 @@ def _command(cfg_file: Path, out: Path) -> list[str]:
     return ["train", "--config", str(cfg_file), "--out", str(out)]
 
 
-def _run(args: list[str], prefix: list[str] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _env(cache: Path) -> dict:
+    """The child's environment: one thread, its own cache (this process's is left alone)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "EMOVOX_CACHE": str(cache)}
+
+
+def _run(
+    args: list[str], cache: Path, prefix: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    env = _env(cache)
     cmd = [sys.executable, *(prefix or ["-m", "emovox.cli"]), *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _resume(cfg_file: Path, out: Path) -> dict:
+def _resume(cfg_file: Path, out: Path, cache: Path) -> dict:
     """What a user does after a kill: ``--resume`` once the run folder exists, else start
     again; then the run's metrics."""
     args = ["train", "--resume", str(out)] if (out / "config.json").exists() else None
-    done = _run(args or _command(cfg_file, out))
+    done = _run(args or _command(cfg_file, out), cache)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((out / "metrics.json").read_text())
 
@@ -89,13 +97,11 @@ def job(subset, tmp_path_factory):
     cfg = _cfg(subset, tmp_path, epochs=4, cache_dir="")
     cfg_file = tmp_path / "cfg.json"
     cfg_file.write_text(json.dumps(cfg.to_dict()))
-    os.environ["EMOVOX_CACHE"] = str(tmp_path / "ref-cache")
     t = time.perf_counter()
-    ref = _run(_command(cfg_file, tmp_path / "ref"))
+    ref = _run(_command(cfg_file, tmp_path / "ref"), tmp_path / "ref-cache")
     assert ref.returncode == 0, ref.stderr[-2000:]
     seconds = time.perf_counter() - t
-    yield cfg_file, json.loads((tmp_path / "ref" / "metrics.json").read_text()), seconds
-    os.environ.pop("EMOVOX_CACHE")
+    return cfg_file, json.loads((tmp_path / "ref" / "metrics.json").read_text()), seconds
 
 
 def test_sigkill_at_random_times_resumes_to_the_same_numbers(job, tmp_path):
@@ -104,11 +110,9 @@ def test_sigkill_at_random_times_resumes_to_the_same_numbers(job, tmp_path):
     kills = int(os.environ.get("EMOVOX_KILL_POINTS", "3"))  # more: a longer soak
     for k, delay in enumerate(rng.uniform(1.0, seconds, kills)):
         out, cache = tmp_path / f"killed{k}", tmp_path / f"cache{k}"
-        os.environ["EMOVOX_CACHE"] = str(cache)
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "emovox.cli", *_command(cfg_file, out)],
-            env=env,
+            env=_env(cache),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -116,7 +120,7 @@ def test_sigkill_at_random_times_resumes_to_the_same_numbers(job, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         _no_corrupt_files(out, cache)
-        assert _same(_resume(cfg_file, out), ref), f"kill after {delay:.1f} s"
+        assert _same(_resume(cfg_file, out, cache), ref), f"kill after {delay:.1f} s"
 
 
 @pytest.mark.parametrize("kind", ["file", "cache"])
@@ -125,11 +129,10 @@ def test_sigkill_inside_a_write_leaves_no_corrupt_file(job, tmp_path, kind):
     cfg_file, ref, _ = job
     for n in (1, 3, 7):
         out, cache = tmp_path / f"{kind}{n}", tmp_path / f"cache-{kind}{n}"
-        os.environ["EMOVOX_CACHE"] = str(cache)
-        killed = _run([kind, str(n), *_command(cfg_file, out)], prefix=["-c", KILLER])
+        killed = _run([kind, str(n), *_command(cfg_file, out)], cache, prefix=["-c", KILLER])
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
         _no_corrupt_files(out, cache)
-        assert _same(_resume(cfg_file, out), ref), f"{kind} write {n}"
+        assert _same(_resume(cfg_file, out, cache), ref), f"{kind} write {n}"
         assert _no_corrupt_files(out, cache) > 0
 
 

@@ -8,9 +8,10 @@ import pytest
 import soundfile as sf
 
 import emovox
-from emovox import demo, timeline
-from emovox.labels import label_set
-from emovox.timeline import TimelineConfig
+from emovox.data import demo
+from emovox.data.labels import label_set
+from emovox.infer import timeline
+from emovox.infer.timeline import TimelineConfig
 
 LABELS = label_set(7)
 
@@ -162,7 +163,7 @@ def test_ten_minutes_stream_through_without_holding_the_recording(
 
 
 def test_adaptation_moves_the_recordings_statistics_onto_the_training_mean(recording, model):
-    from emovox.predict import AnalysisConfig, Analyzer
+    from emovox.infer.analyzer import AnalysisConfig, Analyzer
 
     plain = Analyzer(model.predictor, AnalysisConfig(adapt=False))
     adapted = Analyzer(model.predictor, AnalysisConfig(adapt=True))

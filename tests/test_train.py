@@ -10,34 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from emovox import checkpoint, config, evaluate, experiments, prepare, runs, train
-from emovox.corpora import Manifest
-from emovox.frontend import Frontend
+from emovox import train
+from emovox.audio.frontend import Frontend
+from emovox.data.corpora import Manifest
+from emovox.evaluation import evaluate
+from emovox.store import checkpoint, runs
+from emovox.train import config, experiments, prepare
 
-TINY_MODEL = {"channels": [8, 8, 16], "lstm_hidden": 16, "head_hidden": 16}
-
-
-def _cfg(subset, tmp_path, **kw):
-    base = dict(
-        model="cnn_lstm",
-        data=[str(subset)],
-        labels=8,
-        protocol="speaker",
-        fold=1,
-        epochs=3,
-        batch_size=8,
-        model_config=TINY_MODEL,
-        cache_dir=str(tmp_path / "cache"),
-        patience=10,
-        seed=3,
-    )
-    return config.TrainConfig.from_dict({**base, **kw})
-
-
-def _tiny_encoder_cfg(subset, tmp_path, **kw):
-    """The encoder kind over Whisper tiny.en's states 1-3 (the real encoder, from its wheel)."""
-    base = dict(model="encoder", encoder="whisper-tiny", encoder_layers=[1, 2, 3], model_config={})
-    return _cfg(subset, tmp_path, **{**base, **kw})
+from .configs import TINY_MODEL, _cfg, _tiny_encoder_cfg  # noqa: F401
 
 
 def test_run_folder_and_reports(subset, tmp_path):
@@ -179,7 +159,7 @@ def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
     assert not any(k.startswith("model.encoder") for k in tensors)
     assert any(k.startswith("model.top.") for k in tensors) == (finetune > 0)
     if finetune:  # the copied top layer (state 3 = layer index 2) has moved from the encoder's
-        from emovox.inference import load_encoder
+        from emovox.models.loading import load_encoder
 
         start = load_encoder("whisper-tiny").encoder.layers[2].state_dict()
         top = {
@@ -238,8 +218,8 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     assert (fold / "ensemble.json").read_text() == spec_before
 
     from emovox import data
-    from emovox.corpora import Manifest
-    from emovox.inference import Predictor
+    from emovox.data.corpora import Manifest
+    from emovox.infer.torch_engine import Predictor
 
     model_dir = runs.export(fold, tmp_path / "model")
     assert not list(model_dir.glob("*.tmp"))
@@ -257,7 +237,7 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
 
 def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(subset, tmp_path):
     from emovox import data
-    from emovox.inference import Predictor
+    from emovox.infer.torch_engine import Predictor
 
     arrays = [np.full(4, v, dtype=np.float32) + np.arange(4) for v in (1.0, 3.0, 10.0, 14.0)]
     out = data.speaker_standardise(arrays, ["a", "a", "b", "b"], enroll=-1)
@@ -291,9 +271,10 @@ def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(s
 def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path):
     """trim_db cuts silence before the encoder in training, evaluation and both predictors:
     the exported model's probabilities on the raw test clips equal the evaluation's."""
-    from emovox import data, lite
-    from emovox.corpora import Manifest
-    from emovox.inference import Predictor, load_checkpoint
+    from emovox import data
+    from emovox.data.corpora import Manifest
+    from emovox.infer import numpy_engine
+    from emovox.infer.torch_engine import Predictor, load_checkpoint
 
     cfg = _tiny_encoder_cfg(
         subset,
@@ -327,7 +308,7 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     assert np.abs(one.predict_waves(clips.waves) - evaluated).max() < 1e-5
     one.frontend = Frontend()  # the same model fed the untrimmed waves answers otherwise
     assert np.abs(one.predict_waves(clips.waves) - evaluated).max() > 1e-3
-    fast = lite.load(model_dir)
+    fast = numpy_engine.load(model_dir)
     assert fast is not None and fast.frontend == Frontend(30)
     assert np.abs(fast.predict_waves(clips.waves) - probs).max() < 1e-4
 
@@ -336,8 +317,8 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
     subset, tmp_path, monkeypatch
 ):
     from emovox import data
-    from emovox.features import FeatureExtractor
-    from emovox.inference import load_encoder
+    from emovox.features.handcrafted import FeatureExtractor
+    from emovox.models.loading import load_encoder
 
     # augment.enabled false: no on-the-fly augmentation; the copies use its probabilities
     noisy = {"enabled": False, "p_pitch": 0.0, "p_stretch": 0.0, "p_noise": 1.0, "p_gain": 0.0}
@@ -397,8 +378,8 @@ def test_speaker_norm_standardises_copies_with_the_speakers_clean_statistics(sub
     (what is left of a recording condition after speaker normalisation is what the head
     learns), and each training speaker's clean statistics come out centred."""
     from emovox import data
-    from emovox.features import FeatureExtractor
-    from emovox.inference import load_encoder
+    from emovox.features.handcrafted import FeatureExtractor
+    from emovox.models.loading import load_encoder
 
     noisy = {"enabled": False, "p_pitch": 0.0, "p_stretch": 0.0, "p_noise": 1.0, "p_gain": 0.0}
     cfg = _tiny_encoder_cfg(subset, tmp_path, encoder_layers=[1, 2], variants=1, augment=noisy)
@@ -440,7 +421,7 @@ def _tiny_hubert(folder):
 
 def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, tmp_path):
     """The HuBERT path of the engine with a tiny random config of the real model class."""
-    from emovox.inference import Predictor
+    from emovox.infer.torch_engine import Predictor
 
     hub = _tiny_hubert(tmp_path / "hubert-tiny")
     cfg = _cfg(
@@ -486,7 +467,7 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
     import shutil
 
     from emovox import data
-    from emovox.inference import Predictor
+    from emovox.infer.torch_engine import Predictor
 
     hub = _tiny_hubert(tmp_path / "hubert-tiny")
     cfg = _tiny_encoder_cfg(
@@ -523,7 +504,7 @@ def test_cuda_fp16_training_and_prediction(subset, tmp_path):
     """On a GPU (amp auto): fp16 autocast with a gradient scaler through a fine-tuned hybrid,
     finite losses, and the Predictor on CUDA gives the CPU's probabilities."""
     from emovox import data
-    from emovox.inference import Predictor
+    from emovox.infer.torch_engine import Predictor
 
     cfg = _cfg(
         subset,
@@ -572,7 +553,7 @@ def test_cuda_fp16_run_resumes_with_its_gradient_scaler(subset, tmp_path):
 def test_cross_corpus_models_answer_in_the_labels_both_corpora_have(subset, tmp_path):
     """RAVDESS (8 emotions) -> ASED (5): the targets, the model's outputs and its metadata
     all use the 5 shared labels, in one order."""
-    from emovox.corpora import read_corpus
+    from emovox.data.corpora import read_corpus
 
     from .conftest import RAVDESS
 
@@ -600,8 +581,9 @@ def test_cross_corpus_models_answer_in_the_labels_both_corpora_have(subset, tmp_
 def test_level_front_end_makes_predictions_independent_of_input_gain(subset, tmp_path):
     """Trained and predicting on levelled clips, the model answers the same at any gain (both
     predictors); the same weights fed the raw clips do not."""
-    from emovox import data, lite
-    from emovox.inference import Predictor
+    from emovox import data
+    from emovox.infer import numpy_engine
+    from emovox.infer.torch_engine import Predictor
 
     cfg = _tiny_encoder_cfg(subset, tmp_path, epochs=2, level_db=-25.0)
     experiments.run(cfg, tmp_path / "level")
@@ -609,7 +591,7 @@ def test_level_front_end_makes_predictions_independent_of_input_gain(subset, tmp
     model_dir = runs.export(tmp_path / "level", tmp_path / "model")
     rows = Manifest.read_tsv(subset).rows[:12]
     waves = data.load_clips(rows).waves
-    pred, fast = Predictor.load(model_dir), lite.load(model_dir)
+    pred, fast = Predictor.load(model_dir), numpy_engine.load(model_dir)
     ref = pred.predict_waves(waves)
     for gain_db in (-20.0, 10.0):  # quieter, and louder than full scale (float input)
         scaled = [w * np.float32(10 ** (gain_db / 20)) for w in waves]

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from emovox import audio, vad
+from emovox import audio
+from emovox.audio import vad
 
 from .conftest import speechlike
 

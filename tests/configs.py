@@ -1,0 +1,28 @@
+"""Small training configs the tests share (tiny models on a 96-clip subset of RAVDESS)."""
+
+from emovox.train import config
+
+TINY_MODEL = {"channels": [8, 8, 16], "lstm_hidden": 16, "head_hidden": 16}
+
+
+def _cfg(subset, tmp_path, **kw):
+    base = dict(
+        model="cnn_lstm",
+        data=[str(subset)],
+        labels=8,
+        protocol="speaker",
+        fold=1,
+        epochs=3,
+        batch_size=8,
+        model_config=TINY_MODEL,
+        cache_dir=str(tmp_path / "cache"),
+        patience=10,
+        seed=3,
+    )
+    return config.TrainConfig.from_dict({**base, **kw})
+
+
+def _tiny_encoder_cfg(subset, tmp_path, **kw):
+    """The encoder kind over Whisper tiny.en's states 1-3 (the real encoder, from its wheel)."""
+    base = dict(model="encoder", encoder="whisper-tiny", encoder_layers=[1, 2, 3], model_config={})
+    return _cfg(subset, tmp_path, **{**base, **kw})
