@@ -57,3 +57,20 @@ def test_the_numpy_engine_answers_a_clip_without_torch_or_scipy(ravdess_manifest
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split(" ", 1)[1].strip() == "[]", out.stdout
+
+
+def test_both_engines_keep_the_contract_the_analyzer_types_against():
+    from emovox.infer.analyzer import Analyzer
+    from emovox.infer.engine import Engine
+
+    fast = numpy_engine.load() or pytest.skip("the converted encoder is made by the README set-up")
+    assert isinstance(fast, Engine) and isinstance(Predictor.load(), Engine)
+
+    class OnlyProbabilities:  # what a predictor had to be before: the analyzer then guessed
+        labels = ("a", "b")
+
+        def predict_waves(self, waves):
+            return np.full((len(waves), 2), 0.5)
+
+    with pytest.raises(TypeError, match="not an emovox Engine"):
+        Analyzer(OnlyProbabilities())

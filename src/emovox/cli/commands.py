@@ -306,7 +306,8 @@ def _add_run_parsers(sub) -> None:
         "--checkpoint",
         choices=["best", "last"],
         default="best",
-        help="best (validation macro-F1) or the last epoch's",
+        help="best: the model the run kept (its config's select: the best validation macro-F1, "
+        "or the last epoch under every kind's default select: last); last: the last epoch's",
     )
     ev.set_defaults(func=_cmd_evaluate)
     an = sub.add_parser(

@@ -5,16 +5,6 @@ cached clips for training (:mod:`.clips`), and recordings with known truth (:mod
 
 from pathlib import Path
 
+from emovox.store.legacy import forward_names
 
-def __getattr__(name: str):
-    # the names of the old flat module, loaded on first use; submodules are the import
-    # system's to find (answering for them here would load torch for nothing)
-    if name.startswith("__") or (Path(__file__).parent / f"{name}.py").exists():
-        raise AttributeError(name)
-    import importlib
-
-    module = importlib.import_module("emovox.data.clips")
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise AttributeError(f"module 'emovox.data' has no attribute {name!r}") from None
+__getattr__ = forward_names("emovox.data", "emovox.data.clips", str(Path(__file__).parent))

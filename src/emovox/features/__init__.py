@@ -4,16 +4,8 @@ kernels (:mod:`.ops`), their settings (:mod:`.config`) and statistics pooling (:
 
 from pathlib import Path
 
+from emovox.store.legacy import forward_names
 
-def __getattr__(name: str):
-    # the names of the old flat module, loaded on first use; submodules are the import
-    # system's to find (answering for them here would load torch for nothing)
-    if name.startswith("__") or (Path(__file__).parent / f"{name}.py").exists():
-        raise AttributeError(name)
-    import importlib
-
-    module = importlib.import_module("emovox.features.handcrafted")
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise AttributeError(f"module 'emovox.features' has no attribute {name!r}") from None
+__getattr__ = forward_names(
+    "emovox.features", "emovox.features.handcrafted", str(Path(__file__).parent)
+)

@@ -20,6 +20,7 @@ from emovox import audio
 from emovox.audio import vad
 from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.infer import timeline
+from emovox.infer.engine import Engine
 from emovox.infer.result import REASONS, Result, headline
 from emovox.infer.timeline import Segment, TimelineConfig
 
@@ -47,7 +48,9 @@ Progress = Callable[[float], None]  # told the seconds of audio finished since t
 class Analyzer:
     """A predictor with speech detection, timelines and abstention around it."""
 
-    def __init__(self, predictor, cfg: AnalysisConfig | None = None) -> None:
+    def __init__(self, predictor: Engine, cfg: AnalysisConfig | None = None) -> None:
+        if not isinstance(predictor, Engine):
+            raise TypeError(f"{type(predictor).__name__} is not an emovox Engine (infer/engine.py)")
         self.predictor = predictor
         self.labels: tuple[str, ...] = tuple(predictor.labels)
         self.cfg = cfg or AnalysisConfig()
@@ -254,9 +257,7 @@ class Analyzer:
 
     def _predict(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, unfamiliarity; NaN where the predictor has no such score)."""
-        if hasattr(self.predictor, "predict_scored"):
-            return self.predictor.predict_scored(waves)
-        return self.predictor.predict_waves(waves), np.full(len(waves), np.nan, np.float32)
+        return self.predictor.predict_scored(waves)
 
     def _score(
         self, blocks: Iterable[np.ndarray], spans, n: int, progress
@@ -302,7 +303,7 @@ class Analyzer:
         """Whether this recording's windows are adapted to it: asked for (or required by
         speaker-normalised members), possible for the model, and enough of the voice."""
         p = self.predictor
-        if not getattr(p, "reads_statistics", False):
+        if not p.reads_statistics:
             return False
         wanted = self.cfg.adapt or any(p.speaker_normalised())
         return wanted and windows >= self.cfg.adapt_min_windows

@@ -1,0 +1,38 @@
+"""What the analyzer asks of a model: the contract both engines (``torch_engine.Predictor``,
+``numpy_engine.LitePredictor``) keep, so the analyzer never probes for methods."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A loaded model (or ensemble) that answers for 16 kHz waves."""
+
+    labels: tuple[str, ...]
+
+    def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Calibrated class probabilities, (clips, classes)."""
+
+    def predict_scored(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, unfamiliarity per clip; NaN where the model has no such score)."""
+
+    @property
+    def reads_statistics(self) -> bool:
+        """Whether every member reads pooled encoder statistics, so a recording's windows
+        can be adapted to it (then the three methods below work)."""
+
+    def member_inputs(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Per member, the pooled statistics each wave gives, (waves, dims)."""
+
+    def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, unfamiliarity) from per-member statistics."""
+
+    def training_means(self) -> list[np.ndarray]:
+        """Per member, the mean statistics of its training clips."""
+
+    def speaker_normalised(self) -> list[bool]:
+        """Per member, whether it was trained on per-speaker standardised statistics."""
