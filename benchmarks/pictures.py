@@ -51,7 +51,7 @@ def main() -> None:
     sf.write(tmp / "ten-seconds.flac", short.wave, 16000)
     sf.write(tmp / "an-hour.flac", hour(rows), 16000)
     for name, png in (("ten-seconds", "timeline-10s.png"), ("an-hour", "timeline-60min.png")):
-        result = model.analyze(tmp / f"{name}.flac", plot=Path(args.out) / png)
+        result = model.predict(tmp / f"{name}.flac", plot=Path(args.out) / png)
         print(f"{png}: {result.duration:.0f} s, {len(result.segments)} segments, "
               f"answer {result.emotion or result.reason}", flush=True)  # fmt: skip
 

@@ -74,7 +74,7 @@ def main() -> None:
             analyzer = Analyzer(predictor, _config(setting, args.threshold, args.unfamiliar))
             for rec in recs:
                 t0 = time.perf_counter()
-                result = analyzer.analyze_wave(rec.wave, 16000)
+                result = analyzer.predict(rec.wave, sr=16000)
                 seconds[setting] += time.perf_counter() - t0
                 scores[setting].append(demo.score(result, rec.truth, len(rec.wave) / 16000))
     for setting, ss in scores.items():

@@ -123,3 +123,13 @@ def test_the_package_never_unpickles():
         if re.search(r"^\s*(import pickle|from pickle|import dill|import joblib)", text, re.M):
             offenders.append(f"{path.name}: imports a pickler")
     assert offenders == []
+
+
+def test_a_model_made_for_another_sample_rate_is_refused_by_every_engine(model):
+    """The model's metadata says what audio it needs; an engine never feeds it 16 kHz audio
+    it was not made for (models from before 0.3 say nothing and were all 16 kHz)."""
+    stem = model / "member0"
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    assert "sample_rate" not in meta  # the bundled model predates the key, and loads
+    stem.with_suffix(".json").write_text(json.dumps({**meta, "sample_rate": 22050}))
+    _refused(model, "made for 22050 Hz")

@@ -71,5 +71,5 @@ def test_every_input_gets_a_picture_from_the_command(tmp_path, ravdess_manifest)
     sf.write(tmp_path / "noise.wav", noise, 16000)
     for source in (ravdess_manifest.rows[3].path, tmp_path / "noise.wav"):
         out = tmp_path / f"{len(list(tmp_path.glob('*.png')))}.png"
-        model.analyze(source, plot=out)
+        model.predict(source, plot=out)
         assert matplotlib.image.imread(out).shape[1] > 1200

@@ -80,7 +80,7 @@ def test_a_known_recording_is_read_back(recording, model, tmp_path):
     assert 60 < duration < 90
     path = tmp_path / "talk.flac"
     sf.write(path, recording.wave, 16000)
-    result = model.analyze(path, plot=tmp_path / "talk.png")
+    result = model.predict(path, plot=tmp_path / "talk.png")
     s = demo.score(result, recording.truth, duration)
     assert s["speech_accuracy"] > 0.8 and s["boundary_error"] < 0.5, s
     assert s["frame_accuracy"] > 0.55, s  # 0.63 measured; whole clips: 1.0 (heard in training)
@@ -155,7 +155,7 @@ def test_ten_minutes_stream_through_without_holding_the_recording(
 
     timeline.cut = watched
     try:
-        result = model.analyze(path)
+        result = model.predict(path)
     finally:
         timeline.cut = real_cut
     assert result.error is None and result.duration == pytest.approx(600.0, abs=0.01)
@@ -201,10 +201,10 @@ def test_an_hour_reads_the_audio_its_timestamps_name(ravdess_manifest, tmp_path,
             yield k, samples
 
     monkeypatch.setattr(timeline, "cut", checked)
-    hour = model.analyze(tmp_path / "hour.flac")
+    hour = model.predict(tmp_path / "hour.flac")
     assert len(seen) > 600 and not wrong, f"{len(wrong)} of {len(seen)} windows: {wrong[:3]}"
     monkeypatch.setattr(timeline, "cut", real_cut)
-    alone = demo.score_stretches(model.analyze(tmp_path / "ten.flac").segments, ten.truth, 600)
+    alone = demo.score_stretches(model.predict(tmp_path / "ten.flac").segments, ten.truth, 600)
     stretches = demo.score_stretches(hour.segments, truth, 3600)
     assert len(stretches) == 6 and alone[0] > 0.5
     assert all(abs(s - alone[0]) <= 0.05 for s in stretches), (stretches, alone)

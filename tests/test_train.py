@@ -40,6 +40,8 @@ def test_run_folder_and_reports(subset, tmp_path):
     for key in ("accuracy", "uar", "macro_f1", "per_class", "confusion", "train_seconds"):
         assert key in saved
     assert saved["n"] == sum(map(sum, saved["confusion"])) == m["n"] > 0
+    kept = json.loads((run / "checkpoints/best.json").read_text())
+    assert kept["sample_rate"] == 16000  # the model says what audio it needs
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train"]["seed"] == 3 and len(cfg["manifest_sha256"]) == 64
     assert "torch" in cfg["versions"]

@@ -38,7 +38,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     sources = (read_stdin() if item == "-" else item for item in inputs)
     try:
         with _progress(args, inputs) as advance:
-            results = model.analyze_many(sources, plots, advance)
+            results = model.predict_many(sources, plots=plots, progress=advance)
             for item, result in zip(inputs, results, strict=True):
                 result.path = item
                 failed += result.error is not None
@@ -280,7 +280,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.data}: no clips of speaker {args.speaker!r} with {model.labels}")
     rec = demo.build(rows[:: max(1, len(rows) // args.clips)][: args.clips], seed=0)
     sf.write(args.out, rec.wave, audio.SAMPLE_RATE)
-    result = model.analyze(args.out, plot=args.plot)
+    result = model.predict(args.out, plot=args.plot)
     Writer("text", model.labels).add(result)
     truth = ", ".join(f"{demo.clock(a)} {e}" for a, _, e in rec.truth)
     s = demo.score(result, rec.truth, len(rec.wave) / audio.SAMPLE_RATE)

@@ -9,6 +9,7 @@ arrives, so memory does not grow with its length. :class:`Analyzer` wraps either
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,56 +59,35 @@ class Analyzer:
         self._plots: dict[int, Callable[[Result], None]] = {}  # clips' pictures, once decided
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
-        """Calibrated class probabilities (n, classes) of 16 kHz mono clips, as they are."""
+        """Calibrated class probabilities (n, classes) of 16 kHz mono clips, as they are: the
+        model alone, no speech detection (the engine's own answer)."""
         return self.predictor.predict_waves(waves)
 
-    def predict(self, x, sr: int | None = None) -> Result | list[Result]:
-        """A path, file bytes, an open binary file or a wave (then ``sr`` is required: it is
-        resampled to 16 kHz), or a list of them; a :class:`Result` each. Audio problems come
-        back as results with ``error`` set, so one bad file never stops a list; only misuse
-        (a wave without its rate) raises ValueError."""
-        if isinstance(x, list | tuple):
-            return [self.predict(item, sr) for item in x]
-        if isinstance(x, np.ndarray):
-            return self.analyze_wave(x, sr)
-        if hasattr(x, "read"):  # an open file: its bytes, under its name
-            result = self.analyze(x.read())
-            result.path = str(getattr(x, "name", result.path))
-            return result
-        return self.analyze(x)
-
-    def analyze_wave(self, wave: np.ndarray, sr: int | None, name: str = "<wave>") -> Result:
-        """A wave at ``sr`` Hz (required: a wave at another rate than assumed gives wrong
-        answers); mono, or 2-D with up to 16 channels on either axis, averaged. What is not
-        such a wave comes back as a Result with the error."""
-        if sr is None:
-            raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
-        mono = _mono_wave(wave, sr)
-        if isinstance(mono, str):
-            return Result(name, error=mono)
-        if sr != SR and len(mono):
-            mono = soxr.resample(mono, sr, SR, quality="HQ").astype(np.float32)
-        step = int(self.cfg.block_seconds * SR)
-        out = self._guarded(name, lambda: (mono[i : i + step] for i in range(0, len(mono), step)))
-        return out if isinstance(out, Result) else self._decide_clips([out])[0]
-
-    def analyze(
+    def predict(
         self,
-        source: str | Path | bytes,
+        x,
+        sr: int | None = None,
         plot: str | Path | None = None,
         progress: Progress | None = None,
-    ) -> Result:
-        """A file (path or bytes), streamed; ``plot``: write the timeline PNG there."""
-        return next(self.analyze_many([source], [plot], progress))
+    ) -> Result | list[Result]:
+        """A path, file bytes, an open binary file or a wave (then ``sr`` is required: it is
+        resampled to 16 kHz), or a list of them; a :class:`Result` each. ``plot``: write the
+        input's picture there. Audio problems come back as results with ``error`` set, so one
+        bad file never stops a list; only misuse (a wave without its rate) raises ValueError."""
+        if isinstance(x, list | tuple):
+            return list(self.predict_many(x, sr, progress=progress))
+        return next(self.predict_many([x], sr, [plot], progress))
 
-    def analyze_many(
+    def predict_many(
         self,
-        sources: Iterable[str | Path | bytes],
+        inputs: Iterable,
+        sr: int | None = None,
         plots: Sequence[str | Path | None] | None = None,
         progress: Progress | None = None,
     ) -> Iterator[Result]:
-        """Results in input order, each as soon as it is known; clips wait for up to
-        ``cfg.batch`` others so the model reads them in one batch."""
+        """Results in input order, each as soon as it is known (inputs as :meth:`predict`
+        takes them); clips wait for up to ``cfg.batch`` others so the model reads them in
+        one batch. ``progress`` is told the seconds of audio finished."""
         waiting: list[tuple[Result, np.ndarray]] = []
 
         def flush() -> Iterator[Result]:
@@ -115,13 +95,12 @@ class Analyzer:
                 yield from self._decide_clips(waiting)
                 waiting.clear()
 
-        for k, source in enumerate(sources):
-            name = "<bytes>" if isinstance(source, bytes | bytearray) else str(source)
-
-            def blocks(source=source) -> Iterator[np.ndarray]:
-                return audio.stream(source, SR, self.cfg.block_seconds, self.cfg.limits)
-
-            step = self._guarded(name, blocks, plots[k] if plots else None, progress, source)
+        for k, x in enumerate(inputs):
+            name, blocks, source = self._opened(x, sr)
+            plot = plots[k] if plots else None
+            step = blocks if isinstance(blocks, Result) else self._guarded(
+                name, blocks, plot, progress, source
+            )  # fmt: skip
             if isinstance(step, Result):
                 yield from flush()
                 yield step
@@ -130,6 +109,42 @@ class Analyzer:
                 if len(waiting) >= self.cfg.batch:
                     yield from flush()
         yield from flush()
+
+    # 0.2's names, for this release
+    def analyze(self, source, plot=None, progress=None) -> Result:
+        """Deprecated: :meth:`predict`."""
+        warnings.warn("Analyzer.analyze is now predict", DeprecationWarning, stacklevel=2)
+        return self.predict(source, plot=plot, progress=progress)
+
+    def analyze_many(self, sources, plots=None, progress=None) -> Iterator[Result]:
+        """Deprecated: :meth:`predict_many`."""
+        warnings.warn("Analyzer.analyze_many is now predict_many", DeprecationWarning, stacklevel=2)
+        return self.predict_many(sources, plots=plots, progress=progress)
+
+    def _opened(self, x, sr: int | None):
+        """(name, a callable giving its 16 kHz blocks or the Result that says why not, the
+        source to check for truncation or None) of any input :meth:`predict` takes."""
+        if isinstance(x, np.ndarray):
+            if sr is None:
+                raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
+            mono = _mono_wave(x, sr)
+            if isinstance(mono, str):
+                return "<wave>", Result("<wave>", error=mono), None
+            if sr != SR and len(mono):
+                mono = soxr.resample(mono, sr, SR, quality="HQ").astype(np.float32)
+            step = int(self.cfg.block_seconds * SR)
+            return "<wave>", lambda: (mono[i : i + step] for i in range(0, len(mono), step)), None
+        if hasattr(x, "read"):  # an open file: its bytes, under its name
+            data = x.read()
+            name = str(getattr(x, "name", "<file>"))
+        else:
+            data = x
+            name = "<bytes>" if isinstance(x, bytes | bytearray) else str(x)
+
+        def blocks() -> Iterator[np.ndarray]:
+            return audio.stream(data, SR, self.cfg.block_seconds, self.cfg.limits)
+
+        return name, blocks, data
 
     def _guarded(
         self, name, blocks, plot=None, progress=None, source=None

@@ -22,7 +22,7 @@ from emovox.audio.decode import SAMPLE_RATE
 from emovox.audio.filters import mel_filterbank
 from emovox.audio.frontend import Frontend
 from emovox.models.ensemble import apply_temperature, soft_vote
-from emovox.store import runs
+from emovox.store import checkpoint, runs
 from emovox.store.cache import default_root
 from emovox.store.integrity import ModelError
 
@@ -175,10 +175,10 @@ class LitePredictor:
         """(calibrated probabilities, unfamiliarity) from each member's statistics."""
         probs, odd = [], []
         for (_, w), x in zip(self.members, inputs, strict=True):
-            z = (x - w["model.enc.norm_mean"]) / w["model.enc.norm_std"]  # (n, dim)
+            z = (x - w["enc.norm_mean"]) / w["enc.norm_std"]  # (n, dim)
             odd.append((z * z).mean(1))
-            h = _gelu(z @ w["model.enc.mlp.1.weight"].T + w["model.enc.mlp.1.bias"])
-            logits = h @ w["model.head.weight"].T + w["model.head.bias"]
+            h = _gelu(z @ w["enc.mlp.1.weight"].T + w["enc.mlp.1.bias"])
+            logits = h @ w["head.weight"].T + w["head.bias"]
             e = np.exp(logits - logits.max(1, keepdims=True))
             probs.append(e / e.sum(1, keepdims=True))
         out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
@@ -186,7 +186,7 @@ class LitePredictor:
 
     def training_means(self) -> list[np.ndarray]:
         """Per member, the mean of the statistics it was trained on."""
-        return [w["model.enc.norm_mean"] for _, w in self.members]
+        return [w["enc.norm_mean"] for _, w in self.members]
 
     def speaker_normalised(self) -> list[bool]:
         return [False for _ in self.members]  # such models need torch (emovox.models)
@@ -195,12 +195,12 @@ class LitePredictor:
 
 
 _NEEDED = (
-    "model.enc.norm_mean",
-    "model.enc.norm_std",
-    "model.enc.mlp.1.weight",
-    "model.enc.mlp.1.bias",
-    "model.head.weight",
-    "model.head.bias",
+    "enc.norm_mean",
+    "enc.norm_std",
+    "enc.mlp.1.weight",
+    "enc.mlp.1.bias",
+    "head.weight",
+    "head.bias",
 )
 
 
@@ -210,10 +210,10 @@ def _checked(stem: Path, meta: dict, w: dict) -> dict:
     if missing:
         raise ModelError(stem, f"tensors missing: {', '.join(missing)}")
     labels, layers = meta.get("labels"), meta["model_config"]["enc"].get("layers")
-    dim, hidden = w["model.enc.norm_mean"].shape[-1], w["model.enc.mlp.1.weight"].shape
-    if not isinstance(labels, list) or w["model.head.weight"].shape[0] != len(labels):
+    dim, hidden = w["enc.norm_mean"].shape[-1], w["enc.mlp.1.weight"].shape
+    if not isinstance(labels, list) or w["head.weight"].shape[0] != len(labels):
         raise ModelError(stem, f"labels {labels!r} do not match the head's outputs")
-    if hidden[1] != dim or w["model.head.weight"].shape[1] != hidden[0] or not layers:
+    if hidden[1] != dim or w["head.weight"].shape[1] != hidden[0] or not layers:
         raise ModelError(stem, "tensor shapes do not fit together")
     return w
 
@@ -234,7 +234,7 @@ def load(path: str | Path | None = None) -> LitePredictor | None:
     if encoders or not (root / "whisper.safetensors").exists():
         return None
     members = [
-        (m, _checked(stem, m, runs.read_tensors_numpy(stem)))
+        (m, _checked(stem, m, checkpoint.model_state(runs.read_tensors_numpy(stem))))
         for m, stem in zip(metas, src.stems, strict=True)
     ]
     upto = max(max(m["model_config"]["enc"]["layers"]) for m in metas)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emovox.audio.decode import SAMPLE_RATE
 from emovox.store import legacy
 from emovox.store.integrity import ModelError
 
@@ -216,8 +217,9 @@ def kind(name: str) -> ModelKind:
 
 def checked(stem: str | Path, meta: dict) -> ModelKind:
     """The kind a checkpoint's metadata names, once it names a known kind, a valid model
-    config, as many labels as the model has outputs and (if it needs one) an encoder; else a
-    ModelError naming ``stem``. Both predictors ask this before reading any tensor."""
+    config, as many labels as the model has outputs, (if it needs one) an encoder and the
+    sample rate emovox reads at; else a ModelError naming ``stem``. Both engines ask this
+    before reading any tensor."""
     try:
         found = kind(meta["model"])
         found.check_model_config(meta["model_config"])
@@ -231,4 +233,7 @@ def checked(stem: str | Path, meta: dict) -> ModelKind:
         raise ModelError(stem, f"labels {labels!r} do not match the model's {n} outputs")
     if found.needs_encoder and not isinstance(meta.get("encoder"), str):
         raise ModelError(stem, "checkpoint metadata names no encoder")
+    rate = meta.get("sample_rate", SAMPLE_RATE)  # models before 0.3 were all 16 kHz
+    if rate != SAMPLE_RATE:
+        raise ModelError(stem, f"made for {rate} Hz audio; emovox reads audio at {SAMPLE_RATE}")
     return found

@@ -63,9 +63,10 @@ def load_checkpoint(stem: str | Path, encoder: nn.Module | None = None) -> Loade
         encoder = load_encoder(meta["encoder"])
     try:
         model = kind.build(meta["model_config"], encoder, meta.get("finetune_layers", 0))
-        weights = {k[6:]: v.float() for k, v in tensors.items() if k.startswith("model.")}
+        weights = {k: v.float() for k, v in checkpoint.model_state(tensors).items()}
         model.load_state_dict(weights)
-        stats = FeatureStats(tensors["feature_mean"].numpy(), tensors["feature_std"].numpy())
+        mean, std = checkpoint.FEATURE_STATS
+        stats = FeatureStats(tensors[mean].numpy(), tensors[std].numpy())
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(

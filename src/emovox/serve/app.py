@@ -27,7 +27,7 @@ from emovox.infer import palette
 from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
 from emovox.serve.config import ServeConfig
 from emovox.serve.schema import ERRORS, Answer, ModelInfo
-from emovox.store import runs
+from emovox.store import checkpoint, runs
 
 STATIC = Path(__file__).parent / "static"
 STATUS = {  # AudioError class -> HTTP status
@@ -67,7 +67,7 @@ class _Service:
             return StreamingResponse(self.streamed(data, name), media_type="application/x-ndjson")
         try:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, self.analyzer.analyze, data)
+            result = await loop.run_in_executor(self.executor, self.analyzer.predict, data)
         finally:
             self.pending -= 1
         return self.answer(result, name)
@@ -97,7 +97,7 @@ class _Service:
             return json.dumps(obj) + "\n"
 
         try:
-            analyse = lambda: self.analyzer.analyze(data, progress=advance)  # noqa: E731
+            analyse = lambda: self.analyzer.predict(data, progress=advance)  # noqa: E731
             job = loop.run_in_executor(self.executor, analyse)
             while not job.done():
                 getter = asyncio.ensure_future(queue.get())
@@ -185,8 +185,9 @@ def _model_info(path: str | None) -> dict:
     """An id (hash of the member files) and a summary of the model card's facts."""
     src = runs.find_model(path)
     h = hashlib.sha256()
-    for stem in src.stems:
-        h.update(Path(stem).with_suffix(".safetensors").read_bytes())
+    for stem in src.stems:  # the digests the members record (verified when they are loaded)
+        digest = checkpoint.recorded_digest(stem)
+        h.update((digest or Path(stem).with_suffix(".safetensors").read_bytes().hex()).encode())
     spec_path = src.path / "model.json"
     spec = json.loads(spec_path.read_text()) if spec_path.exists() else {}
     train = spec.get("train", {})

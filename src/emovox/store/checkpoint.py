@@ -9,18 +9,45 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from emovox.store import integrity, legacy
 from emovox.store.atomic import atomic_write, write_json
+
+if TYPE_CHECKING:
+    import torch
+
+# The layout of a checkpoint's tensor file, spelled here only: the model's state under
+# ``model.``, the feature standardisation beside it, the optimiser's state under ``optim.``
+# (resume checkpoints only). A model folder keeps the first two (``PORTABLE``).
+MODEL_PREFIX = "model."
+FEATURE_STATS = ("feature_mean", "feature_std")
+OPTIM_PREFIX = "optim."
+PORTABLE = (MODEL_PREFIX, "feature_")
+
+
+def pack_model(state_dict: dict) -> dict:
+    """A model's state as checkpoint tensors."""
+    return {f"{MODEL_PREFIX}{k}": v for k, v in state_dict.items()}
+
+
+def model_state(tensors: dict) -> dict:
+    """The model's state from checkpoint tensors (what :func:`pack_model` packed)."""
+    n = len(MODEL_PREFIX)
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
+
+
+def recorded_digest(stem: str | Path) -> str | None:
+    """The tensor file's SHA-256 as its JSON records it (verified whenever it is loaded)."""
+    meta = json.loads(Path(stem).with_suffix(".json").read_text())
+    return meta.get(integrity.CHECKSUM_KEY)
 
 
 def save(stem: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     """Write ``stem.safetensors`` and ``stem.json`` (JSON last: it marks the pair complete and
     holds the tensor file's checksum)."""
+    from safetensors.torch import save_file
+
     stem = Path(stem)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     digest: list[str] = []
@@ -36,6 +63,9 @@ def save(stem: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None
 def load(stem: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a checkpoint pair written by :func:`save` (older names translated), its checksum
     verified first; an unreadable pair is a :class:`emovox.store.integrity.ModelError`."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     stem = Path(stem)
     meta_path, tensor_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     if not meta_path.exists() or not tensor_path.exists():
@@ -54,12 +84,14 @@ def load(stem: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     """Optimizer state as flat tensors plus JSON-able hyper-parameters."""
+    import torch
+
     sd = opt.state_dict()
     tensors = {}
     for pid, st in sd["state"].items():
         for k, v in st.items():
             t = v if torch.is_tensor(v) else torch.tensor(v)
-            tensors[f"optim.{pid}.{k}"] = t
+            tensors[f"{OPTIM_PREFIX}{pid}.{k}"] = t
     return tensors, {"param_groups": sd["param_groups"]}
 
 
@@ -68,7 +100,7 @@ def optimizer_from_flat(
 ) -> None:
     state: dict[int, dict] = {}
     for name, t in tensors.items():
-        if name.startswith("optim."):
+        if name.startswith(OPTIM_PREFIX):
             _, pid, key = name.split(".", 2)
             state.setdefault(int(pid), {})[key] = t
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from emovox.store import integrity, legacy
+from emovox.store import checkpoint, integrity, legacy
 from emovox.store.atomic import atomic_write, write_json
 from emovox.store.cache import ArrayCache
 from emovox.store.integrity import ModelError
@@ -211,9 +211,7 @@ def export(run_dir: str | Path, out: str | Path) -> Path:
     names = []
     for k, stem in enumerate(stems):
         keep = {
-            n: t
-            for n, t in read_tensors_numpy(stem).items()
-            if n.startswith(("model.", "feature_"))
+            n: t for n, t in read_tensors_numpy(stem).items() if n.startswith(checkpoint.PORTABLE)
         }
         meta = {key: v for key, v in read_meta(stem).items() if key not in ("optimizer", "history")}
         atomic_write(tmp / f"member{k}.safetensors", lambda p, t=keep: save_file(t, p))

@@ -165,7 +165,7 @@ def _resume(run: RunFolder, model: nn.Module, opt, sched, scaler) -> Progress:
     if not run.has_checkpoint("last"):
         return Progress()
     tensors, meta = checkpoint.load(run.checkpoint("last"))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict(checkpoint.model_state(tensors))
     checkpoint.optimizer_from_flat(opt, tensors, meta["optimizer"])
     sched.load_state_dict(meta["scheduler"])
     scaler.load_state_dict(meta["scaler"])
@@ -304,11 +304,9 @@ def _save(
 ) -> None:
     """The kept model as ``best``; everything needed to resume as ``last``; the log."""
     meta = model_meta(cfg, model, labels) | {"epoch": state.epoch - 1}
-    stats = {
-        "feature_mean": torch.from_numpy(prep.stats.mean),
-        "feature_std": torch.from_numpy(prep.stats.std),
-    }
-    weights = {f"model.{k}": v for k, v in model.state_dict().items()}
+    mean, std = checkpoint.FEATURE_STATS
+    stats = {mean: torch.from_numpy(prep.stats.mean), std: torch.from_numpy(prep.stats.std)}
+    weights = checkpoint.pack_model(model.state_dict())
     if improved:
         checkpoint.save(run.checkpoint("best"), {**weights, **stats}, {**meta, "valid": vm})
     opt_t, opt_meta = checkpoint.optimizer_to_flat(opt)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from emovox import models
+from emovox.audio.decode import SAMPLE_RATE
 from emovox.data import multicorpus
 from emovox.train.config import TrainConfig
 from emovox.train.prepare import Prepared
@@ -33,6 +34,7 @@ def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> d
         "model": cfg.model,
         "model_config": model.cfg.to_dict(),
         "labels": list(labels),
+        "sample_rate": SAMPLE_RATE,  # what the model's audio must be (every engine checks)
         "feature_config": cfg.feature.to_dict(),
         "versions": versions(),
         "encoder": cfg.encoder,
