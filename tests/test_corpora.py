@@ -1,9 +1,13 @@
 import json
+import os
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
-from emovox import cli
+from emovox import audio, cli
 from emovox.data import corpora
 
 from .conftest import speechlike
@@ -140,3 +144,63 @@ def test_ased_counts_speakers_and_one_gender_per_speaker():
     shared = sorted(t for t, e in emotions_of.items() if len(e) > 1)
     assert shared == ["ased-01", "ased-02"] and len(emotions_of["ased-01"]) == 5
     assert len(emotions_of) == 2 + 25  # the two common sentences and 5 x 5 of one emotion
+
+
+def _nemo_dir() -> Path:
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "nemo"
+    if not path.is_dir():
+        if os.environ.get("EMOVOX_REQUIRE_DATA"):
+            pytest.fail(f"nEMO not found at {path}")
+        pytest.skip(f"nEMO not found at {path}")
+    return path
+
+
+@pytest.mark.slow
+def test_nemo_is_read_with_speakers_sentences_and_mapped_labels():
+    m = corpora.read_corpus(_nemo_dir())
+    assert len(m.rows) == 1791 and not m.problems
+    counts = Counter(r.emotion for r in m.rows)
+    assert counts == {"neutral": 324, "sad": 306, "angry": 301, "happy": 299, "fear": 296,
+                      "surprise": 265}  # fmt: skip
+    assert len({r.speaker for r in m.rows}) == 9 and all(r.corpus == "nemo" for r in m.rows)
+    assert {r.gender for r in m.rows} == {"male", "female"}
+    texts = {r.text for r in m.rows}
+    assert len(texts) == 36 and all(t.startswith("nemo:") for t in texts)
+    # text-controlled: every sentence is spoken in every state
+    assert all(corpora.spoken_in_every_emotion(m.rows))
+
+
+@pytest.mark.slow
+def test_nemo_in_its_original_layout_reads_the_same(tmp_path):
+    """``samples/*.wav`` at 24 kHz beside ``data.tsv`` with nEMO's own columns."""
+    import soxr
+
+    shared = corpora.read_corpus(_nemo_dir())
+    picked = [r for r in shared.rows if r.speaker == "nemo-KD0"][:12]
+    (tmp_path / "samples").mkdir()
+    lines = ["file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage"]
+    for r in picked:
+        stem = Path(r.path).stem
+        wave = soxr.resample(audio.load(r.path), 16000, 24000)
+        sf.write(tmp_path / "samples" / f"{stem}.wav", wave, 24000, subtype="PCM_16")
+        speaker, emotion, _ = stem.split("_")
+        text = r.text.removeprefix("nemo:")
+        lines.append(
+            f"{stem}.wav\t{emotion}\t{text.capitalize()}.\t{text}\t{speaker}\t{r.gender}\t30"
+        )
+    (tmp_path / "data.tsv").write_text("\n".join(lines) + "\n")
+    m = corpora.read_corpus(tmp_path)
+    assert [(r.speaker, r.emotion, r.gender, r.text) for r in m.rows] == [
+        (r.speaker, r.emotion, r.gender, r.text) for r in picked
+    ]
+    assert all(abs(r.duration - p.duration) < 0.01 for r, p in zip(m.rows, picked, strict=True))
+
+
+def test_a_corpus_folder_with_unknown_labels_is_refused_with_them_named(tmp_path, wav):
+    for name in ("AB0_anger_1.wav", "AB0_bored_2.wav", "CD1_sleepy_3.wav"):
+        wav(speechlike(1.0), name=name)
+    with pytest.raises(ValueError, match="bored, sleepy"):
+        corpora.read_corpus(tmp_path)
+    (tmp_path / "AB0_bored_2.wav").unlink()
+    (tmp_path / "CD1_sleepy_3.wav").unlink()
+    assert [r.emotion for r in corpora.read_corpus(tmp_path).rows] == ["angry"]

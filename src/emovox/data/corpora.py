@@ -17,9 +17,10 @@ from pathlib import Path
 
 from emovox import audio
 from emovox.data import layouts
-from emovox.data.labels import normalise_label
+from emovox.data.labels import VOCABULARY, normalise_label
 
 AUDIO_SUFFIXES = audio.AUDIO_SUFFIXES
+_UNKNOWN = re.compile(r"unknown emotion label '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,16 @@ def _read_crema(root: Path) -> Manifest:
     return _scan(root, lambda p: layouts.parse_crema(p, genders))
 
 
+def _read_nemo(root: Path) -> Manifest:
+    """nEMO as distributed (``samples/*.wav`` beside ``data.tsv``, 24 kHz) or as the shared
+    copy (flat 16 kHz FLAC beside ``manifest.tsv``)."""
+    table = layouts.nemo_table(root)
+    samples = root / "samples"
+    if samples.is_dir() and (root / "data.tsv").exists():
+        return _scan(samples, lambda p: layouts.parse_nemo(p, table))
+    return _scan(root, lambda p: layouts.parse_nemo(p, table))
+
+
 READERS: dict[str, Callable[[Path], Manifest]] = {
     "ravdess": lambda root: _scan(root, layouts.parse_ravdess),
     "tess": lambda root: _scan(root, layouts.parse_tess),
@@ -172,6 +183,7 @@ READERS: dict[str, Callable[[Path], Manifest]] = {
     "crema-d": lambda root: _read_crema(root),
     "emodb": lambda root: _scan(root, layouts.parse_emodb),
     "ased": lambda root: _read_ased(root),
+    "nemo": lambda root: _read_nemo(root),
 }
 
 
@@ -193,6 +205,8 @@ def detect_corpus(root: Path) -> str:
             return "savee"
         if layouts.ASED_RE.match(stem):
             return "ased"
+        if layouts.NEMO_RE.match(stem):
+            return "nemo"
         break
     raise ValueError(f"{root}: cannot tell which corpus this is; pass --corpus or a CSV manifest")
 
@@ -209,7 +223,14 @@ def read_corpus(path: str | Path, corpus: str | None = None) -> Manifest:
     name = corpus or detect_corpus(path)
     if name not in READERS:
         raise ValueError(f"unknown corpus {name!r}; known: {', '.join(READERS)}")
-    return READERS[name](path)
+    manifest = READERS[name](path)
+    unknown = sorted({m.group(1) for p in manifest.problems if (m := _UNKNOWN.match(p.cause))})
+    if unknown:  # a folder whose labels emovox cannot map: refused whole, the labels named
+        raise ValueError(
+            f"{path}: emotion labels emovox does not know: {', '.join(unknown)} "
+            f"(known: {', '.join(VOCABULARY)} and their usual synonyms)"
+        )
+    return manifest
 
 
 def read_corpora(paths: Iterable[str | Path]) -> Manifest:

@@ -175,3 +175,44 @@ _ASED_COMMON = ("01", "02")
 def ased_text(letter: str, sentence: str) -> str:
     """The sentence's id, shared across folders for the two common sentences."""
     return f"ased-{sentence}" if sentence in _ASED_COMMON else f"ased-{letter.lower()}{sentence}"
+
+
+# --- nEMO: {speaker}_{emotion}_{sentence}.(wav|flac), with a table of text and gender -------
+NEMO_RE = re.compile(r"^([A-Z]{2}\d)_([a-z]+)_(\d+)$")
+
+
+def nemo_table(root: Path) -> dict[str, dict[str, str]]:
+    """File stem -> {gender, text} from the corpus's table: nEMO's own ``data.tsv`` (file_id,
+    normalized_text, gender, ...) or the shared copy's ``manifest.tsv`` (flac_path, text,
+    gender); empty when neither is there (the names still give speaker and emotion)."""
+    for name, key, text in (("data.tsv", "file_id", "normalized_text"),
+                            ("manifest.tsv", "flac_path", "text")):  # fmt: skip
+        path = root / name
+        if path.exists():
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f, delimiter="\t"))
+            return {
+                Path(r[key]).stem: {"gender": r.get("gender", ""), "text": r.get(text, "")}
+                for r in rows
+                if r.get(key)
+            }
+    return {}
+
+
+def parse_nemo(p: Path, table: dict[str, dict[str, str]]) -> dict[str, str]:
+    """A nEMO file: speaker, emotion (anger, fear, happiness, sadness, surprised, neutral
+    mapped onto the vocabulary) and the sentence (its normalised text: the same sentence is
+    spoken in every state, so the words never give the emotion away)."""
+    m = NEMO_RE.match(p.stem)
+    if not m:
+        raise ValueError("file name does not follow {speaker}_{emotion}_{sentence}")
+    speaker, emotion, sentence = m.groups()
+    known = table.get(p.stem, {})
+    text = known.get("text", "").strip()
+    return dict(
+        corpus="nemo",
+        speaker=f"nemo-{speaker}",
+        gender=known.get("gender", "") if known.get("gender") in ("male", "female") else "",
+        emotion=normalise_label(emotion),
+        text=f"nemo:{text}" if text else f"nemo-{sentence}",
+    )
