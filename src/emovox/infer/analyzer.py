@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soxr
@@ -46,6 +47,16 @@ class AnalysisConfig:
 Progress = Callable[[float], None]  # told the seconds of audio finished since the last call
 
 
+class _Clip(NamedTuple):
+    """A clip waiting for its batch: its result to fill, its samples, the span of its speech
+    and (when asked for) how to draw it once decided."""
+
+    result: Result
+    wave: np.ndarray
+    span: tuple[float, float]
+    draw: Callable[[Result], None] | None
+
+
 class Analyzer:
     """A predictor with speech detection, timelines and abstention around it."""
 
@@ -56,7 +67,6 @@ class Analyzer:
         self.labels: tuple[str, ...] = tuple(predictor.labels)
         self.cfg = cfg or AnalysisConfig()
         self._vad: vad.SpeechDetector | None = None
-        self._plots: dict[int, Callable[[Result], None]] = {}  # clips' pictures, once decided
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities (n, classes) of 16 kHz mono clips, as they are: the
@@ -88,7 +98,7 @@ class Analyzer:
         """Results in input order, each as soon as it is known (inputs as :meth:`predict`
         takes them); clips wait for up to ``cfg.batch`` others so the model reads them in
         one batch. ``progress`` is told the seconds of audio finished."""
-        waiting: list[tuple[Result, np.ndarray]] = []
+        waiting: list[_Clip] = []
 
         def flush() -> Iterator[Result]:
             if waiting:
@@ -146,9 +156,7 @@ class Analyzer:
 
         return name, blocks, data
 
-    def _guarded(
-        self, name, blocks, plot=None, progress=None, source=None
-    ) -> Result | tuple[Result, np.ndarray]:
+    def _guarded(self, name, blocks, plot=None, progress=None, source=None) -> Result | _Clip:
         try:
             return self._analyze(name, blocks, plot, progress, source)
         except audio.AudioError as exc:
@@ -159,8 +167,8 @@ class Analyzer:
     # --- the steps ------------------------------------------------------------------------
     def _analyze(
         self, name: str, blocks: Callable[[], Iterable[np.ndarray]], plot, progress, source=None
-    ) -> Result | tuple[Result, np.ndarray]:
-        """A finished result, or (a clip's result to decide, its samples) for batching."""
+    ) -> Result | _Clip:
+        """A finished result, or a clip to decide in a batch."""
         scan = self._scan(name, blocks, source)
         regions = vad.regions(scan.vad_probs, scan.n, self.cfg.speech)
         duration = round(scan.n / SR, 3)
@@ -174,10 +182,8 @@ class Analyzer:
             return self._timeline(name, blocks, scan, regions, plot, progress)
         # one clip, predicted whole as it always was, from the samples pass 1 kept
         result = Result(name, speech=True, duration=duration, warnings=scan.warnings)
-        result.segments = [Segment(regions[0][0], regions[-1][1], None, 0.0, {})]
-        if plot:  # drawn once the batch it joins is decided
-            self._plots[id(result)] = lambda r: self._draw(plot, r, scan, regions)
-        return result, scan.clip()
+        draw = (lambda r: self._draw(plot, r, scan, regions)) if plot else None
+        return _Clip(result, scan.clip(), (regions[0][0], regions[-1][1]), draw)
 
     def _no_speech(self, result: Result, scan: timeline.Scan) -> Result:
         """``speech`` False, with why: digital silence, too quiet to find speech, or none."""
@@ -202,7 +208,8 @@ class Analyzer:
         """Pass 1: speech probabilities, envelope, length, level checks; a clip's samples."""
         scan = timeline.Scan(keep=int(self.cfg.timeline.window * SR))
         truncated = audio.truncation(source) if source is not None else None
-        scan.warnings = [truncated] if truncated else []
+        if truncated:
+            scan.warnings.append(truncated)
         scan.vad_probs = self.detector.probabilities(scan.tap(blocks()))
         limits = self.cfg.limits
         if scan.n / SR < limits.min_seconds:
@@ -243,36 +250,32 @@ class Analyzer:
 
         times, grid, covered = curve
         view = plots.View(
-            self.labels, scan.n / SR, result.segments or [], headline(result),
-            Path(result.path).name, scan.envelope(), timeline.ENVELOPE_RATE, regions,
-            times, grid, covered, result.probabilities,
-        )  # fmt: skip
+            labels=self.labels,
+            duration=scan.n / SR,
+            segments=result.segments or [],
+            headline=headline(result),
+            title=Path(result.path).name,
+            envelope=scan.envelope(),
+            envelope_rate=timeline.ENVELOPE_RATE,
+            regions=regions,
+            times=times,
+            grid=grid,
+            covered=covered,
+            probabilities=result.probabilities,
+        )
         plots.draw(plot, view)
 
-    def _decide_clips(self, clips: list[tuple[Result, np.ndarray]]) -> list[Result]:
-        """Clips (a result to fill, its samples) through the model in one batch."""
-        probs, odd = self._predict([wave for _, wave in clips])
-        out = []
-        for (r, _), p, o in zip(clips, probs, odd, strict=True):
-            self._decide(r, p, float(o))
-            span = r.segments[0] if r.segments else Segment(0.0, r.duration or 0.0, None, 0.0, {})
-            seg = Segment(
-                round(span.start, 3),
-                round(span.end, 3),
-                r.emotion,
-                r.confidence,
-                dict(r.probabilities),
-                r.reason,
-            )
-            r.segments, r.summary = [seg], timeline.summary([seg], self.labels, r.duration or 0.0)
-            if id(r) in self._plots:
-                self._plots.pop(id(r))(r)
-            out.append(r)
-        return out
-
-    def _predict(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, unfamiliarity; NaN where the predictor has no such score)."""
-        return self.predictor.predict_scored(waves)
+    def _decide_clips(self, clips: list[_Clip]) -> list[Result]:
+        """Clips through the model in one batch; each answer is its one segment."""
+        probs, odd = self.predictor.predict_scored([c.wave for c in clips])
+        for c, p, o in zip(clips, probs, odd, strict=True):
+            r = self._decide(c.result, p, float(o))
+            start, end = (round(t, 3) for t in c.span)
+            seg = Segment(start, end, r.emotion, r.confidence, dict(r.probabilities), r.reason)
+            r.segments, r.summary = [seg], timeline.summary([seg], self.labels, r.duration)
+            if c.draw:
+                c.draw(r)
+        return [c.result for c in clips]
 
     def _score(
         self, blocks: Iterable[np.ndarray], spans, n: int, progress
@@ -294,7 +297,7 @@ class Analyzer:
                         inputs.append(np.empty((len(spans), x.shape[1]), dtype=np.float32))
                     inputs[k][list(idx)] = x
             else:
-                out[list(idx)], odd[list(idx)] = self._predict(list(waves))
+                out[list(idx)], odd[list(idx)] = self.predictor.predict_scored(list(waves))
             batch.clear()
             timeline.release_freed_memory()
 

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from emovox.data.demo import clock
 from emovox.infer.analyzer import Result
+from emovox.infer.timeline import time_held
 from emovox.store.atomic import write_text
 
 FORMATS = ("text", "json", "jsonl", "csv", "srt", "vtt", "audacity")
@@ -167,20 +168,20 @@ def per_interval(r: Result, labels: tuple[str, ...], every: float) -> list[dict]
     share of that speech (and unsure's), and the emotion held longest."""
     if r.error is not None:
         return [{"path": r.path, "start": 0.0, "end": None, "dominant": f"error: {r.error}"}]
-    rows, start, duration = [], 0.0, r.duration or 0.0
-    while start < duration or not rows:
-        end = min(start + every, duration)
-        held = dict.fromkeys((*labels, "unsure"), 0.0)
-        for s in r.segments or []:
-            overlap = min(s.end, end) - max(s.start, start)
-            if overlap > 0:
-                held[s.emotion or "unsure"] += overlap
-        speech = sum(held.values())
-        emotions = {k: v for k, v in held.items() if k != "unsure" and v > 0}
-        row = {"path": r.path, "start": round(start, 3), "end": round(end, 3)}
+    duration = r.duration or 0.0
+    kinds = (*labels, "unsure")
+    starts, held = time_held(r.segments or [], labels, duration, every)
+    rows = []
+    for start, seconds in zip(starts, held, strict=True):
+        speech = float(seconds.sum())
+        emotions = {k: v for k, v in zip(labels, seconds, strict=False) if v > 0}
+        row = {"path": r.path, "start": round(float(start), 3)}
+        row |= {"end": round(float(min(start + every, duration)), 3)}
         row |= {"speech_seconds": round(speech, 3)}
         row["dominant"] = max(emotions, key=emotions.get) if emotions else None
-        row |= {f"share_{k}": round(v / speech, 4) if speech else 0.0 for k, v in held.items()}
+        row |= {
+            f"share_{k}": round(float(v) / speech, 4) if speech else 0.0
+            for k, v in zip(kinds, seconds, strict=True)
+        }
         rows.append(row)
-        start = end if end > start else duration + 1
     return rows

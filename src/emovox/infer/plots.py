@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.infer.palette import colour
-from emovox.infer.timeline import Segment
+from emovox.infer.timeline import Segment, time_held
 from emovox.store.atomic import save_figure
 
 DETAIL_SECONDS = 180.0  # longer recordings get the overview
@@ -154,17 +154,11 @@ def _bars(ax, view: View) -> None:
 def _shares(view: View, width: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(bin starts, (bins, kinds) fraction of each bin's time, kinds): the emotions, unsure,
     and no speech."""
-    kinds = [*view.labels, "unsure", "no speech"]
-    starts = np.arange(0.0, view.duration, width)
-    held = np.zeros((len(starts), len(kinds)))
-    for s in view.segments:
-        k = kinds.index(s.emotion) if s.emotion in kinds else len(view.labels)
-        first, last = int(s.start // width), int(min(s.end, view.duration - 1e-9) // width)
-        for b in range(first, last + 1):
-            held[b, k] += max(0.0, min(s.end, starts[b] + width) - max(s.start, starts[b]))
+    starts, held = time_held(view.segments, view.labels, view.duration, width)
     span = np.minimum(starts + width, view.duration) - starts
-    held[:, -1] = np.maximum(span - held[:, :-1].sum(1), 0.0)
-    return starts, held / span[:, None], kinds
+    silent = np.maximum(span - held.sum(1), 0.0)
+    share = np.column_stack([held, silent]) / span[:, None]
+    return starts, share, [*view.labels, "unsure", "no speech"]
 
 
 def _overview(ax, view: View) -> None:

@@ -191,6 +191,22 @@ def summary(segs: Sequence[Segment], labels: Sequence[str], duration: float) -> 
     }
 
 
+def time_held(
+    segs: Sequence[Segment], labels: Sequence[str], duration: float, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(interval starts, (intervals, labels + 1) seconds each emotion, then unsure, holds in
+    each interval of ``width`` seconds): what the per-minute pictures and exports show."""
+    starts = np.arange(0.0, duration, width) if duration > 0 else np.zeros(1)
+    held = np.zeros((len(starts), len(labels) + 1))
+    for s in segs:
+        k = labels.index(s.emotion) if s.emotion in labels else len(labels)
+        first = int(s.start // width)
+        last = min(int(min(s.end, duration - 1e-9) // width), len(starts) - 1)
+        for b in range(first, last + 1):
+            held[b, k] += max(0.0, min(s.end, starts[b] + width) - max(s.start, starts[b]))
+    return starts, held
+
+
 # --- reading a recording in blocks ---------------------------------------------------
 class Scan:
     """What pass 1 learns of a recording while its blocks go through the speech detector."""

@@ -27,7 +27,7 @@ from emovox.infer import palette
 from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
 from emovox.serve.config import ServeConfig
 from emovox.serve.schema import ERRORS, Answer, ModelInfo
-from emovox.store import checkpoint, runs
+from emovox.store import integrity, runs
 
 STATIC = Path(__file__).parent / "static"
 STATUS = {  # AudioError class -> HTTP status
@@ -185,9 +185,10 @@ def _model_info(path: str | None) -> dict:
     """An id (hash of the member files) and a summary of the model card's facts."""
     src = runs.find_model(path)
     h = hashlib.sha256()
-    for stem in src.stems:  # the digests the members record (verified when they are loaded)
-        digest = checkpoint.recorded_digest(stem)
-        h.update((digest or Path(stem).with_suffix(".safetensors").read_bytes().hex()).encode())
+    # the digests the members record (verified whenever they are loaded), not the files again
+    for stem, meta in zip(src.stems, src.member_meta(), strict=True):
+        digest = meta.get(integrity.CHECKSUM_KEY)
+        h.update((digest or integrity.sha256_file(Path(stem).with_suffix(".safetensors"))).encode())
     spec_path = src.path / "model.json"
     spec = json.loads(spec_path.read_text()) if spec_path.exists() else {}
     train = spec.get("train", {})

@@ -37,12 +37,6 @@ def model_state(tensors: dict) -> dict:
     return {k[n:]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
 
 
-def recorded_digest(stem: str | Path) -> str | None:
-    """The tensor file's SHA-256 as its JSON records it (verified whenever it is loaded)."""
-    meta = json.loads(Path(stem).with_suffix(".json").read_text())
-    return meta.get(integrity.CHECKSUM_KEY)
-
-
 def save(stem: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     """Write ``stem.safetensors`` and ``stem.json`` (JSON last: it marks the pair complete and
     holds the tensor file's checksum)."""

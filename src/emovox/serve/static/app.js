@@ -138,7 +138,9 @@ async function decode(blob) {
   }
 }
 
+let hatchPattern = null; // made once: the timeline redraws with the playhead
 function hatch(g) {
+  if (hatchPattern) return hatchPattern;
   const tile = document.createElement("canvas");
   tile.width = tile.height = 8;
   const t = tile.getContext("2d");
@@ -146,7 +148,8 @@ function hatch(g) {
   t.fillRect(0, 0, 8, 8);
   t.strokeStyle = "#8a8a8a";
   t.beginPath(); t.moveTo(0, 8); t.lineTo(8, 0); t.stroke();
-  return g.createPattern(tile, "repeat");
+  hatchPattern = g.createPattern(tile, "repeat");
+  return hatchPattern;
 }
 
 function axis(g, from, to, x, y, W) { // time ticks along y, every "nice" step
