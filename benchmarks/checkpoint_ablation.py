@@ -37,10 +37,10 @@ def main() -> None:
     cv = Path(args.cv_dir)
     folds = sorted(d for d in cv.glob("fold*") if (d / "metrics.json").exists())
     result = {}
-    for name in ("best", "last"):
+    for name in ("kept", "last"):
         per_fold = []
         for d in folds:
-            if name == "best":
+            if name == "kept":
                 per_fold.append(json.loads((d / "metrics.json").read_text()))
             else:
                 per_fold.append(evaluate_run(d, checkpoint_name="last"))

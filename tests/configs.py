@@ -6,6 +6,8 @@ TINY_MODEL = {"channels": [8, 8, 16], "lstm_hidden": 16, "head_hidden": 16}
 
 
 def _cfg(subset, tmp_path, **kw):
+    """Built as the command line builds it (the kind's defaults, then these flags), made
+    small: a tiny model, 3 epochs, batches of 8, no cached copies unless asked."""
     base = dict(
         model="cnn_lstm",
         data=[str(subset)],
@@ -14,12 +16,13 @@ def _cfg(subset, tmp_path, **kw):
         fold=1,
         epochs=3,
         batch_size=8,
+        variants=0,
         model_config=TINY_MODEL,
         cache_dir=str(tmp_path / "cache"),
         patience=10,
         seed=3,
     )
-    return config.TrainConfig.from_dict({**base, **kw})
+    return config.load_config(None, {**base, **kw})
 
 
 def _tiny_encoder_cfg(subset, tmp_path, **kw):

@@ -19,26 +19,50 @@ LEGACY = Path(__file__).parent / "data" / "legacy_model"
 
 
 def test_unknown_and_mistyped_keys_are_rejected_by_name():
+    def flags(**kw):
+        return config.load_config(None, kw)  # as the command line builds a config
+
     with pytest.raises(ValueError, match=r"unknown config keys: \['epoch'\]"):
-        config.validate({"epoch": 3})
+        flags(epoch=3)
     with pytest.raises(ValueError, match=r"optim\.weight_dekay"):
-        config.validate({"optim": {"weight_dekay": 0.1}})
+        flags(optim={"weight_dekay": 0.1})
     with pytest.raises(ValueError, match=r"'epochs' must be int, got '3'"):
-        config.validate({"epochs": "3"})
+        flags(epochs="3")
     with pytest.raises(ValueError, match=r"augment\.snr_db"):
-        config.validate({"augment": {"snr_db": [1, 2, 3]}})
+        flags(augment={"snr_db": [1, 2, 3]})
     with pytest.raises(ValueError, match=r"model_config\.lstm_hiden"):
-        config.validate({"model": "cnn_lstm", "model_config": {"lstm_hiden": 8}})
+        flags(model="cnn_lstm", model_config={"lstm_hiden": 8})
     with pytest.raises(ValueError, match=r"model_config\.cnn\.chanels"):
-        config.validate({"model": "hybrid", "model_config": {"cnn": {"chanels": [8]}}})
+        flags(model="hybrid", model_config={"cnn": {"chanels": [8]}})
     with pytest.raises(ValueError, match="unknown model 'cnn'; known: encoder, cnn_lstm, hybrid"):
-        config.validate({"model": "cnn"})
+        flags(model="cnn")
     with pytest.raises(ValueError, match="one entry per member"):
-        config.validate({"ensemble": 2, "member_overrides": [{"encoder_layers": [1, 2]}]})
+        flags(ensemble=2, member_overrides=[{"encoder_layers": [1, 2]}])
+    with pytest.raises(ValueError, match="needs encoder and encoder_layers"):
+        flags(encoder_layers=[])
+
+
+def test_a_config_without_its_kinds_defaults_is_not_a_recipe():
+    """The training settings are written once, in the kind registry: a bare TrainConfig or a
+    partial dict is refused, naming what is missing and where it comes from."""
+    with pytest.raises(TypeError, match="epochs"):
+        config.TrainConfig()
+    with pytest.raises(ValueError, match=r"missing config keys: \['epochs'.*load_config"):
+        config.validate({"seed": 4})
+    cfg = config.load_config(None, {"model": "cnn_lstm"})
+    kind = models.kind("cnn_lstm").defaults
+    assert (cfg.epochs, cfg.batch_size, cfg.select) == (
+        kind["epochs"],
+        kind["batch_size"],
+        kind["select"],
+    )
+    assert cfg.optim.label_smoothing == kind["optim"]["label_smoothing"]
 
 
 def test_sections_are_typed_dataclasses_and_round_trip():
-    cfg = config.validate({"feature": {"n_mfcc": 20}, "augment": {"snr_db": [5, 15]}, "seed": 4})
+    cfg = config.load_config(
+        None, {"feature": {"n_mfcc": 20}, "augment": {"snr_db": [5, 15]}, "seed": 4}
+    )
     assert cfg.feature.n_mfcc == 20 and cfg.feature.n_features == 112 - 30
     assert cfg.augment.snr_db == (5.0, 15.0) and isinstance(cfg.augment.snr_db[0], float)
     assert config.validate(json.loads(json.dumps(cfg.to_dict()))) == cfg
@@ -72,10 +96,10 @@ def test_old_names_translate(tmp_path):
         "member_overrides": [{"ssl_layers": [3]}],
         "ensemble": 1,
     }
-    cfg = config.validate(old)
+    cfg = config.load_config(None, old)
     assert cfg.model == "encoder" and cfg.encoder_layers == [1, 2]
     assert cfg.split_seed == 3 and cfg.fold == 1  # "fold" was the random split's seed
-    assert cfg.optim.lr == {"encoder_head": 1e-3, "head": 1e-3} and cfg.optim.weight_decay == 0.05
+    assert cfg.optim.lr["encoder_head"] == 1e-3 and cfg.optim.weight_decay == 0.05
     assert cfg.model_config == {"enc": {"proj_dim": 8}}
     assert cfg.member_overrides == [{"encoder_layers": [3]}]
     p = tmp_path / "old.yaml"

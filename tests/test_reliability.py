@@ -151,11 +151,11 @@ def test_same_config_and_seed_give_bit_identical_results(subset, tmp_path, kind)
     for name in ("a", "b"):
         cfg = make(subset, tmp_path, epochs=2, cache_dir=str(tmp_path / f"cache-{name}"), **extra)
         m = train.train(cfg, tmp_path / name, progress=False)
-        tensors, _ = checkpoint.load(tmp_path / name / "checkpoints" / "best")
+        tensors, _ = checkpoint.load(tmp_path / name / "checkpoints" / "model")
         runs.append((m, tensors))
     (ma, ta), (mb, tb) = runs
     assert _same(ma, mb)
     assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
     assert integrity.CHECKSUM_KEY in json.loads(
-        (tmp_path / "a" / "checkpoints" / "best.json").read_text()
+        (tmp_path / "a" / "checkpoints" / "model.json").read_text()
     )

@@ -31,8 +31,8 @@ def test_run_folder_and_reports(subset, tmp_path):
         "metrics.json",
         "report.txt",
         "confusion.png",
-        "checkpoints/best.safetensors",
-        "checkpoints/best.json",
+        "checkpoints/model.safetensors",
+        "checkpoints/model.json",
         "checkpoints/last.safetensors",
     ):
         assert (run / f).exists(), f
@@ -40,7 +40,7 @@ def test_run_folder_and_reports(subset, tmp_path):
     for key in ("accuracy", "uar", "macro_f1", "per_class", "confusion", "train_seconds"):
         assert key in saved
     assert saved["n"] == sum(map(sum, saved["confusion"])) == m["n"] > 0
-    kept = json.loads((run / "checkpoints/best.json").read_text())
+    kept = json.loads((run / "checkpoints/model.json").read_text())
     assert kept["sample_rate"] == 16000  # the model says what audio it needs
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train"]["seed"] == 3 and len(cfg["manifest_sha256"]) == 64
@@ -48,7 +48,7 @@ def test_run_folder_and_reports(subset, tmp_path):
     assert "precision" in (run / "report.txt").read_text()
     assert len((run / "log.csv").read_text().strip().splitlines()) == 1 + 3
     # checkpoints are safetensors + JSON, loadable without pickle
-    tensors, meta = checkpoint.load(run / "checkpoints" / "best")
+    tensors, meta = checkpoint.load(run / "checkpoints" / "model")
     assert meta["labels"][1] == "calm" and "feature_mean" in tensors
     # re-evaluation from the checkpoint reproduces the test metrics
     again = evaluate.evaluate_run(run, out=tmp_path / "eval")
@@ -64,6 +64,15 @@ def test_run_folder_and_reports(subset, tmp_path):
     last = json.loads((run / "last-checkpoint" / "metrics.json").read_text())
     assert [sum(col) for col in zip(*last["confusion"], strict=True)][0] == last["n"] == m["n"]
     assert json.loads((run / "metrics.json").read_text())["confusion"] == m["confusion"]
+    # a run folder from before 0.3 calls the kept model "best": it is read under either name
+    for suffix in (".safetensors", ".json"):
+        (run / "checkpoints" / f"model{suffix}").rename(run / "checkpoints" / f"best{suffix}")
+    assert runs.RunFolder(run).checkpoint("model").name == "best"
+    assert runs.find_model(run).stems[0].name == "best"
+    assert (
+        cli.main(["evaluate", str(run), "--checkpoint", "best", "--out", str(tmp_path / "o")]) == 0
+    )
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["confusion"] == m["confusion"]
 
 
 def _train_killed_after_epoch_1(cfg: config.TrainConfig, run) -> None:
@@ -155,7 +164,7 @@ def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
     )
     m = train.train(cfg, tmp_path / model, progress=False)
     assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0
-    tensors, meta = checkpoint.load(tmp_path / model / "checkpoints" / "best")
+    tensors, meta = checkpoint.load(tmp_path / model / "checkpoints" / "model")
     assert meta["encoder"] == "whisper-tiny" and meta["finetune_layers"] == finetune
     # encoder weights are never copied in, except the fine-tuned top layers
     assert not any(k.startswith("model.encoder") for k in tensors)
@@ -197,8 +206,8 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     s0 = json.loads((fold / "member0" / "split.json").read_text())
     s1 = json.loads((fold / "member1" / "split.json").read_text())
     assert s0 == s1  # one split, so the votes compare like with like
-    w0, _ = checkpoint.load(fold / "member0" / "checkpoints" / "best")
-    w1, _ = checkpoint.load(fold / "member1" / "checkpoints" / "best")
+    w0, _ = checkpoint.load(fold / "member0" / "checkpoints" / "model")
+    w1, _ = checkpoint.load(fold / "member1" / "checkpoints" / "model")
     assert any(not torch.equal(w0[k], w1[k]) for k in w0 if k.startswith("model."))
     assert "soft vote" in (fold / "report.txt").read_text()
     se = summary["ensemble"]
@@ -257,7 +266,7 @@ def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(s
     )
     m = train.train(cfg, tmp_path / "sn", progress=False)
     assert m["n"] > 0
-    _, meta = checkpoint.load(tmp_path / "sn" / "checkpoints" / "best")
+    _, meta = checkpoint.load(tmp_path / "sn" / "checkpoints" / "model")
     assert meta["epoch"] == 1  # select: last keeps the final epoch whatever validation says
     pred = Predictor.load(tmp_path / "sn")
     assert pred.members[0].meta["speaker_norm"] == 4
@@ -285,9 +294,10 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
         ensemble=2,
         model_config={},
         trim_db=30,
+        level_db=0.0,  # trimming alone (the kind's default also levels)
     )
     m = experiments.run(cfg, tmp_path / "trim")
-    _, meta = checkpoint.load(tmp_path / "trim" / "member0" / "checkpoints" / "best")
+    _, meta = checkpoint.load(tmp_path / "trim" / "member0" / "checkpoints" / "model")
     assert meta["trim_db"] == 30
     split = json.loads((tmp_path / "trim" / "member0" / "split.json").read_text())
     rows = [r for r in Manifest.read_tsv(subset).rows if r.path in set(split["test"])]
@@ -297,7 +307,7 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     assert cut.keys != clips.keys and cut.through(Frontend(30)) is cut
     with pytest.raises(ValueError, match="already through"):
         cut.through(Frontend(40))
-    member = load_checkpoint(tmp_path / "trim" / "member0" / "checkpoints" / "best")
+    member = load_checkpoint(tmp_path / "trim" / "member0" / "checkpoints" / "model")
     evaluated = evaluate.probabilities(
         member, clips, runs.RunFolder(tmp_path / "trim" / "member0").cache(), torch.device("cpu")
     )
@@ -372,7 +382,8 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
     m = train.train(cfg, tmp_path / "v", progress=False)
     assert m["n"] > 0
     with pytest.raises(ValueError, match="variants replace"):
-        train.train(_cfg(subset, tmp_path, variants=1), tmp_path / "bad", progress=False)
+        bad = _cfg(subset, tmp_path, variants=1, augment={"enabled": True})
+        train.train(bad, tmp_path / "bad", progress=False)
 
 
 def test_speaker_norm_standardises_copies_with_the_speakers_clean_statistics(subset, tmp_path):
@@ -482,7 +493,7 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
     )
     m = experiments.run(cfg, tmp_path / "mix")
     assert [
-        json.loads((tmp_path / "mix" / f"member{k}" / "checkpoints" / "best.json").read_text())[
+        json.loads((tmp_path / "mix" / f"member{k}" / "checkpoints" / "model.json").read_text())[
             "encoder"
         ]
         for k in (0, 1)
@@ -573,7 +584,7 @@ def test_cross_corpus_models_answer_in_the_labels_both_corpora_have(subset, tmp_
         epochs=1,
     )
     m = train.train(cfg, tmp_path / "x", progress=False)
-    _, meta = checkpoint.load(tmp_path / "x" / "checkpoints" / "best")
+    _, meta = checkpoint.load(tmp_path / "x" / "checkpoints" / "model")
     shared = ["angry", "fear", "happy", "neutral", "sad"]
     assert meta["labels"] == m["labels"] == shared
     assert meta["model_config"]["n_classes"] == 5 and len(m["confusion"]) == 5
@@ -589,7 +600,7 @@ def test_level_front_end_makes_predictions_independent_of_input_gain(subset, tmp
 
     cfg = _tiny_encoder_cfg(subset, tmp_path, epochs=2, level_db=-25.0)
     experiments.run(cfg, tmp_path / "level")
-    assert checkpoint.load(tmp_path / "level" / "checkpoints" / "best")[1]["level_db"] == -25
+    assert checkpoint.load(tmp_path / "level" / "checkpoints" / "model")[1]["level_db"] == -25
     model_dir = runs.export(tmp_path / "level", tmp_path / "model")
     rows = Manifest.read_tsv(subset).rows[:12]
     waves = data.load_clips(rows).waves

@@ -304,10 +304,10 @@ def _add_run_parsers(sub) -> None:
     )
     ev.add_argument(
         "--checkpoint",
-        choices=["best", "last"],
-        default="best",
-        help="best: the model the run kept (its config's select: the best validation macro-F1, "
-        "or the last epoch under every kind's default select: last); last: the last epoch's",
+        choices=["model", "last", "best"],
+        default="model",
+        help="model: the one the run kept (its config's select: the last epoch, every kind's "
+        "default, or the best validation macro-F1); last: the last epoch's (best: read as model)",
     )
     ev.set_defaults(func=_cmd_evaluate)
     an = sub.add_parser(

@@ -18,7 +18,7 @@ from emovox.models.inputs import clip_inputs, predict_proba
 from emovox.models.loading import Loaded, load_checkpoint, load_members
 from emovox.store.atomic import write_json
 from emovox.store.cache import ArrayCache
-from emovox.store.runs import RunFolder
+from emovox.store.runs import RunFolder, checked_checkpoint
 
 
 def split_rows(
@@ -81,9 +81,9 @@ def evaluate_run(
     out: str | Path | None = None,
     device: torch.device | None = None,
     extra: dict | None = None,
-    checkpoint_name: str = "best",
+    checkpoint_name: str = "model",
 ) -> dict:
-    """Evaluate a run's best (or last) checkpoint (an ensemble run: every member and both
+    """Evaluate a run's kept model (or its last epoch's) (an ensemble run: every member and both
     votes) on its test split, or on whole corpora ``data_paths``.
 
     Writes metrics.json, report.txt and confusion.png into ``out`` (default: the run folder,
@@ -116,12 +116,12 @@ def evaluate_ensemble(
     data_paths: list[str] | None = None,
     out: str | Path | None = None,
     device: torch.device | None = None,
-    checkpoint_name: str = "best",
+    checkpoint_name: str = "model",
 ) -> dict:
     """Members, soft vote (mean probability) and hard vote (majority, ties to the largest
     summed probability) on the test side; a temperature for the soft vote fitted on the
     validation side, with expected calibration error before and after. The run keeps the
-    temperature of its best checkpoints; that of the last ones is reported only."""
+    temperature of its kept models; that of the last ones is reported only."""
     run = RunFolder(run)
     out = run.report_dir(out, checkpoint_name)
     device = device or torch.device("cpu")
@@ -134,7 +134,7 @@ def evaluate_ensemble(
     p_valid = ensemble.soft_vote([probabilities(m, valid, cache, device) for m in members])
     y_valid = np.array([labels.index(r.emotion) for r in valid.rows])
     temperature = ensemble.fit_temperature(p_valid, y_valid)
-    if checkpoint_name == "best":
+    if checked_checkpoint(checkpoint_name) == "model":
         run.write_ensemble({**spec, "temperature": temperature})
     seconds = sum(d.read_metrics().get("train_seconds", 0.0) for d in dirs)
     extra = {

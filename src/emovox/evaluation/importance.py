@@ -166,11 +166,11 @@ def plot(result: dict, labels: tuple[str, ...], path: Path) -> None:
 def analyze_run(
     run: str | Path, test_rows: list, cache, repeats: int = 3, out: str | Path | None = None
 ) -> dict:
-    """Permutation importance of a run's best checkpoint on ``test_rows``; writes
+    """Permutation importance of a run's kept model on ``test_rows``; writes
     ``analysis.json`` and ``analysis.png`` into ``out`` (default: the run folder)."""
     run = Path(run)
     out = Path(out) if out else run
-    loaded = load_checkpoint(RunFolder(run).checkpoint("best"))
+    loaded = load_checkpoint(RunFolder(run).checkpoint("model"))
     labels = tuple(loaded.meta["labels"])
     clips = data.load_clips(test_rows)
     named = parts(loaded)

@@ -130,7 +130,22 @@ _CONDITIONS = {
     "p_clip": 0.2,
 }
 
-_ENCODER = {"encoder": "whisper-base", "encoder_layers": [2, 3, 4], "encoder_pool": "meanstd"}
+_ENCODER = {"encoder": "whisper-base", "encoder_layers": [2, 3, 4]}
+
+# what every kind trains with unless its entry says otherwise
+_COMMON = {
+    "batch_size": 32,
+    "patience": 10,
+    "optim": {"label_smoothing": 0.1, "class_weights": True},
+}
+
+
+def _recipe(kind: dict) -> dict:
+    """``_COMMON`` under one kind's settings (the optimiser's keys merged)."""
+    return {**_COMMON, **kind, "optim": {**_COMMON["optim"], **kind["optim"]}}
+
+
+DEFAULT_KIND = "encoder"  # what ``emovox train`` trains without --model
 
 KINDS: dict[str, ModelKind] = {
     k.name: k
@@ -143,21 +158,22 @@ KINDS: dict[str, ModelKind] = {
             config=_hybrid_config(use_cnn=False),
             build=_build_hybrid,
             check=_check_hybrid,
-            defaults={
-                **_ENCODER,
-                "epochs": 40,
-                "batch_size": 32,
-                "select": "last",  # last beat best-on-validation (docs/results.md)
-                "optim": {
-                    "lr": {"encoder_head": 1e-3, "head": 1e-3, "encoder": 3e-5},
-                    "weight_decay": 0.05,
-                },
-                # one speech level in and two cached copies under recording conditions: the
-                # robustness benchmark's rows in docs/generalisation.md
-                "level_db": -25.0,
-                "variants": 2,
-                "augment": _CONDITIONS,
-            },
+            defaults=_recipe(
+                {
+                    **_ENCODER,
+                    "epochs": 40,
+                    "select": "last",  # last beat best-on-validation (docs/results.md)
+                    "optim": {
+                        "lr": {"encoder_head": 1e-3, "head": 1e-3, "encoder": 3e-5},
+                        "weight_decay": 0.05,
+                    },
+                    # one speech level in and two cached copies under recording conditions: the
+                    # robustness benchmark's rows in docs/generalisation.md
+                    "level_db": -25.0,
+                    "variants": 2,
+                    "augment": _CONDITIONS,
+                }
+            ),
             measured="speaker 6-fold 7 classes, 3-head vote: 76.4% +- 5.7 "
             "(emovox cv --labels 7 --ensemble 3 --out runs/e7x3; docs/generalisation.md)",
         ),
@@ -168,15 +184,16 @@ KINDS: dict[str, ModelKind] = {
             config=_cnn_config,
             build=_build_cnn,
             check=_check_cnn,
-            defaults={
-                "epochs": 50,
-                "batch_size": 32,
-                "select": "last",
-                "optim": {"lr": {"cnn_lstm": 3e-3, "head": 3e-3}, "weight_decay": 0.01},
-                "variants": 4,  # cached augmented copies (docs/results.md, "CNN-LSTM alone")
-                "augment": {"enabled": False},
-                "model_config": _MASKS,
-            },
+            defaults=_recipe(
+                {
+                    "epochs": 50,
+                    "select": "last",
+                    "optim": {"lr": {"cnn_lstm": 3e-3, "head": 3e-3}, "weight_decay": 0.01},
+                    "variants": 4,  # cached augmented copies (docs/results.md, "CNN-LSTM alone")
+                    "augment": {"enabled": False},
+                    "model_config": _MASKS,
+                }
+            ),
             measured="56.9% ± 1.8 speaker 6-fold 8 classes (one model; 59.4% as an ensemble "
             "of 3): emovox cv --model cnn_lstm --protocol speaker --labels 8 --out runs/cnn",
         ),
@@ -187,19 +204,26 @@ KINDS: dict[str, ModelKind] = {
             config=_hybrid_config(use_cnn=True),
             build=_build_hybrid,
             check=_check_hybrid,
-            defaults={
-                **_ENCODER,
-                "epochs": 50,
-                "batch_size": 32,
-                "select": "last",
-                "optim": {
-                    "lr": {"cnn_lstm": 3e-3, "encoder_head": 1e-3, "head": 1e-3, "encoder": 3e-5},
-                    "weight_decay": 0.05,
-                },
-                "variants": 4,  # without copies the fusion ignores the CNN-LSTM (docs/results.md)
-                "augment": {"enabled": False},
-                "model_config": {"cnn": _MASKS},
-            },
+            defaults=_recipe(
+                {
+                    **_ENCODER,
+                    "epochs": 50,
+                    "select": "last",
+                    "optim": {
+                        "lr": {
+                            "cnn_lstm": 3e-3,
+                            "encoder_head": 1e-3,
+                            "head": 1e-3,
+                            "encoder": 3e-5,
+                        },
+                        "weight_decay": 0.05,
+                    },
+                    # without copies the fusion ignores the CNN-LSTM (docs/results.md)
+                    "variants": 4,
+                    "augment": {"enabled": False},
+                    "model_config": {"cnn": _MASKS},
+                }
+            ),
             measured="76.2% ± 5.2 speaker 6-fold 8 classes: emovox cv --model hybrid "
             "--protocol speaker --labels 8 --out runs/hybrid",
         ),

@@ -3,7 +3,9 @@
 A run folder (``emovox train``) holds everything needed to reproduce and to predict::
 
     config.json  manifest.tsv  split.json  log.csv  metrics.json  report.txt  confusion.png
-    checkpoints/{best,last}.{safetensors,json}
+    checkpoints/{model,last}.{safetensors,json}   (model: the one kept; last: to resume)
+
+Run folders written before 0.3 call the kept model ``best``; it is read under either name.
 
 An ensemble run holds ``ensemble.json`` (members, temperature), ``config.json`` and one run
 folder per member (``member0`` ...). An exported model folder (``emovox export``, the bundled
@@ -25,13 +27,16 @@ from emovox.store.cache import ArrayCache
 from emovox.store.integrity import ModelError
 
 DEFAULT_MODEL = Path(__file__).parents[1] / "default_model"  # inside the package
-CHECKPOINTS = ("best", "last")
+CHECKPOINTS = ("model", "last")  # the model the run kept (its config's select), the last epoch
+_OLD_NAMES = {"best": "model"}  # before 0.3 the kept model was called best whatever it held
 
 
 def checked_checkpoint(name: str, what: str = "checkpoint") -> str:
-    """``name`` if it is a checkpoint name (best or last), else a ValueError naming ``what``."""
+    """``name`` as a checkpoint name (model or last; best read as model), else a ValueError
+    naming ``what``."""
+    name = _OLD_NAMES.get(name, name)
     if name not in CHECKPOINTS:
-        raise ValueError(f"{what} must be best or last, not {name!r}")
+        raise ValueError(f"{what} must be model or last, not {name!r}")
     return name
 
 
@@ -53,9 +58,16 @@ class RunFolder:
     ensemble_spec = property(lambda self: self.root / "ensemble.json")
     checkpoints = property(lambda self: self.root / "checkpoints")
 
-    def checkpoint(self, name: str = "best") -> Path:
-        """A checkpoint's stem (``.safetensors`` + ``.json`` beside it)."""
-        return self.checkpoints / checked_checkpoint(name)
+    def checkpoint(self, name: str = "model") -> Path:
+        """A checkpoint's stem (``.safetensors`` + ``.json`` beside it); in a run folder
+        written before 0.3, the kept model's old name."""
+        name = checked_checkpoint(name)
+        stem = self.checkpoints / name
+        for old, new in _OLD_NAMES.items():
+            if new == name and not stem.with_suffix(".json").exists():
+                if (self.checkpoints / f"{old}.json").exists():
+                    return self.checkpoints / old
+        return stem
 
     def has_checkpoint(self, name: str) -> bool:
         return self.checkpoint(name).with_suffix(".json").exists()
@@ -94,7 +106,7 @@ class RunFolder:
         write_json(spec, self.ensemble_spec)
 
     def labels(self) -> tuple[str, ...]:
-        stem = (self.members()[0] if self.is_ensemble else self).checkpoint("best")
+        stem = (self.members()[0] if self.is_ensemble else self).checkpoint("model")
         return tuple(json.loads(stem.with_suffix(".json").read_text())["labels"])
 
     def cache(self) -> ArrayCache:
@@ -102,12 +114,15 @@ class RunFolder:
         return ArrayCache(self.read_config().get("cache_dir") or None)
 
     def report_dir(self, out: str | Path | None, checkpoint: str) -> Path:
-        """Where an evaluation writes: ``out``, else the run folder for its best checkpoint and
-        ``RUN/last-checkpoint`` for the last, so the run's own reports stay the best's."""
+        """Where an evaluation writes: ``out``, else the run folder for its kept model and
+        ``RUN/last-checkpoint`` for the last epoch's, so the run's own reports stay the kept
+        model's."""
         if out:
             return Path(out)
         return (
-            self.root if checked_checkpoint(checkpoint) == "best" else self.root / "last-checkpoint"
+            self.root
+            if checked_checkpoint(checkpoint) == "model"
+            else self.root / "last-checkpoint"
         )
 
 
@@ -160,15 +175,15 @@ def find_model(path: str | Path | None = None) -> ModelSource:
         stems = [integrity.member_path(path, m) for m in spec["members"]]
     elif run.is_ensemble:
         spec = run.read_ensemble()
-        stems = [m.checkpoint("best") for m in run.members()]
-    elif run.has_checkpoint("best"):
-        spec, stems = {}, [run.checkpoint("best")]
+        stems = [m.checkpoint("model") for m in run.members()]
+    elif run.has_checkpoint("model"):
+        spec, stems = {}, [run.checkpoint("model")]
     elif path.with_suffix(".json").exists() and path.with_suffix(".safetensors").exists():
         spec, stems = {}, [path]
     else:
         integrity.refuse_pickles(path)
         raise FileNotFoundError(
-            f"{path}: not a model (no model.json, ensemble.json, checkpoints/best.json or "
+            f"{path}: not a model (no model.json, ensemble.json, checkpoints/model.json or "
             "checkpoint stem)"
         )
     return ModelSource(path, tuple(stems), _temperature(path, spec))
@@ -205,7 +220,7 @@ def export(run_dir: str | Path, out: str | Path) -> Path:
 
     run, out = RunFolder(run_dir), Path(out)
     spec = run.read_ensemble() if run.is_ensemble else {}
-    stems = [m.checkpoint("best") for m in run.members()] if spec else [run.checkpoint("best")]
+    stems = [m.checkpoint("model") for m in run.members()] if spec else [run.checkpoint("model")]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     names = []

@@ -60,11 +60,26 @@ def _type_name(hint) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+class MissingKeys(ValueError):
+    """A dict lacks keys its dataclass has no default for."""
+
+
 def build(cls, d: dict, prefix: str = ""):
-    """Dataclass ``cls`` from ``d``: unknown keys and wrong types are rejected by name."""
+    """Dataclass ``cls`` from ``d``: unknown keys, wrong types and missing keys (fields
+    without a default) are rejected by name."""
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(d) - names)
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(d) - {f.name for f in fields})
     if unknown:
         raise ValueError(f"unknown config keys: {[prefix + k for k in unknown]}")
-    return cls(**{k: _coerce(v, hints[k], prefix + k) for k, v in d.items()})
+    built = {k: _coerce(v, hints[k], prefix + k) for k, v in d.items()}
+    missing = [
+        prefix + f.name
+        for f in fields
+        if f.name not in d
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise MissingKeys(f"missing config keys: {missing}")
+    return cls(**built)

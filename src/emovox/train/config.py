@@ -16,8 +16,9 @@ from pathlib import Path
 from emovox import models
 from emovox.audio.augment import AugmentConfig
 from emovox.features.handcrafted import FeatureConfig
+from emovox.models import DEFAULT_KIND
 from emovox.store import legacy
-from emovox.store.typed import build, merge
+from emovox.store.typed import MissingKeys, build, merge
 
 PROTOCOLS = ("random", "speaker", "cross-corpus", "all")
 
@@ -25,26 +26,32 @@ PROTOCOLS = ("random", "speaker", "cross-corpus", "all")
 @dataclass(frozen=True)
 class OptimConfig:
     """AdamW with one learning rate per model component (``model.param_groups()``' names:
-    encoder, encoder_head, cnn_lstm, head), under a OneCycle schedule."""
+    encoder, encoder_head, cnn_lstm, head), under a OneCycle schedule. No defaults: the
+    values come from the model kind (:data:`emovox.models.KINDS`)."""
 
-    lr: dict[str, float] = field(
-        default_factory=lambda: {
-            "cnn_lstm": 2e-3,
-            "head": 2e-3,
-            "encoder_head": 1e-3,
-            "encoder": 5e-5,
-        }
-    )
-    weight_decay: float = 1e-2
-    label_smoothing: float = 0.1
-    class_weights: bool = True  # inverse-frequency loss weights (balanced classes)
+    lr: dict[str, float]
+    weight_decay: float
+    label_smoothing: float
+    class_weights: bool  # inverse-frequency loss weights (balanced classes)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on; saved as the run's ``config.json``."""
+    """Everything a run depends on; saved as the run's ``config.json``.
 
-    model: str = "encoder"  # a kind of emovox.models.KINDS: encoder | cnn_lstm | hybrid
+    Not a recipe by itself: the training settings (epochs, batch size, which model is kept,
+    optimiser, encoder and its layers) have no default here; they come from the model kind's
+    defaults (:data:`emovox.models.KINDS`, the one place they are written), which
+    :func:`load_config` lays under a file and flags. The defaults below are the data and
+    protocol choices and the "off" value of every option added since 0.1, so that a saved
+    config that predates an option reads as trained without it."""
+
+    epochs: int
+    batch_size: int
+    patience: int  # early stopping on validation macro-F1 (select: best)
+    select: str  # the model kept: last (epoch) | best (validation macro-F1)
+    optim: OptimConfig
+    model: str = DEFAULT_KIND  # a kind of emovox.models.KINDS: encoder | cnn_lstm | hybrid
     data: list[str] = field(default_factory=lambda: ["../shared/datasets/ravdess"])
     labels: int = 7  # 7 (the reference report's set, no calm) or 8
     protocol: str = "speaker"  # random | speaker | cross-corpus | all (no test side)
@@ -55,13 +62,8 @@ class TrainConfig:
     seed: int = 0  # weights, data order, augmentation draws, dropout
     ensemble: int = 1  # members trained with seeds seed, seed + 1, ... on one split
     member_overrides: list[dict] = field(default_factory=list)  # per member, e.g. encoder
-    epochs: int = 30
-    batch_size: int = 32
-    patience: int = 10  # early stopping on validation macro-F1 (select: best)
-    select: str = "best"  # the model kept: best (validation macro-F1) | last (epoch)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    encoder: str = "whisper-base"  # encoder / hybrid: wheel name, local directory or hub id
-    encoder_layers: list[int] = field(default_factory=lambda: [2, 3, 4])  # states pooled
+    encoder: str = ""  # encoder / hybrid: wheel name, local directory or hub id
+    encoder_layers: list[int] = field(default_factory=list)  # hidden states pooled
     encoder_pool: str = "meanstd"  # meanstd (cached per-layer statistics) | attentive
     finetune_layers: int = 0  # encoder layers trained below the highest pooled one; the rest
     #   is frozen and cached (layers above the highest pooled layer are never run)
@@ -109,8 +111,15 @@ def _plain(x):
 
 
 def validate(d: dict) -> TrainConfig:
-    """The one place a config dict becomes a :class:`TrainConfig` (old names translated)."""
-    cfg = build(TrainConfig, legacy.train_config(d))
+    """The one place a complete config dict (a saved ``config.json``, or a kind's defaults
+    merged with a file and flags) becomes a :class:`TrainConfig` (old names translated)."""
+    try:
+        cfg = build(TrainConfig, legacy.train_config(d))
+    except MissingKeys as exc:
+        raise ValueError(
+            f"{exc}: a config starts from its model kind's defaults "
+            "(emovox.train.config.load_config(path, overrides))"
+        ) from None
     kind = models.kind(cfg.model)
     if cfg.protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {cfg.protocol!r}")
@@ -122,6 +131,8 @@ def validate(d: dict) -> TrainConfig:
         raise ValueError(f"encoder_pool must be meanstd or attentive, not {cfg.encoder_pool!r}")
     if cfg.member_overrides and len(cfg.member_overrides) != cfg.ensemble:
         raise ValueError(f"member_overrides needs one entry per member ({cfg.ensemble})")
+    if kind.needs_encoder and not (cfg.encoder and cfg.encoder_layers):
+        raise ValueError(f"model {cfg.model} needs encoder and encoder_layers")
     kind.check_model_config(cfg.model_config)
     return cfg
 
@@ -152,7 +163,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     """The kind's defaults, then the file (optional), then ``overrides`` (None values skipped)."""
     file = legacy.train_config(read_file(path)) if path else {}
     flags = legacy.train_config({k: v for k, v in (overrides or {}).items() if v is not None})
-    name = flags.get("model") or file.get("model") or TrainConfig.model
+    name = flags.get("model") or file.get("model") or DEFAULT_KIND
     return validate(merge(models.kind(name).defaults, file, flags))
 
 

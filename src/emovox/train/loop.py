@@ -302,13 +302,13 @@ def _save(
     sched,
     scaler,
 ) -> None:
-    """The kept model as ``best``; everything needed to resume as ``last``; the log."""
+    """The kept model as ``model``; everything needed to resume as ``last``; the log."""
     meta = model_meta(cfg, model, labels) | {"epoch": state.epoch - 1}
     mean, std = checkpoint.FEATURE_STATS
     stats = {mean: torch.from_numpy(prep.stats.mean), std: torch.from_numpy(prep.stats.std)}
     weights = checkpoint.pack_model(model.state_dict())
     if improved:
-        checkpoint.save(run.checkpoint("best"), {**weights, **stats}, {**meta, "valid": vm})
+        checkpoint.save(run.checkpoint("model"), {**weights, **stats}, {**meta, "valid": vm})
     opt_t, opt_meta = checkpoint.optimizer_to_flat(opt)
     checkpoint.save(
         run.checkpoint("last"),
