@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "emovox"
 # bottom to top: each layer may import those before it (and itself), never those after
 LAYERS = ["store", "audio", "features", "data", "models", "infer", "evaluation", "train"]
-LAYERS += ["serve", "cli"]
+LAYERS += ["serve", "batch", "cli"]
 FACADE = "emovox"  # the package's own __init__: load_model and friends, above infer
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from emovox.cli.batch import add_batch_parser
 from emovox.cli.predict import add_demo_parser, add_predict_parser
 from emovox.cli.serve import add_serve_parser
 from emovox.models import KINDS
@@ -338,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_parsers,
         add_predict_parser,
         add_serve_parser,
+        add_batch_parser,
         add_demo_parser,
     ):
         add(sub)

@@ -5,12 +5,11 @@ it is done) and ``emovox demo``. Argument parsing and output only; the work is
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from emovox import audio
+from emovox.audio.files import expand as expand_inputs
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -227,38 +226,6 @@ def add_predict_parser(sub) -> None:
     )
     pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     pr.set_defaults(func=_cmd_predict)
-
-
-def expand_inputs(items: Sequence[str]) -> list[str]:
-    """Files as given; folders (recursively, audio extensions only) and quoted globs expanded
-    in sorted order; ``@list.txt`` read one path per line; ``-`` kept (standard input)."""
-    out: list[str] = []
-    for item in items:
-        if item == "-":
-            out.append(item)
-        elif item.startswith("@") and not Path(item).exists():
-            try:
-                lines = Path(item[1:]).read_text().splitlines()
-            except OSError as exc:
-                raise ValueError(
-                    f"{item}: cannot read the list {item[1:]!r}: {exc.strerror}"
-                ) from None
-            out.extend(
-                expand_inputs([ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")])
-            )
-        elif Path(item).is_dir():
-            out.extend(
-                sorted(
-                    str(p)
-                    for p in Path(item).rglob("*")
-                    if p.suffix.lower() in audio.AUDIO_SUFFIXES and p.is_file()
-                )
-            )
-        elif glob.has_magic(item) and not Path(item).exists():
-            out.extend(sorted(glob.glob(item, recursive=True)) or [item])
-        else:
-            out.append(item)
-    return out
 
 
 def read_stdin() -> bytes:
