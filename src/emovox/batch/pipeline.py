@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class BatchConfig:
     segments: bool = False
     model: str | None = None  # model folder; None: the bundled model
     engine: str = "torch"
+    cpus_per_worker: int = 0  # 0: the cluster's CPUs shared out (at most one node's)
     gpus_per_worker: float = 0.0  # >0: actors on GPUs (device cuda), this share of one each
     analysis: dict = field(default_factory=dict)  # AnalysisConfig as keyword arguments
 
@@ -89,8 +91,13 @@ def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id: str, progress:
     # a block per batch of inputs: Ray Data would otherwise merge read blocks up to 128 MiB,
     # so one actor would get the whole of a small job and results would be written at its end
     ctx.target_max_block_size = BLOCK_BYTES
-    workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    analysis_res = {"num_gpus": cfg.gpus_per_worker} if cfg.gpus_per_worker else {"num_cpus": 1}
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    workers = cfg.workers or cpus
+    # fewer workers than CPUs: each gets its share, so one long recording still uses them all
+    # (Ray sets the actor's thread count, OMP_NUM_THREADS, from its CPUs)
+    largest = max(int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"])
+    share = {"num_cpus": cfg.cpus_per_worker or max(1, min(cpus // workers, largest))}
+    analysis_res = {"num_gpus": cfg.gpus_per_worker} if cfg.gpus_per_worker else share
     ds = ray.data.from_arrow_refs(refs)
     # reading and hashing is I/O: it takes no CPU slot, so it never waits behind the actors
     ds = ds.map_batches(read_and_hash, batch_format="pyarrow", batch_size=None, num_cpus=0)
@@ -109,7 +116,11 @@ def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id: str, progress:
         batch_format="pyarrow",
         **analysis_res,
     )
-    ds.write_datasink(_sink(ray)(cfg.out))
+    # writing reserves no CPU either: with every CPU held by an actor, a write task that
+    # waited for one would hold every result back until the last batch
+    with warnings.catch_warnings():  # Ray 2.60 warns about its own documented argument
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        ds.write_datasink(_sink(ray)(cfg.out), ray_remote_args={"num_cpus": 0})
 
 
 def read_and_hash(table: pa.Table) -> pa.Table:

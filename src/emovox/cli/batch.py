@@ -26,6 +26,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         segments=args.segments,
         model=args.model,
         engine=args.engine,
+        cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
         analysis={"adapt": not args.no_adapt}
         | ({} if args.threshold is None else {"threshold": args.threshold}),
@@ -99,6 +100,12 @@ def add_batch_parser(sub) -> None:
     b.add_argument("--segments", action="store_true", help="also write a table of segments")
     b.add_argument("--model", help="model folder or run (default: the bundled model)")
     b.add_argument("--engine", choices=["torch", "numpy", "auto"], default="torch")
+    b.add_argument(
+        "--cpus-per-worker",
+        type=int,
+        default=0,
+        help="CPU threads per model actor (default: the CPUs shared out among --workers)",
+    )
     b.add_argument(
         "--gpus-per-worker",
         type=float,
