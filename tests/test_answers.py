@@ -18,12 +18,12 @@ import soundfile as sf
 import emovox
 from emovox import audio
 from emovox.data import demo
-from emovox.data.labels import label_set
+from emovox.data.labels import dimensions, label_set
 from emovox.infer.analyzer import REASONS, AnalysisConfig
 
 LABELS = label_set(7)
 KEYS = {"path", "emotion", "confidence", "probabilities", "speech", "reason", "detail"}
-KEYS |= {"duration", "segments", "summary", "warnings"}
+KEYS |= {"duration", "segments", "summary", "warnings", "arousal", "valence"}
 CLI = [sys.executable, "-m", "emovox.cli", "predict", "--no-progress"]
 
 
@@ -72,6 +72,11 @@ def test_every_input_has_the_same_keys_and_every_null_a_reason(ravdess_manifest,
         assert d["reason"] is None or (d["reason"] in REASONS and d["detail"])
         for s in d["segments"]:
             assert (s["emotion"] is None) == (s["reason"] is not None)
+            assert (s["arousal"], s["valence"]) == tuple(dimensions(s["probabilities"]).values())
+        if d["probabilities"] is not None:  # arousal and valence where the answer sits
+            assert {"arousal": d["arousal"], "valence": d["valence"]} == dimensions(
+                d["probabilities"]
+            )
     clip, _, recording, silent, too_quiet, nothing = results
     assert len(clip.segments) == 1 and clip.segments[0].emotion == clip.emotion
     assert clip.summary["speech_duration"] > 0 and len(recording.segments) > 3

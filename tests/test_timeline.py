@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import emovox
-from emovox.data import demo
+from emovox.data import demo, labels
 from emovox.data.labels import label_set
 from emovox.infer import timeline
 from emovox.infer.timeline import TimelineConfig
@@ -208,3 +208,25 @@ def test_an_hour_reads_the_audio_its_timestamps_name(ravdess_manifest, tmp_path,
     stretches = demo.score_stretches(hour.segments, truth, 3600)
     assert len(stretches) == 6 and alone[0] > 0.5
     assert all(abs(s - alone[0]) <= 0.05 for s in stretches), (stretches, alone)
+
+
+def test_arousal_and_valence_are_where_the_probabilities_sit():
+    """One documented mapping (data.labels): a sure angry answer is high arousal, negative
+    valence; sad is low and negative; an even split of happy and sad sits at the middle of
+    arousal; the segments of a curve carry their own."""
+    from emovox.data.labels import AROUSAL, VALENCE, dimensions
+
+    assert dimensions({"angry": 1.0, "sad": 0.0}) == {"arousal": 1.0, "valence": -1.0}
+    assert dimensions({"sad": 1.0}) == {"arousal": -1.0, "valence": -1.0}
+    assert dimensions({"happy": 0.5, "sad": 0.5}) == {"arousal": 0.0, "valence": 0.0}
+    assert set(AROUSAL) == set(VALENCE) == set(labels.VOCABULARY)
+    cfg = timeline.TimelineConfig()
+    times = np.arange(0, 10, cfg.step) + cfg.step / 2
+    grid = np.zeros((len(times), 2), np.float32)
+    grid[: len(times) // 2, 0] = 1.0  # angry, then sad
+    grid[len(times) // 2 :, 1] = 1.0
+    segs = timeline.segments(times, grid, np.ones(len(times), bool), ("angry", "sad"), 0.3, cfg)
+    assert [(s.emotion, s.arousal, s.valence) for s in segs] == [
+        ("angry", 1.0, -1.0),
+        ("sad", -1.0, -1.0),
+    ]

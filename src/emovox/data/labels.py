@@ -45,3 +45,38 @@ def label_set(n_classes: int) -> tuple[str, ...]:
     if n_classes not in LABEL_SETS:
         raise ValueError(f"labels must be one of {sorted(LABEL_SETS)}, got {n_classes}")
     return LABEL_SETS[n_classes]
+
+
+#: The one mapping from categories to the circumplex's two axes: -1 low (or negative), 0 in
+#: between, +1 high (or positive). Arousal carries across languages better than categories do
+#: (docs/generalisation.md); binary arousal is scored on the labels that are not 0.
+AROUSAL = {
+    "angry": 1,
+    "fear": 1,
+    "happy": 1,
+    "surprise": 1,
+    "disgust": 0,
+    "neutral": -1,
+    "calm": -1,
+    "sad": -1,
+}
+VALENCE = {
+    "happy": 1,
+    "calm": 1,
+    "neutral": 0,
+    "surprise": 0,
+    "angry": -1,
+    "disgust": -1,
+    "fear": -1,
+    "sad": -1,
+}
+
+
+def dimensions(probabilities: dict[str, float]) -> dict[str, float]:
+    """``{"arousal": a, "valence": v}``, each in [-1, 1]: where a distribution over the labels
+    sits on the two axes (the expectation under :data:`AROUSAL` and :data:`VALENCE`)."""
+    total = sum(probabilities.values()) or 1.0
+    return {
+        name: round(sum(p * axis.get(k, 0) for k, p in probabilities.items()) / total, 4)
+        for name, axis in (("arousal", AROUSAL), ("valence", VALENCE))
+    }

@@ -21,6 +21,7 @@ import soxr
 from emovox import audio
 from emovox.audio import vad
 from emovox.audio.decode import SAMPLE_RATE as SR
+from emovox.data.labels import dimensions
 from emovox.infer import timeline
 from emovox.infer.engine import Engine
 from emovox.infer.result import REASONS, Result, headline
@@ -271,7 +272,8 @@ class Analyzer:
         for c, p, o in zip(clips, probs, odd, strict=True):
             r = self._decide(c.result, p, float(o))
             start, end = (round(t, 3) for t in c.span)
-            seg = Segment(start, end, r.emotion, r.confidence, dict(r.probabilities), r.reason)
+            seg = Segment(start, end, r.emotion, r.confidence, dict(r.probabilities), r.reason,
+                          r.arousal, r.valence)  # fmt: skip
             r.segments, r.summary = [seg], timeline.summary([seg], self.labels, r.duration)
             if c.draw:
                 c.draw(r)
@@ -353,6 +355,7 @@ class Analyzer:
         result.probabilities = {
             lab: round(float(p), 4) for lab, p in zip(self.labels, probs, strict=True)
         }
+        result.arousal, result.valence = dimensions(result.probabilities).values()
         cfg = self.cfg
         result.emotion, result.reason, result.detail = self.labels[k], None, None
         if odd > cfg.unfamiliar:

@@ -52,7 +52,7 @@ class Writer:
                 cols += [f"share_{k}" for k in (*labels, "unsure")]
             else:
                 cols = ["path", "start", "end", "emotion", "confidence", "speech", "reason"]
-                cols += ["error"] + [f"p_{lab}" for lab in labels]
+                cols += ["arousal", "valence", "error"] + [f"p_{lab}" for lab in labels]
             self.csv = csv.DictWriter(out, cols)
             self.csv.writeheader()
 
@@ -87,11 +87,13 @@ class Writer:
         else:
             base = {"path": r.path, "speech": r.speech}
             segments = r.segments or []
-            rows = [(s.start, s.end, s.emotion, s.confidence, s.probabilities, s.reason)
-                    for s in segments] or [(0.0, r.duration, None, None, {}, r.reason)]  # fmt: skip
-            for start, end, emotion, conf, probs, reason in rows:
+            rows = [(s.start, s.end, s.emotion, s.confidence, s.probabilities, s.reason,
+                     s.arousal, s.valence) for s in segments] or [
+                    (0.0, r.duration, None, None, {}, r.reason, None, None)]  # fmt: skip
+            for start, end, emotion, conf, probs, reason, arousal, valence in rows:
                 row = base | {"start": start, "end": end, "emotion": emotion}
                 row |= {"confidence": conf, "reason": reason}
+                row |= {"arousal": arousal, "valence": valence}
                 row |= {f"p_{k}": v for k, v in (probs or {}).items()}
                 self.csv.writerow(row)
         self.out.flush()

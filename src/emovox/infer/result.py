@@ -23,6 +23,8 @@ class Result:
     emotion: str | None = None
     confidence: float | None = None
     probabilities: dict[str, float] | None = None
+    arousal: float | None = None  # in [-1, 1]: where the probabilities sit (data.labels)
+    valence: float | None = None
     speech: bool | None = None
     reason: str | None = None
     detail: str | None = None

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from emovox.audio.decode import SAMPLE_RATE as SR
+from emovox.data.labels import dimensions
 
 ENVELOPE_RATE = 100  # envelope points per second (peaks of 10 ms)
 
@@ -44,6 +45,8 @@ class Segment:
     confidence: float
     probabilities: dict[str, float]
     reason: str | None = None  # why emotion is None: "unsure" or "unfamiliar"
+    arousal: float | None = None  # in [-1, 1], from the probabilities (data.labels.AROUSAL)
+    valence: float | None = None  # in [-1, 1] (data.labels.VALENCE)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,16 +128,16 @@ def segments(
         )
         for s, e, k in pieces:
             p = grid[a + s : a + e].mean(0)
+            probs = {lab: round(float(v), 4) for lab, v in zip(labels, p, strict=True)}
             out.append(
                 Segment(
                     start=round(float(times[a + s] - cfg.step / 2), 3),
                     end=round(float(times[a + e - 1] + cfg.step / 2), 3),
                     emotion=labels[k] if k >= 0 else None,
                     confidence=round(float(p.max()), 4),
-                    probabilities={
-                        lab: round(float(v), 4) for lab, v in zip(labels, p, strict=True)
-                    },
+                    probabilities=probs,
                     reason=None if k >= 0 else ("unsure", "unfamiliar")[-1 - k],
+                    **dimensions(probs),
                 )
             )
     return out

@@ -13,6 +13,8 @@ class SegmentOut(BaseModel):
     confidence: float
     probabilities: dict[str, float]
     reason: str | None = None
+    arousal: float | None = None  # in [-1, 1], from the probabilities
+    valence: float | None = None
 
 
 class SummaryOut(BaseModel):
@@ -29,6 +31,8 @@ class Answer(BaseModel):
     emotion: str | None
     confidence: float | None
     probabilities: dict[str, float] | None
+    arousal: float | None
+    valence: float | None
     speech: bool | None
     reason: str | None
     detail: str | None

@@ -1,0 +1,159 @@
+"""Leave-one-corpus-out: the generalisation benchmark that chooses emovox's defaults. Each
+corpus (RAVDESS, ASED, nEMO) is held out in turn: a model is trained on the other two and
+tested on all of the held-out one, on the classes it shares with them. Per held-out corpus:
+UA and per-class recall as trained (plain) and adapted to each test speaker from 10 of their
+unlabelled clips, and binary arousal UA (high: angry, fear, happy, surprise; low: neutral,
+sad, calm; ``emovox.data.labels.AROUSAL``) from the same probabilities. One command prints the
+whole table; ``--set`` tries a lever (any training config key), ``--name`` files it.
+
+    python benchmarks/loco.py                                    # today's recipe, no copies
+    python benchmarks/loco.py --name ls02 --set optim.label_smoothing=0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cross_corpus import ENROLL, adapted  # noqa: E402
+
+from emovox import data  # noqa: E402
+from emovox.audio.frontend import Frontend  # noqa: E402
+from emovox.cli.commands import _set_value  # noqa: E402
+from emovox.data.corpora import Manifest  # noqa: E402
+from emovox.data.labels import AROUSAL  # noqa: E402
+from emovox.evaluation.metrics import metrics  # noqa: E402
+from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.models.inputs import encoder_inputs  # noqa: E402
+from emovox.models.loading import load_checkpoint  # noqa: E402
+from emovox.store.runs import RunFolder  # noqa: E402
+from emovox.store.typed import merge  # noqa: E402
+from emovox.train import config, experiments  # noqa: E402
+
+CORPORA = {
+    "nemo": "../shared/datasets/nemo",
+    "ased": "../shared/datasets/ased",
+    "ravdess": "../shared/datasets/ravdess",
+}
+
+
+def train(held: str, out: Path, overrides: dict) -> Path:
+    """The run that holds ``held`` out (trained once; a finished run is reused)."""
+    if not (out / "metrics.json").exists():
+        flags = {"data": list(CORPORA.values()), "protocol": "cross-corpus",
+                 "test_corpus": held, "labels": 7, "variants": 0}  # fmt: skip
+        cfg = config.load_config(None, merge(flags, overrides))
+        experiments.run(cfg, out)
+    return out
+
+
+def statistics(run: Path) -> tuple[Predictor, list[np.ndarray], list]:
+    """The run's predictor, each member's raw statistics of the test clips (from the cache
+    training filled) and the clips' manifest rows."""
+    folder = RunFolder(run)
+    members = folder.members() if folder.is_ensemble else [folder]
+    test = set(members[0].read_split()["test"])
+    rows = [r for r in Manifest.read_tsv(members[0].manifest).rows if r.path in test]
+    clips = data.load_clips(rows)
+    inputs = []
+    for m in members:
+        loaded = load_checkpoint(m.checkpoint("model"))
+        through = clips.through(Frontend.from_meta(loaded.meta))
+        states, _ = encoder_inputs(loaded.model, loaded.encoder, loaded.meta["encoder"],
+                                   through.waves, through.keys, m.cache())  # fmt: skip
+        inputs.append(np.stack([s.reshape(-1) for s in states]).astype(np.float32))
+    return Predictor.load(run), inputs, clips.rows
+
+
+def arousal_ua(probs: np.ndarray, labels: tuple[str, ...], truth: list[str]) -> float | None:
+    """Binary arousal UA: high against low probability mass, on clips of a high or low label."""
+    axis = np.array([AROUSAL[k] for k in labels])
+    pred = probs[:, axis > 0].sum(1) > probs[:, axis < 0].sum(1)
+    y = np.array([AROUSAL[e] for e in truth])
+    keep = y != 0
+    if not keep.any():
+        return None
+    hits = [(pred[keep] == want)[y[keep] == (1 if want else -1)].mean() for want in (True, False)]
+    return float(np.mean(hits))
+
+
+def score(run: Path, seed: int) -> dict:
+    predictor, inputs, rows = statistics(run)
+    labels, truth = predictor.labels, [r.emotion for r in rows]
+    y = np.array([labels.index(e) for e in truth])
+    out = {"clips": len(y), "labels": list(labels)}
+    normalised = any(predictor.speaker_normalised())
+    ways = {"adapted": adapted(predictor, inputs, [r.speaker for r in rows], seed)}
+    if not normalised:  # a speaker-normalised head has no answer without enrollment
+        ways["plain"] = inputs
+    for name, x in ways.items():
+        probs = predictor.classify(x)[0]
+        m = metrics(y, probs.argmax(1), labels)
+        present = sorted(set(truth))
+        out[name] = {
+            "ua": m["uar"],
+            "recall": {k: m["per_class"][k]["recall"] for k in labels if k in present},
+            "arousal_ua": arousal_ua(probs, labels, truth),
+        }
+    return out
+
+
+def table(results: dict, name: str) -> str:
+    lines = [f"### {name}", "", "| held out | clips | UA plain | arousal UA plain | lowest "
+             f"recall plain | UA adapted ({ENROLL} clips/speaker) | arousal UA adapted |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    means: dict[str, list[float]] = {}
+    for held, r in results.items():
+        cells = []
+        for way in ("plain", "adapted"):
+            got = r.get(way)
+            if got is None:
+                cells.append(("-", "-", "-"))
+                continue
+            low = min(got["recall"].items(), key=lambda kv: kv[1])
+            cells.append((f"{100 * got['ua']:.1f}%", f"{100 * got['arousal_ua']:.1f}%",
+                          f"{low[0]} {100 * low[1]:.1f}"))  # fmt: skip
+            means.setdefault(way, []).append(got["ua"])
+            means.setdefault(way + "_arousal", []).append(got["arousal_ua"])
+        (p_ua, p_ar, p_low), (a_ua, a_ar, _) = cells
+        lines.append(f"| {held} | {r['clips']} | {p_ua} | {p_ar} | {p_low} | {a_ua} | {a_ar} |")
+    mean = {k: f"**{100 * float(np.mean(v)):.1f}%**" for k, v in means.items()}
+    cols = [mean.get(k, "-") for k in ("plain", "plain_arousal", "adapted", "adapted_arousal")]
+    lines.append("| **mean** | | {} | {} | | {} | {} |".format(*cols))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--name", default="default", help="the lever's name (its runs' folder)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
+    ap.add_argument("--runs", type=Path, default=Path("runs/loco"))
+    ap.add_argument("--seed", type=int, default=0, help="which enrollment clips are drawn")
+    ap.add_argument("--held-out", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    args = ap.parse_args()
+    overrides: dict = {}
+    for item in args.set:
+        _set_value(overrides, item)
+    results, started = {}, time.time()
+    for held in args.held_out:
+        run = train(held, args.runs / args.name / held, overrides)
+        results[held] = score(run, args.seed)
+    (args.runs / args.name / "loco.json").write_text(
+        json.dumps({"set": args.set, "results": results}, indent=1)
+    )
+    print(table(results, f"{args.name}: {' '.join(args.set) or 'the default recipe'} "
+                f"({time.time() - started:.0f} s)"))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
