@@ -170,7 +170,8 @@ def _open_page(p, url: str):
 def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, recording, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    expected = server.post(clip).json()["emotion"]
+    answer = server.post(clip).json()
+    expected = answer["emotion"]
     shots = Path(os.environ.get("EMOVOX_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
         browser, page = _open_page(p, server.url)
@@ -180,6 +181,8 @@ def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, reco
         )
         assert page.inner_text("#top-emotion").lower() == expected  # shown capitalised
         assert page.locator(".bar").count() == 7
+        arousal = f"({'+' if answer['arousal'] >= 0 else '−'}{abs(answer['arousal']):.2f})"
+        assert arousal in page.inner_text("#dimensions")  # the API's arousal, on the page
         page.set_input_files("#file", str(recording))
         page.wait_for_function(
             "Number(document.querySelector('#timeline').dataset.segments) > 0", timeout=120000

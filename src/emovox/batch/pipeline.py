@@ -1,13 +1,12 @@
-"""The batch job on Ray Data: plan -> read and hash (CPU tasks) -> analyse (an actor pool, one
-loaded model per actor, GPUs where the cluster has them) -> write (Parquet parts as they are
-made). Ray is an optional extra; this is the one module that imports it."""
+"""The batch job on Ray Data: plan -> read and hash (CPU tasks) -> analyse and write (an actor
+pool, one loaded model per actor, GPUs where the cluster has them, each batch's Parquet part
+written as it is made). Ray is an optional extra; this is the one module that imports it."""
 
 from __future__ import annotations
 
 import hashlib
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,17 +109,17 @@ def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id: str, progress:
             "analysis": cfg.analysis,
             "schema": output.result_schema(labels, extras, cfg.segments),
             "run_id": run_id,
+            "out": str(cfg.out),
         },
         compute=ray.data.ActorPoolStrategy(size=workers),
         batch_size=cfg.batch_size,
         batch_format="pyarrow",
         **analysis_res,
     )
-    # writing reserves no CPU either: with every CPU held by an actor, a write task that
-    # waited for one would hold every result back until the last batch
-    with warnings.catch_warnings():  # Ray 2.60 warns about its own documented argument
-        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-        ds.write_datasink(_sink(ray)(cfg.out), ray_remote_args={"num_cpus": 0})
+    # the actors write their own parts: a separate write stage would need CPUs the actors
+    # hold (and so wait for the last batch) or start processes of its own
+    for _ in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        pass
 
 
 def read_and_hash(table: pa.Table) -> pa.Table:
@@ -164,13 +163,16 @@ def read_and_hash(table: pa.Table) -> pa.Table:
 class Analyse:
     """One actor: the model loaded once, then batches of read inputs -> results rows."""
 
-    def __init__(self, model, engine, device, analysis, schema: pa.Schema, run_id: str) -> None:
+    def __init__(
+        self, model, engine, device, analysis, schema: pa.Schema, run_id: str, out: str
+    ) -> None:
         import emovox
         from emovox.infer.analyzer import AnalysisConfig
 
         self.model = emovox.load_model(model, device, AnalysisConfig(**analysis), engine)
         self.labels, self.schema, self.run_id = self.model.labels, schema, run_id
         self.segments = "segments" in schema.names
+        self.out = Path(out)
 
     def __call__(self, table: pa.Table) -> pa.Table:
         from emovox.infer.result import Result
@@ -187,26 +189,11 @@ class Analyse:
             status = "failed" if result.error and row["status"] != "vanished" else row["status"]
             out.append({**row, **answer, "status": status, "run_id": self.run_id})
         names = self.schema.names
-        return pa.Table.from_pylist([{n: r.get(n) for n in names} for r in out], self.schema)
-
-
-def _sink(ray):
-    """The Datasink class (defined once Ray is imported)."""
-
-    class ResultsSink(ray.data.Datasink):
-        """Each write task's rows as one atomically written part."""
-
-        def __init__(self, out: Path) -> None:
-            self.out = Path(out)
-
-        def write(self, blocks, ctx) -> int:
-            tables = [pa.table(b) if not isinstance(b, pa.Table) else b for b in blocks]
-            tables = [t for t in tables if t.num_rows]
-            if not tables:
-                return 0
-            return output.write_part(self.out, pa.concat_tables(tables))
-
-    return ResultsSink
+        table = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in out], self.schema)
+        # written here, whole, the moment it is made: a repeat of this call after the actor
+        # died writes the same part under the same name
+        output.write_part(self.out, table)
+        return table.select(["path", "status"])
 
 
 def _labels(model: str | None) -> tuple[str, ...]:

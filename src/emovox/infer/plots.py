@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from emovox.data.labels import AROUSAL, dimensions
 from emovox.infer.palette import colour
 from emovox.infer.timeline import Segment, time_held
 from emovox.store.atomic import save_figure
 
 DETAIL_SECONDS = 180.0  # longer recordings get the overview
 MAX_BINS = 120  # bars of the overview at most; a bin is a minute up to two hours
+AROUSAL_LINE = {"color": "0.1", "lw": 1.3, "ls": "--"}
 _STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
 
 
@@ -135,7 +137,18 @@ def _curves(ax, view: View) -> None:
     ax.set_ylim(0, 1.04)  # a probability of 1.0 stays above the frame
     ax.set_ylabel("probability")
     ax.grid(axis="y", color="0.9")
+    axis = np.array([AROUSAL.get(lab, 0) for lab in view.labels], dtype=np.float32)
+    _arousal_axis(ax).plot(view.times, masked @ axis, **AROUSAL_LINE)
     _time_axis(ax, view.duration)
+
+
+def _arousal_axis(ax):
+    """A right-hand axis for arousal, -1 (low) to +1 (high)."""
+    right = ax.twinx()
+    right.set_ylim(-1.08, 1.08)
+    right.set_yticks([-1, 0, 1], ["low", "0", "high"])
+    right.set_ylabel("arousal (dashed)")
+    return right
 
 
 def _bars(ax, view: View) -> None:
@@ -148,7 +161,8 @@ def _bars(ax, view: View) -> None:
     ax.barh(names, [probs[n] for n in names], color=[colour(n) for n in names])
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
-    ax.set_xlabel("probability")
+    dims = dimensions(probs)
+    ax.set_xlabel(f"probability (arousal {dims['arousal']:+.2f}, valence {dims['valence']:+.2f})")
 
 
 def _shares(view: View, width: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -171,11 +185,27 @@ def _overview(ax, view: View) -> None:
         hatch=[None] * len(view.labels) + ["///", None],
     )  # fmt: skip
     ax.set_ylim(0, 1)
+    arousal = _binned_arousal(view.segments, starts, width)
+    _arousal_axis(ax).step(x, np.append(arousal, arousal[-1:]), where="post", **AROUSAL_LINE)
     minutes = int(width // 60)
     ax.set_ylabel("share of each minute" if minutes == 1 else f"share of each {minutes} minutes")
     ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
     _time_axis(ax, view.duration)
     ax.set_xlabel("")
+
+
+def _binned_arousal(segments: list[Segment], starts: np.ndarray, width: float) -> np.ndarray:
+    """Each bin's arousal: the mean over its speech, each segment weighted by its time there
+    (NaN for a bin without any)."""
+    total, weight = np.zeros(len(starts)), np.zeros(len(starts))
+    for s in segments:
+        if s.arousal is None:
+            continue
+        overlap = np.clip(np.minimum(starts + width, s.end) - np.maximum(starts, s.start), 0, None)
+        total += overlap * s.arousal
+        weight += overlap
+    with np.errstate(invalid="ignore"):
+        return np.where(weight > 0, total / np.maximum(weight, 1e-9), np.nan)
 
 
 def _strip(ax, view: View) -> None:
@@ -196,6 +226,10 @@ def _legend(fig, view: View) -> None:
 
     handles = [Patch(color=colour(lab), label=lab) for lab in view.labels]
     handles.append(Patch(facecolor=colour(None), hatch="///", label="unsure"))
+    if view.times is not None or view.duration > DETAIL_SECONDS:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], label="arousal", **AROUSAL_LINE))
     if view.duration > DETAIL_SECONDS:
         handles.append(Patch(facecolor=colour("no speech"), edgecolor="0.7", label="no speech"))
     else:

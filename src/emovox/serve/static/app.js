@@ -87,6 +87,9 @@ async function show(result, blob) {
   $("top-emotion").dataset.emotion = result.emotion || "";
   $("top-confidence").textContent = result.emotion ? `${Math.round(100 * result.confidence)}%` : "";
   $("reason").textContent = [result.detail, ...(result.warnings || [])].filter(Boolean).join(" · ");
+  $("dimensions").textContent = result.arousal === null || result.arousal === undefined ? "" :
+    `arousal ${word(result.arousal, "low", "high")} (${signed(result.arousal)}) · ` +
+    `valence ${word(result.valence, "negative", "positive")} (${signed(result.valence)})`;
   drawBars(result.probabilities || {});
   const duration = result.duration || 0;
   current = { result, samples: null, from: 0, to: Math.min(duration, ZOOM_SECONDS) };
@@ -104,6 +107,9 @@ async function show(result, blob) {
   if (duration > DETAIL_SECONDS) drawOverview();
   drawTimeline();
 }
+
+function word(v, low, high) { return v > 0.25 ? high : v < -0.25 ? low : "neutral"; }
+function signed(v) { return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2); }
 
 function drawBars(probabilities) {
   const bars = $("bars");
@@ -124,6 +130,7 @@ function drawBars(probabilities) {
 function drawLegend(labels) {
   const items = [...labels, "unsure", "no speech"].map((k) =>
     `<span><i style="background:${colour(k)}" class="${k === "unsure" ? "hatch" : ""}"></i>${k}</span>`);
+  items.push('<span><i class="dashed"></i>arousal (middle: 0, top: high)</span>');
   $("legend").innerHTML = items.join("");
 }
 
@@ -244,6 +251,18 @@ function drawTimeline() {
       g.stroke();
     }
   }
+  g.strokeStyle = "#1a1a1a"; // arousal, dashed: the plot's middle is 0, its top high
+  g.lineWidth = 1.5;
+  g.setLineDash([6, 4]);
+  for (const s of shown) {
+    if (s.arousal === null || s.arousal === undefined) continue;
+    const y = top + plotH * (1 - (s.arousal + 1) / 2);
+    g.beginPath();
+    g.moveTo(Math.max(x(s.start), left), y);
+    g.lineTo(Math.min(x(s.end), W), y);
+    g.stroke();
+  }
+  g.setLineDash([]);
   const t = $("player").currentTime || 0; // playhead
   if (t >= from && t <= to) { g.fillStyle = "#000"; g.fillRect(x(t), 0, 2, H - 24); }
   axis(g, from, to, x, H - 20, W);
