@@ -129,7 +129,9 @@ def test_a_long_recording_a_bad_file_and_a_clip_in_one_call(ravdess_manifest, tm
     assert b"broken" not in text.stdout and b"broken.mp3: error:" in text.stderr
     assert text.stdout.decode().startswith(rows[0].path)
     rows_csv = _cli(str(long), rows[0].path, "--format", "csv").stdout.decode().splitlines()
-    assert rows_csv[0].startswith("path,start,end,emotion,confidence,speech,reason,error,p_angry")
+    assert rows_csv[0].startswith(
+        "path,start,end,emotion,confidence,speech,reason,arousal,valence,error,p_angry"
+    )
     assert sum(r.startswith(str(long)) for r in rows_csv) == len(talk["segments"])
 
 
