@@ -74,3 +74,13 @@ def test_both_engines_keep_the_contract_the_analyzer_types_against():
 
     with pytest.raises(TypeError, match="not an emovox Engine"):
         Analyzer(OnlyProbabilities())
+
+
+def test_engine_numpy_says_how_to_get_the_converted_encoder(tmp_path, monkeypatch):
+    """On a fresh cache the NumPy engine cannot run yet: asked for by name, it says what to
+    run (the torch path converts the encoder once), not that the model needs torch."""
+    import emovox
+
+    monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "fresh"))
+    with pytest.raises(ValueError, match=r"not converted for engine numpy yet.*--engine torch"):
+        emovox.load_model(engine="numpy")

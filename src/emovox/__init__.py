@@ -70,9 +70,7 @@ def load_model(
 
         predictor = numpy_engine.load(path)
         if predictor is None and engine == "numpy":
-            raise ValueError(
-                f"{path or 'the bundled model'} needs torch (engine numpy cannot run it)"
-            )
+            raise ValueError(numpy_engine.why_not(path))
     if predictor is None:
         from emovox.infer.torch_engine import Predictor
 

@@ -218,6 +218,24 @@ def _checked(stem: Path, meta: dict, w: dict) -> dict:
     return w
 
 
+def why_not(path: str | Path | None = None) -> str:
+    """Why :func:`load` gives None for this model, in words a user can act on."""
+    metas = runs.find_model(path).member_meta()
+    name = str(path or "the bundled model")
+    if not all(models.kind(m["model"]).numpy_predictable(m) for m in metas):
+        return f"{name} needs torch (engine numpy runs frozen, mean+std pooled encoder heads)"
+    root = default_root() / "encoders"
+    missing = [e for e in {m["encoder"] for m in metas}
+               if not (root / e / "whisper.safetensors").exists()]  # fmt: skip
+    if missing:
+        return (
+            f"{name}: the encoder {missing[0]} is not converted for engine numpy yet in "
+            f"{root}; run once with --engine torch (or "
+            "`emovox demo`), which converts it"
+        )
+    return f"{name} needs torch (its members differ in encoder or front end)"
+
+
 def load(path: str | Path | None = None) -> LitePredictor | None:
     """A torch-free predictor for a model folder or run (default: the bundled model), or None
     when the model needs torch (another kind, fine-tuned layers, speaker normalisation, or an
