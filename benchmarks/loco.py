@@ -33,7 +33,6 @@ from emovox.data.labels import AROUSAL  # noqa: E402
 from emovox.evaluation.metrics import metrics  # noqa: E402
 from emovox.infer.torch_engine import Predictor  # noqa: E402
 from emovox.models.inputs import encoder_inputs  # noqa: E402
-from emovox.models.loading import load_checkpoint  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 from emovox.store.typed import merge  # noqa: E402
 from emovox.train import config, experiments  # noqa: E402
@@ -63,14 +62,14 @@ def statistics(run: Path) -> tuple[Predictor, list[np.ndarray], list]:
     test = set(members[0].read_split()["test"])
     rows = [r for r in Manifest.read_tsv(members[0].manifest).rows if r.path in test]
     clips = data.load_clips(rows)
+    predictor, cache = Predictor.load(run), members[0].cache()
     inputs = []
-    for m in members:
-        loaded = load_checkpoint(m.checkpoint("model"))
-        through = clips.through(Frontend.from_meta(loaded.meta))
-        states, _ = encoder_inputs(loaded.model, loaded.encoder, loaded.meta["encoder"],
-                                   through.waves, through.keys, m.cache())  # fmt: skip
+    for m in predictor.members:  # one loaded model per member, as the predictor holds them
+        through = clips.through(Frontend.from_meta(m.meta))
+        states, _ = encoder_inputs(m.model, m.encoder, m.meta["encoder"],
+                                   through.waves, through.keys, cache)  # fmt: skip
         inputs.append(np.stack([s.reshape(-1) for s in states]).astype(np.float32))
-    return Predictor.load(run), inputs, clips.rows
+    return predictor, inputs, clips.rows
 
 
 def arousal_ua(probs: np.ndarray, labels: tuple[str, ...], truth: list[str]) -> float | None:

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from emovox.batch import INSTALL, output, plan
+from emovox.batch import output, plan, require
 
 BLOCK_BYTES = 1 << 20
-
-
-class RayMissing(ImportError, RuntimeError):
-    """Ray is not installed (a RuntimeError too, so the command line says it in one line)."""
 
 
 @dataclass(frozen=True)
@@ -38,19 +34,12 @@ class BatchConfig:
     analysis: dict = field(default_factory=dict)  # AnalysisConfig as keyword arguments
 
 
-def ray_module():
-    """Ray and Ray Data, or an ImportError that says how to install them."""
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise RayMissing(INSTALL) from None
-    return ray
-
-
 def run(cfg: BatchConfig, progress: bool = True) -> dict:
     """Run the job (resuming whatever ``cfg.out`` holds); its summary."""
-    ray = ray_module()
+    require()
+    import ray
+    import ray.data  # noqa: F401 - Ray Data registers itself on ray
+
     started = time.time()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,8 +62,6 @@ def run(cfg: BatchConfig, progress: bool = True) -> dict:
 def _connect(ray, address: str | None) -> None:
     import logging
 
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = True
     if ray.is_initialized():
         return
     kwargs = {"logging_level": logging.WARNING, "log_to_driver": False}

@@ -23,7 +23,7 @@ from emovox.audio.filters import mel_filterbank
 from emovox.audio.frontend import Frontend
 from emovox.models.ensemble import apply_temperature, soft_vote
 from emovox.store import checkpoint, runs
-from emovox.store.cache import default_root
+from emovox.store.cache import CONVERTED_CONFIG, CONVERTED_WEIGHTS, encoder_dir
 from emovox.store.integrity import ModelError
 
 
@@ -98,9 +98,9 @@ class LiteWhisper:
     def __init__(self, root: Path, upto: int) -> None:
         from safetensors import safe_open
 
-        cfg = json.loads((root / "whisper.json").read_text())
+        cfg = json.loads((root / CONVERTED_CONFIG).read_text())
         self.heads, self.n_layers, self.upto = cfg["n_heads"], cfg["n_layers"], upto
-        with safe_open(str(root / "whisper.safetensors"), "np") as f:
+        with safe_open(str(root / CONVERTED_WEIGHTS), "np") as f:
             keep = [
                 k for k in f.keys() if not k.startswith("layers.") or int(k.split(".")[1]) < upto
             ]
@@ -218,19 +218,22 @@ def _checked(stem: Path, meta: dict, w: dict) -> dict:
     return w
 
 
+def _converted(encoder: str) -> Path:
+    """Where the torch path leaves an encoder's weights converted for this engine."""
+    return encoder_dir(encoder) / CONVERTED_WEIGHTS
+
+
 def why_not(path: str | Path | None = None) -> str:
     """Why :func:`load` gives None for this model, in words a user can act on."""
     metas = runs.find_model(path).member_meta()
     name = str(path or "the bundled model")
     if not all(models.kind(m["model"]).numpy_predictable(m) for m in metas):
         return f"{name} needs torch (engine numpy runs frozen, mean+std pooled encoder heads)"
-    root = default_root() / "encoders"
-    missing = [e for e in {m["encoder"] for m in metas}
-               if not (root / e / "whisper.safetensors").exists()]  # fmt: skip
+    missing = [e for e in {m["encoder"] for m in metas} if not _converted(e).exists()]
     if missing:
         return (
             f"{name}: the encoder {missing[0]} is not converted for engine numpy yet in "
-            f"{root}; run once with --engine torch (or "
+            f"{encoder_dir(missing[0]).parent}; run once with --engine torch (or "
             "`emovox demo`), which converts it"
         )
     return f"{name} needs torch (its members differ in encoder or front end)"
@@ -248,12 +251,12 @@ def load(path: str | Path | None = None) -> LitePredictor | None:
     encoders = {m["encoder"] for m in metas}
     if len({Frontend.from_meta(m) for m in metas}) > 1:
         return None  # the torch path explains the mismatch
-    root = default_root() / "encoders" / encoders.pop()
-    if encoders or not (root / "whisper.safetensors").exists():
+    weights = _converted(encoders.pop())
+    if encoders or not weights.exists():
         return None
     members = [
         (m, _checked(stem, m, checkpoint.model_state(runs.read_tensors_numpy(stem))))
         for m, stem in zip(metas, src.stems, strict=True)
     ]
     upto = max(max(m["model_config"]["enc"]["layers"]) for m in metas)
-    return LitePredictor(members, LiteWhisper(root, upto), src.temperature)
+    return LitePredictor(members, LiteWhisper(weights.parent, upto), src.temperature)

