@@ -84,6 +84,13 @@ def arousal_ua(probs: np.ndarray, labels: tuple[str, ...], truth: list[str]) -> 
     return float(np.mean(hits))
 
 
+def head_arousal_ua(arousal: np.ndarray, truth: list[str]) -> float | None:
+    """Binary arousal UA from a trained arousal head's scores (P(high) - P(low)), on clips of
+    a high or low label."""
+    probs = np.stack([arousal > 0, arousal <= 0], axis=1).astype(np.float32)
+    return arousal_ua(probs, ("angry", "sad"), truth)  # stand-ins for high and low
+
+
 def score(run: Path, seed: int) -> dict:
     predictor, inputs, rows = statistics(run)
     labels, truth = predictor.labels, [r.emotion for r in rows]
@@ -102,6 +109,9 @@ def score(run: Path, seed: int) -> dict:
             "recall": {k: m["per_class"][k]["recall"] for k in labels if k in present},
             "arousal_ua": arousal_ua(probs, labels, truth),
         }
+        dims = predictor.dimension_scores(x)
+        if dims is not None:  # the trained arousal head's own answer, beside the derived one
+            out[name]["arousal_head_ua"] = head_arousal_ua(dims[:, 0], truth)
     return out
 
 
@@ -127,6 +137,13 @@ def table(results: dict, name: str) -> str:
     mean = {k: f"**{100 * float(np.mean(v)):.1f}%**" for k, v in means.items()}
     cols = [mean.get(k, "-") for k in ("plain", "plain_arousal", "adapted", "adapted_arousal")]
     lines.append("| **mean** | | {} | {} | | {} | {} |".format(*cols))
+    heads = [
+        f"{way} {100 * float(np.mean([r[way]['arousal_head_ua'] for r in results.values()])):.1f}%"
+        for way in ("plain", "adapted")
+        if all("arousal_head_ua" in r.get(way, {}) for r in results.values())
+    ]
+    if heads:
+        lines.append(f"\nthe trained arousal head's binary arousal UA, mean: {', '.join(heads)}")
     return "\n".join(lines)
 
 

@@ -366,3 +366,24 @@ def trim_silence(
     db = 10 * np.log10(np.maximum(mse, 1e-10))
     loud = np.flatnonzero(db > db.max() - top_db)  # the loudest frame at least
     return wave[loud[0] * hop_length : min(len(wave), (loud[-1] + 1) * hop_length)]
+
+
+def mono_wave(wave, sr) -> np.ndarray | str:
+    """``wave`` as finite float32 mono samples, or what is wrong with it (a user's array may
+    be anything: ints, strings, (channels, samples), NaN)."""
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 0 < sr <= 768_000:
+        return f"sample rate must be a whole number of Hz in 1..768000, not {sr!r}"
+    wave = np.asarray(wave)
+    if wave.dtype.kind not in "iuf":
+        return f"a wave holds real numbers (int or float samples), not {wave.dtype}"
+    if wave.dtype.kind in "iu":  # PCM samples, scaled as a decoder would
+        info = np.iinfo(wave.dtype)
+        wave = (wave.astype(np.float64) - (info.max + 1 if info.min == 0 else 0)) / (info.max + 1)
+    if wave.ndim == 2 and 0 < min(wave.shape) <= 16:
+        wave = wave.mean(axis=int(np.argmin(wave.shape)))  # the short axis holds the channels
+    if wave.ndim != 1:
+        return f"a wave is (samples,) or (samples, channels), not {wave.shape}"
+    wave = wave.astype(np.float32)
+    if not np.isfinite(wave).all():
+        return f"{int((~np.isfinite(wave)).sum())} samples are NaN or infinite"
+    return wave

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 #: Every corpus reader maps its own codes onto these names.
 VOCABULARY = ("neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise")
 
@@ -70,6 +72,12 @@ VALENCE = {
     "fear": -1,
     "sad": -1,
 }
+
+
+def axes(labels: tuple[str, ...] | list[str]) -> np.ndarray:
+    """(classes, 2): each label's place on arousal and valence, so ``probs @ axes(labels)`` is
+    where distributions over ``labels`` sit on the two axes (what :func:`dimensions` says)."""
+    return np.array([[AROUSAL.get(k, 0), VALENCE.get(k, 0)] for k in labels], dtype=np.float32)
 
 
 def dimensions(probabilities: dict[str, float]) -> dict[str, float]:

@@ -21,7 +21,7 @@ import soxr
 from emovox import audio
 from emovox.audio import vad
 from emovox.audio.decode import SAMPLE_RATE as SR
-from emovox.data.labels import dimensions
+from emovox.data.labels import axes
 from emovox.infer import timeline
 from emovox.infer.engine import Engine
 from emovox.infer.result import REASONS, Result, headline
@@ -138,7 +138,7 @@ class Analyzer:
         if isinstance(x, np.ndarray):
             if sr is None:
                 raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
-            mono = _mono_wave(x, sr)
+            mono = audio.mono_wave(x, sr)
             if isinstance(mono, str):
                 return "<wave>", Result("<wave>", error=mono), None
             if sr != SR and len(mono):
@@ -227,29 +227,34 @@ class Analyzer:
         """Pass 2: windows scored as their audio arrives, then the curve, segments, summary."""
         cfg = self.cfg.timeline
         spans = timeline.windows(regions, cfg)
-        probs, odd = self._score(blocks(), spans, scan.n, progress)
-        # unfamiliarity rides along the curve as one more column
-        scored = np.concatenate([probs, odd[:, None]], axis=1)
+        probs, odd, dims = self._score(blocks(), spans, scan.n, progress)
+        # arousal, valence and unfamiliarity ride along the curve as three more columns
+        scored = np.concatenate([probs, dims, odd[:, None]], axis=1)
         times, grid, covered = timeline.curve(spans, scored, scan.n / SR, cfg.step)
         odd_curve, grid = grid[:, -1], timeline.smooth(grid[:, :-1], covered, cfg.smooth, cfg.step)
+        grid, dims = grid[:, :-2], grid[:, -2:]
         unsure = odd_curve > self.cfg.unfamiliar
-        segs = timeline.segments(times, grid, covered, self.labels, self.cfg.threshold, cfg, unsure)
+        segs = timeline.segments(
+            times, grid, covered, self.labels, self.cfg.threshold, cfg, unsure, dims
+        )
         summ = timeline.summary(segs, self.labels, scan.n / SR)
         result = Result(name, speech=True, duration=summ["duration"], warnings=scan.warnings)
         result.segments, result.summary = segs, summ
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
         # (each speech second counts once), so label, confidence and threshold agree
-        self._decide(result, grid[covered].mean(0), float(np.nanmean(odd_curve[covered])))
-        self._draw(plot, result, scan, regions, (times, grid, covered))
+        self._decide(
+            result, grid[covered].mean(0), float(np.nanmean(odd_curve[covered])), dims[covered]
+        )
+        self._draw(plot, result, scan, regions, (times, grid, covered, dims))
         return result
 
-    def _draw(self, plot, result: Result, scan: timeline.Scan, regions, curve=(None,) * 3) -> None:
+    def _draw(self, plot, result: Result, scan: timeline.Scan, regions, curve=(None,) * 4) -> None:
         """The picture of ``result`` at ``plot`` (nothing when no picture was asked for)."""
         if not plot:
             return
         from emovox.infer import plots
 
-        times, grid, covered = curve
+        times, grid, covered, dims = curve
         view = plots.View(
             labels=self.labels,
             duration=scan.n / SR,
@@ -262,15 +267,17 @@ class Analyzer:
             times=times,
             grid=grid,
             covered=covered,
+            dims=dims,
             probabilities=result.probabilities,
+            arousal_valence=(result.arousal, result.valence),
         )
         plots.draw(plot, view)
 
     def _decide_clips(self, clips: list[_Clip]) -> list[Result]:
         """Clips through the model in one batch; each answer is its one segment."""
-        probs, odd = self.predictor.predict_scored([c.wave for c in clips])
-        for c, p, o in zip(clips, probs, odd, strict=True):
-            r = self._decide(c.result, p, float(o))
+        probs, odd, dims = self._predict([c.wave for c in clips])
+        for c, p, o, d in zip(clips, probs, odd, dims, strict=True):
+            r = self._decide(c.result, p, float(o), d[None])
             start, end = (round(t, 3) for t in c.span)
             seg = Segment(start, end, r.emotion, r.confidence, dict(r.probabilities), r.reason,
                           r.arousal, r.valence)  # fmt: skip
@@ -279,14 +286,31 @@ class Analyzer:
                 c.draw(r)
         return [c.result for c in clips]
 
+    def _predict(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(probabilities (n, classes), unfamiliarity (n,), arousal and valence (n, 2)) of
+        waves read alone."""
+        p = self.predictor
+        if p.reads_statistics and not any(p.speaker_normalised()):
+            return self._classify(p.member_inputs(waves))
+        probs, odd = p.predict_scored(waves)
+        return probs, odd, probs @ axes(self.labels)
+
+    def _classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_predict` from member statistics: arousal and valence from the model's
+        trained heads, or, without them, where the probabilities sit on the two axes."""
+        probs, odd = self.predictor.classify(inputs)
+        dims = self.predictor.dimension_scores(inputs)
+        return probs, odd, dims if dims is not None else probs @ axes(self.labels)
+
     def _score(
         self, blocks: Iterable[np.ndarray], spans, n: int, progress
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (windows, classes), unfamiliarity (windows,)), in batches; adapted
-        to the recording when asked and it has enough windows."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_predict` of every window, in batches; adapted to the recording when asked
+        and it has enough windows."""
         adapt = self._adapts(len(spans))
         out = np.zeros((len(spans), len(self.labels)), dtype=np.float32)
         odd = np.zeros(len(spans), dtype=np.float32)
+        dims = np.zeros((len(spans), 2), dtype=np.float32)
         inputs: list[np.ndarray] = []  # per member (windows, statistics), when adapting
         batch: list[tuple[int, np.ndarray]] = []
         done = 0.0
@@ -299,7 +323,7 @@ class Analyzer:
                         inputs.append(np.empty((len(spans), x.shape[1]), dtype=np.float32))
                     inputs[k][list(idx)] = x
             else:
-                out[list(idx)], odd[list(idx)] = self.predictor.predict_scored(list(waves))
+                out[list(idx)], odd[list(idx)], dims[list(idx)] = self._predict(list(waves))
             batch.clear()
             timeline.release_freed_memory()
 
@@ -316,8 +340,8 @@ class Analyzer:
         if progress:
             progress(n / SR - done)
         if adapt:
-            out, odd = self.predictor.classify(self._adapted(inputs))
-        return out, odd
+            return self._classify(self._adapted(inputs))
+        return out, odd, dims
 
     def _adapts(self, windows: int) -> bool:
         """Whether this recording's windows are adapted to it: asked for (or required by
@@ -347,15 +371,16 @@ class Analyzer:
                 out.append(x + (mean - mu).astype(np.float32))
         return out
 
-    def _decide(self, result: Result, probs: np.ndarray, odd: float = np.nan) -> Result:
+    def _decide(self, result: Result, probs: np.ndarray, odd: float, dims: np.ndarray) -> Result:
         """Top emotion, or None with a reason when its probability is under the threshold or
-        the input is unlike the speech the model learned from."""
+        the input is unlike the speech the model learned from; arousal and valence, the mean
+        of ``dims`` (n, 2)."""
         k = int(probs.argmax())
         result.confidence = round(float(probs[k]), 4)
         result.probabilities = {
             lab: round(float(p), 4) for lab, p in zip(self.labels, probs, strict=True)
         }
-        result.arousal, result.valence = dimensions(result.probabilities).values()
+        result.arousal, result.valence = (round(float(v), 4) for v in dims.mean(0))
         cfg = self.cfg
         result.emotion, result.reason, result.detail = self.labels[k], None, None
         if odd > cfg.unfamiliar:
@@ -371,24 +396,3 @@ class Analyzer:
         if self._vad is None:
             self._vad = vad.SpeechDetector()
         return self._vad
-
-
-def _mono_wave(wave, sr) -> np.ndarray | str:
-    """``wave`` as finite float32 mono samples, or what is wrong with it (a user's array may
-    be anything: ints, strings, (channels, samples), NaN)."""
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 0 < sr <= 768_000:
-        return f"sample rate must be a whole number of Hz in 1..768000, not {sr!r}"
-    wave = np.asarray(wave)
-    if wave.dtype.kind not in "iuf":
-        return f"a wave holds real numbers (int or float samples), not {wave.dtype}"
-    if wave.dtype.kind in "iu":  # PCM samples, scaled as a decoder would
-        info = np.iinfo(wave.dtype)
-        wave = (wave.astype(np.float64) - (info.max + 1 if info.min == 0 else 0)) / (info.max + 1)
-    if wave.ndim == 2 and 0 < min(wave.shape) <= 16:
-        wave = wave.mean(axis=int(np.argmin(wave.shape)))  # the short axis holds the channels
-    if wave.ndim != 1:
-        return f"a wave is (samples,) or (samples, channels), not {wave.shape}"
-    wave = wave.astype(np.float32)
-    if not np.isfinite(wave).all():
-        return f"{int((~np.isfinite(wave)).sum())} samples are NaN or infinite"
-    return wave

@@ -31,6 +31,10 @@ class Engine(Protocol):
     def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, unfamiliarity) from per-member statistics."""
 
+    def dimension_scores(self, inputs: list[np.ndarray]) -> np.ndarray | None:
+        """Arousal and valence in [-1, 1], (n, 2): P(high) - P(low) of the model's trained
+        heads, averaged over members; None when its members have no such heads."""
+
     def training_means(self) -> list[np.ndarray]:
         """Per member, the mean statistics of its training clips."""
 

@@ -175,14 +175,23 @@ class LitePredictor:
         """(calibrated probabilities, unfamiliarity) from each member's statistics."""
         probs, odd = [], []
         for (_, w), x in zip(self.members, inputs, strict=True):
-            z = (x - w["enc.norm_mean"]) / w["enc.norm_std"]  # (n, dim)
+            z, h = _hidden(w, x)
             odd.append((z * z).mean(1))
-            h = _gelu(z @ w["enc.mlp.1.weight"].T + w["enc.mlp.1.bias"])
-            logits = h @ w["head.weight"].T + w["head.bias"]
-            e = np.exp(logits - logits.max(1, keepdims=True))
-            probs.append(e / e.sum(1, keepdims=True))
+            probs.append(_softmax(h @ w["head.weight"].T + w["head.bias"]))
         out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
         return out, np.mean(odd, axis=0).astype(np.float32)
+
+    def dimension_scores(self, inputs: list[np.ndarray]) -> np.ndarray | None:
+        """Arousal and valence (n, 2) in [-1, 1] from the members' trained heads, as the
+        torch engine computes them; None unless every member has them."""
+        if not all("dims.weight" in w for _, w in self.members):
+            return None
+        out = []
+        for (_, w), x in zip(self.members, inputs, strict=True):
+            logits = _hidden(w, x)[1] @ w["dims.weight"].T + w["dims.bias"]  # (n, 6)
+            p = _softmax(logits.reshape(len(x), 2, 3))
+            out.append(p[..., 2] - p[..., 0])
+        return np.mean(out, axis=0).astype(np.float32)
 
     def training_means(self) -> list[np.ndarray]:
         """Per member, the mean of the statistics it was trained on."""
@@ -192,6 +201,17 @@ class LitePredictor:
         return [False for _ in self.members]  # such models need torch (emovox.models)
 
     reads_statistics = True
+
+
+def _hidden(w: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(standardised statistics, the hidden layer) a member's heads read."""
+    z = (x - w["enc.norm_mean"]) / w["enc.norm_std"]  # (n, dim)
+    return z, _gelu(z @ w["enc.mlp.1.weight"].T + w["enc.mlp.1.bias"])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 _NEEDED = (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emovox.data.labels import AROUSAL, dimensions
+from emovox.data.labels import axes, dimensions
 from emovox.infer.palette import colour
 from emovox.infer.timeline import Segment, time_held
 from emovox.store.atomic import save_figure
@@ -41,6 +41,8 @@ class View:
     grid: np.ndarray | None = None
     covered: np.ndarray | None = None
     probabilities: dict[str, float] | None = None  # the overall answer's
+    dims: np.ndarray | None = None  # arousal and valence along the curve (T, 2)
+    arousal_valence: tuple[float | None, float | None] = (None, None)  # ... and its place
 
 
 def clock(seconds: float, _pos=None) -> str:
@@ -137,8 +139,8 @@ def _curves(ax, view: View) -> None:
     ax.set_ylim(0, 1.04)  # a probability of 1.0 stays above the frame
     ax.set_ylabel("probability")
     ax.grid(axis="y", color="0.9")
-    axis = np.array([AROUSAL.get(lab, 0) for lab in view.labels], dtype=np.float32)
-    _arousal_axis(ax).plot(view.times, masked @ axis, **AROUSAL_LINE)
+    arousal = view.dims[:, 0] if view.dims is not None else view.grid @ axes(view.labels)[:, 0]
+    _arousal_axis(ax).plot(view.times, np.where(view.covered, arousal, np.nan), **AROUSAL_LINE)
     _time_axis(ax, view.duration)
 
 
@@ -161,8 +163,10 @@ def _bars(ax, view: View) -> None:
     ax.barh(names, [probs[n] for n in names], color=[colour(n) for n in names])
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
-    dims = dimensions(probs)
-    ax.set_xlabel(f"probability (arousal {dims['arousal']:+.2f}, valence {dims['valence']:+.2f})")
+    a, v = view.arousal_valence
+    if a is None:
+        a, v = dimensions(probs).values()
+    ax.set_xlabel(f"probability (arousal {a:+.2f}, valence {v:+.2f})")
 
 
 def _shares(view: View, width: float) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -45,7 +45,8 @@ class Segment:
     confidence: float
     probabilities: dict[str, float]
     reason: str | None = None  # why emotion is None: "unsure" or "unfamiliar"
-    arousal: float | None = None  # in [-1, 1], from the probabilities (data.labels.AROUSAL)
+    arousal: float | None = None  # in [-1, 1]: the model's arousal head, or where its
+    #   probabilities sit on data.labels.AROUSAL (models without the head)
     valence: float | None = None  # in [-1, 1] (data.labels.VALENCE)
 
     def to_dict(self) -> dict:
@@ -114,10 +115,12 @@ def segments(
     threshold: float,
     cfg: TimelineConfig,
     unsure: np.ndarray | None = None,
+    dims: np.ndarray | None = None,
 ) -> list[Segment]:
     """Runs of one emotion on the curve (None where the top probability is below
     ``threshold``, reason "unsure", or ``unsure`` is set, reason "unfamiliar"); runs shorter
-    than ``min_segment`` join the neighbour they resemble most."""
+    than ``min_segment`` join the neighbour they resemble most. Arousal and valence: the
+    mean of the ``dims`` curve (T, 2) over the run, or where its probabilities sit."""
     top = np.where(grid.max(1) >= threshold, grid.argmax(1), -1)
     if unsure is not None:
         top = np.where(unsure, -2, top)
@@ -129,6 +132,10 @@ def segments(
         for s, e, k in pieces:
             p = grid[a + s : a + e].mean(0)
             probs = {lab: round(float(v), 4) for lab, v in zip(labels, p, strict=True)}
+            if dims is None:
+                av = dimensions(probs)
+            else:
+                av = dict(zip(("arousal", "valence"), dims[a + s : a + e].mean(0), strict=True))
             out.append(
                 Segment(
                     start=round(float(times[a + s] - cfg.step / 2), 3),
@@ -137,7 +144,7 @@ def segments(
                     confidence=round(float(p.max()), 4),
                     probabilities=probs,
                     reason=None if k >= 0 else ("unsure", "unfamiliar")[-1 - k],
-                    **dimensions(probs),
+                    **{k: round(float(v), 4) for k, v in av.items()},
                 )
             )
     return out

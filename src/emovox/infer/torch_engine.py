@@ -195,6 +195,21 @@ class Predictor:
         out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
         return out, np.mean(odd, axis=0).astype(np.float32)
 
+    @torch.no_grad()
+    def dimension_scores(self, inputs: list[np.ndarray]) -> np.ndarray | None:
+        """Arousal and valence (n, 2) in [-1, 1]: P(high) - P(low) of each member's trained
+        heads (``model_config.dimensions``), averaged; None unless every member has them."""
+        if not all(getattr(m.model, "dims", None) is not None for m in self.members):
+            return None
+        out = []
+        for m, x in zip(self.members, inputs, strict=True):
+            pooled = torch.from_numpy(x).float().to(self.device)
+            pooled = pooled.view(len(x), len(m.model.enc.layers), -1)
+            dims = m.model(None, None, pooled=pooled, with_dimensions=True)[1].float()
+            p = F.softmax(dims.view(len(x), 2, 3), -1).cpu().numpy()
+            out.append(p[..., 2] - p[..., 0])
+        return np.mean(out, axis=0).astype(np.float32)
+
     @property
     def reads_statistics(self) -> bool:
         return all(m.encoder is not None and reads_pooled(m.model) for m in self.members)

@@ -57,6 +57,10 @@ class HybridConfig:
     fusion_dim: int = 256
     fusion_heads: int = 4
     dropout: float = 0.3
+    # auxiliary arousal and valence heads (low / neutral / high each), trained from the
+    # categorical labels through emovox.data.labels.AROUSAL / VALENCE; the value is their
+    # loss's weight beside the categories' (0: no such heads, as in models before 0.3)
+    dimensions: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)

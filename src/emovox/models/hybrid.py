@@ -134,6 +134,9 @@ class HybridModel(nn.Module):
         else:  # one pathway: nothing to fuse, a linear classifier on its vector
             self.fusion = None
             self.head = nn.Linear(dims[0], cfg.n_classes)
+        # arousal (3 logits) then valence (3), read from what the class head reads
+        width = self.fusion.out_dim if self.fusion is not None else dims[0]
+        self.dims = nn.Linear(width, 6) if cfg.dimensions > 0 else None
 
     def run_top(self, states: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
         """Append the trainable top layers' outputs to the cached lower states."""
@@ -156,10 +159,13 @@ class HybridModel(nn.Module):
         states: list[torch.Tensor] | None = None,
         state_mask: torch.Tensor | None = None,
         pooled: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Logits (b, classes). The encoder pathway reads either hidden states (b, t, d) of
-        layers 0..split with their mask, or, frozen with ``meanstd`` pooling, the cached
-        per-layer statistics ``pooled`` (b, layers, 2d)."""
+        with_dimensions: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits (b, classes), and with ``with_dimensions`` the arousal and valence logits
+        (b, 6: low / neutral / high of each; NaN without those heads) too. The encoder
+        pathway reads either hidden states (b, t, d) of layers 0..split with their mask, or,
+        frozen with ``meanstd`` pooling, the cached per-layer statistics ``pooled``
+        (b, layers, 2d)."""
         vectors = []
         if self.cnn is not None:
             vectors.append(self.cnn(feats, feat_mask))
@@ -168,7 +174,11 @@ class HybridModel(nn.Module):
                 vectors.append(self.enc(None, None, pooled))
             else:
                 vectors.append(self.enc(self.run_top(states, state_mask), state_mask))
-        return self.head(self.fusion(vectors) if self.fusion is not None else vectors[0])
+        z = self.fusion(vectors) if self.fusion is not None else vectors[0]
+        if not with_dimensions:
+            return self.head(z)
+        dims = self.dims(z) if self.dims is not None else z.new_full((len(z), 6), float("nan"))
+        return self.head(z), dims
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Per-component parameters: encoder top layers, CNN-LSTM, encoder head, fusion + head."""
@@ -178,7 +188,12 @@ class HybridModel(nn.Module):
             ],
             "cnn_lstm": list(self.cnn.parameters()) if self.cnn else [],
             "encoder_head": list(self.enc.parameters()) if self.enc else [],
-            "head": [p for m in (self.fusion, self.head) if m is not None for p in m.parameters()],
+            "head": [
+                p
+                for m in (self.fusion, self.head, self.dims)
+                if m is not None
+                for p in m.parameters()
+            ],
         }
         return {k: v for k, v in groups.items() if v}
 

@@ -13,7 +13,7 @@ class SegmentOut(BaseModel):
     confidence: float
     probabilities: dict[str, float]
     reason: str | None = None
-    arousal: float | None = None  # in [-1, 1], from the probabilities
+    arousal: float | None = None  # in [-1, 1]: the arousal head's, or from the probabilities
     valence: float | None = None
 
 

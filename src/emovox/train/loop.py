@@ -187,6 +187,11 @@ class Step:
     amp_dtype: torch.dtype | None
     device: torch.device
 
+    @property
+    def kwargs(self) -> dict:
+        """The model's auxiliary arousal / valence outputs, when it has those heads."""
+        return {"with_dimensions": True} if getattr(self.model, "dims", None) is not None else {}
+
     def __call__(self, feats, states, target: list[int], allowed=None) -> float:
         """One step on a batch; ``allowed`` (batch, classes) bool: each clip's corpus's labels."""
         inputs = model_inputs(self.model, feats, states, self.device)
@@ -197,7 +202,9 @@ class Step:
             dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         ):
-            loss = self.loss_fn(self.net(*inputs).float(), y, *extra)
+            out = self.net(*inputs, **self.kwargs)
+            out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
+            loss = self.loss_fn(out, y, *extra)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)

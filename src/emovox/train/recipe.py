@@ -10,6 +10,7 @@ from torch import nn
 from emovox import models
 from emovox.audio.decode import SAMPLE_RATE
 from emovox.data import multicorpus
+from emovox.data.labels import AROUSAL, VALENCE
 from emovox.train.config import TrainConfig
 from emovox.train.prepare import Prepared
 from emovox.train.runtime import (
@@ -66,7 +67,36 @@ def optimiser(cfg: TrainConfig, model: nn.Module, steps: int):
 
 
 def loss(cfg: TrainConfig, prep: Prepared, n_classes: int, device: torch.device) -> nn.Module:
-    """Cross-entropy with label smoothing and (optionally) inverse-frequency class weights."""
+    """Cross-entropy with label smoothing and (optionally) inverse-frequency class weights;
+    with arousal and valence heads (``model_config.dimensions``), their losses added."""
+    base = _class_loss(cfg, prep, n_classes, device)
+    weight = float(cfg.model_config.get("dimensions", 0.0))
+    if weight <= 0:
+        return base
+    return DimensionLoss(base, prep.split.labels, weight, cfg.optim.label_smoothing, device)
+
+
+class DimensionLoss(nn.Module):
+    """The class loss plus ``weight`` x the arousal and valence heads' cross-entropies, their
+    targets the classes' places on the two axes (low / neutral / high). Class weights do not
+    apply: the axes' own classes are what the heads learn to tell apart."""
+
+    def __init__(self, base, labels, weight: float, smoothing: float, device) -> None:
+        super().__init__()
+        self.base, self.weight = base, weight
+        self.ce = nn.CrossEntropyLoss(label_smoothing=smoothing)
+        self.to_axes = torch.tensor(
+            [[AROUSAL[k] + 1, VALENCE[k] + 1] for k in labels], device=device
+        )  # (classes, 2): 0 low, 1 neutral, 2 high
+
+    def forward(self, out: tuple[torch.Tensor, torch.Tensor], y: torch.Tensor, *extra):
+        logits, dims = out
+        axes = self.to_axes[y]
+        aux = self.ce(dims[:, :3], axes[:, 0]) + self.ce(dims[:, 3:], axes[:, 1])
+        return self.base(logits, y, *extra) + self.weight * aux
+
+
+def _class_loss(cfg: TrainConfig, prep: Prepared, n_classes: int, device) -> nn.Module:
     train_idx = prep.split.train
     counts = np.bincount([prep.y[i] for i in train_idx], minlength=n_classes)
     weights = torch.tensor(
