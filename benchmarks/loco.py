@@ -6,8 +6,9 @@ unlabelled clips, and binary arousal UA (high: angry, fear, happy, surprise; low
 sad, calm; ``emovox.data.labels.AROUSAL``) from the same probabilities. One command prints the
 whole table; ``--set`` tries a lever (any training config key), ``--name`` files it.
 
-    python benchmarks/loco.py                                    # today's recipe, no copies
+    python benchmarks/loco.py --name default --calibrate         # the encoder kind's recipe
     python benchmarks/loco.py --name ls02 --set optim.label_smoothing=0.2
+    python benchmarks/loco.py --name default-x3 --set ensemble=3 --calibrate  # the bundled one's
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from emovox.audio.frontend import Frontend  # noqa: E402
 from emovox.cli.commands import _set_value  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
 from emovox.data.labels import AROUSAL  # noqa: E402
-from emovox.evaluation.metrics import metrics  # noqa: E402
+from emovox.evaluation.metrics import expected_calibration_error, metrics  # noqa: E402
 from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.models.ensemble import apply_temperature  # noqa: E402
 from emovox.models.inputs import encoder_inputs  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 from emovox.store.typed import merge  # noqa: E402
@@ -48,7 +50,7 @@ def train(held: str, out: Path, overrides: dict) -> Path:
     """The run that holds ``held`` out (trained once; a finished run is reused)."""
     if not (out / "metrics.json").exists():
         flags = {"data": list(CORPORA.values()), "protocol": "cross-corpus",
-                 "test_corpus": held, "labels": 7, "variants": 0}  # fmt: skip
+                 "test_corpus": held, "labels": 7}  # fmt: skip
         cfg = config.load_config(None, merge(flags, overrides))
         experiments.run(cfg, out)
     return out
@@ -91,7 +93,9 @@ def head_arousal_ua(arousal: np.ndarray, truth: list[str]) -> float | None:
     return arousal_ua(probs, ("angry", "sad"), truth)  # stand-ins for high and low
 
 
-def score(run: Path, seed: int) -> dict:
+def score(run: Path, seed: int, raw: dict | None = None) -> dict:
+    """The held-out corpus's row of the table; ``raw`` gets the plain answers before any
+    temperature (probabilities, truth) for :func:`calibrate`."""
     predictor, inputs, rows = statistics(run)
     labels, truth = predictor.labels, [r.emotion for r in rows]
     y = np.array([labels.index(e) for e in truth])
@@ -100,6 +104,10 @@ def score(run: Path, seed: int) -> dict:
     ways = {"adapted": adapted(predictor, inputs, [r.speaker for r in rows], seed)}
     if not normalised:  # a speaker-normalised head has no answer without enrollment
         ways["plain"] = inputs
+    if raw is not None and "plain" in ways:
+        fitted, predictor.temperature = predictor.temperature, 1.0
+        raw["probs"], raw["y"] = predictor.classify(inputs)[0], y
+        predictor.temperature = fitted
     for name, x in ways.items():
         probs = predictor.classify(x)[0]
         m = metrics(y, probs.argmax(1), labels)
@@ -113,6 +121,48 @@ def score(run: Path, seed: int) -> dict:
         if dims is not None:  # the trained arousal head's own answer, beside the derived one
             out[name]["arousal_head_ua"] = head_arousal_ua(dims[:, 0], truth)
     return out
+
+
+THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def calibrate(raw: dict[str, dict], target: float) -> tuple[dict, str]:
+    """One temperature for every held-out corpus (the negative log-likelihood of their
+    plain answers, each corpus weighted equally), and the "unsure" gate: the lowest
+    threshold on the calibrated top probability at which the answered clips of a held-out
+    corpus are right at least ``target`` of the time, on the mean over the corpora (the
+    highest listed when none is). Returns (calibration.json, a risk-coverage table)."""
+    # the held-out runs differ in label set, so one scalar is fitted on the sum of each
+    # corpus's mean negative log-likelihood (each corpus weighs the same), on a grid
+    grid = np.exp(np.linspace(np.log(0.2), np.log(5.0), 321))
+    nll = [sum(-np.log(apply_temperature(r["probs"], x)[np.arange(len(r["y"])), r["y"]] + 1e-12)
+               .mean() for r in raw.values()) for x in grid]  # fmt: skip
+    t = float(grid[int(np.argmin(nll))])
+    lines = ["| held out | ECE before / after | " + " | ".join(
+        f"answered / right at {x:.1f}" for x in THRESHOLDS) + " |",
+        "|---|---|" + "---|" * len(THRESHOLDS)]  # fmt: skip
+    right_at = {x: [] for x in THRESHOLDS}
+    for k, r in raw.items():
+        p = apply_temperature(r["probs"], t)
+        top, hit = p.max(1), p.argmax(1) == r["y"]
+        cells = []
+        for x in THRESHOLDS:
+            kept = top >= x
+            right = float(hit[kept].mean()) if kept.any() else float("nan")
+            right_at[x].append(right)
+            cells.append(f"{100 * kept.mean():.0f}% / {100 * right:.1f}%")
+        before = expected_calibration_error(r["probs"], r["y"])
+        after = expected_calibration_error(p, r["y"])
+        lines.append(f"| {k} | {before:.3f} / {after:.3f} | " + " | ".join(cells) + " |")
+    ok = [x for x in THRESHOLDS if np.mean(right_at[x]) >= target]
+    gate = ok[0] if ok else THRESHOLDS[-1]
+    how = (
+        f"fitted on leave-one-corpus-out answers ({', '.join(raw)} held out in turn; "
+        "benchmarks/loco.py --calibrate): the gate is the lowest threshold at which a held-out "
+        f"corpus's answered clips are right at least {target:.0%} of the time, mean over corpora"
+    )
+    out = {"temperature": round(t, 4), "threshold": gate, "calibration": how}
+    return out, "\n".join(lines)
 
 
 def table(results: dict, name: str) -> str:
@@ -156,19 +206,28 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/loco"))
     ap.add_argument("--seed", type=int, default=0, help="which enrollment clips are drawn")
     ap.add_argument("--held-out", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    ap.add_argument("--calibrate", type=float, metavar="RIGHT", nargs="?", const=0.5,
+                    help="also fit one temperature and the 'unsure' gate on the held-out "
+                    "answers (answered clips right at least RIGHT of the time, default 0.5): "
+                    "writes calibration.json for emovox export --calibration")  # fmt: skip
     args = ap.parse_args()
     overrides: dict = {}
     for item in args.set:
         _set_value(overrides, item)
-    results, started = {}, time.time()
+    results, raw, started = {}, {}, time.time()
     for held in args.held_out:
         run = train(held, args.runs / args.name / held, overrides)
-        results[held] = score(run, args.seed)
+        results[held] = score(run, args.seed, raw.setdefault(held, {}))
     (args.runs / args.name / "loco.json").write_text(
         json.dumps({"set": args.set, "results": results}, indent=1)
     )
     print(table(results, f"{args.name}: {' '.join(args.set) or 'the default recipe'} "
                 f"({time.time() - started:.0f} s)"))  # fmt: skip
+    if args.calibrate is not None and all(raw.values()):
+        cal, rc = calibrate(raw, args.calibrate)
+        (args.runs / args.name / "calibration.json").write_text(json.dumps(cal, indent=1))
+        print(f"\ntemperature {cal['temperature']}, unsure below {cal['threshold']} (answered"
+              f" / right of each held-out corpus's clips, calibrated):\n\n{rc}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -203,7 +203,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from emovox.store import runs
 
-    out = runs.export(args.run, args.out)
+    calibration = None
+    if args.calibration:
+        calibration = json.loads(Path(args.calibration).read_text())
+        if not {"temperature", "threshold"} <= set(calibration):
+            raise SystemExit(f"{args.calibration}: needs 'temperature' and 'threshold'")
+    out = runs.export(args.run, args.out, calibration)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"{args.run} -> {out} ({size / 1e6:.1f} MB)")
     return 0
@@ -324,6 +329,11 @@ def _add_run_parsers(sub) -> None:
     exp = sub.add_parser("export", help="a self-contained model folder from a (ensemble) run")
     exp.add_argument("run", help="run folder or ensemble run folder")
     exp.add_argument("--out", required=True, help="model folder to write")
+    exp.add_argument(
+        "--calibration",
+        help="a JSON file with the temperature and the 'unsure' threshold to ship instead of "
+        "the run's own (benchmarks/loco.py --calibrate writes one)",
+    )
     exp.set_defaults(func=_cmd_export)
 
 

@@ -142,7 +142,7 @@ invalid option value, an unavailable device, a model folder that is not a model)
 
 
 def add_predict_parser(sub) -> None:
-    from emovox.infer.analyzer import AnalysisConfig
+    from emovox.infer.analyzer import DEFAULT_THRESHOLD, AnalysisConfig
     from emovox.infer.formats import FORMATS
     from emovox.infer.timeline import TimelineConfig
 
@@ -190,8 +190,9 @@ def add_predict_parser(sub) -> None:
     pr.add_argument(
         "--threshold",
         type=_probability,
-        default=d.threshold,
-        help=f"below this top probability the answer is 'unsure' (default {d.threshold})",
+        default=None,
+        help="below this top probability the answer is 'unsure' (default: the model's own, "
+        f"fitted with its temperature; {DEFAULT_THRESHOLD} for models without one)",
     )
     pr.add_argument(
         "--window",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,7 +22,7 @@ from emovox import audio
 from emovox.audio import vad
 from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.data.labels import axes
-from emovox.infer import timeline
+from emovox.infer import adapt, timeline
 from emovox.infer.engine import Engine
 from emovox.infer.result import REASONS, Result, headline
 from emovox.infer.timeline import Segment, TimelineConfig
@@ -30,11 +30,16 @@ from emovox.infer.timeline import Segment, TimelineConfig
 __all__ = ["REASONS", "AnalysisConfig", "Analyzer", "Result", "Segment", "headline"]
 
 
+DEFAULT_THRESHOLD = 0.3  # the "unsure" gate of models that do not carry their own
+
+
 @dataclass(frozen=True)
 class AnalysisConfig:
     """Settings of the analysis around the model (defaults measured: docs/analysis.md)."""
 
-    threshold: float = 0.3  # below this calibrated top probability the answer is "unsure"
+    # below this calibrated top probability the answer is "unsure"; None: the model's own
+    # (fitted with its temperature: MODEL_CARD.md), else DEFAULT_THRESHOLD
+    threshold: float | None = None
     unfamiliar: float = 4.5  # above this unfamiliarity (about 1 on training data) too
     adapt: bool = True  # a recording's windows adapted to its own speaker (statistics models)
     adapt_min_windows: int = 10  # fewer windows than this: too little of the voice to adapt
@@ -66,7 +71,13 @@ class Analyzer:
             raise TypeError(f"{type(predictor).__name__} is not an emovox Engine (infer/engine.py)")
         self.predictor = predictor
         self.labels: tuple[str, ...] = tuple(predictor.labels)
-        self.cfg = cfg or AnalysisConfig()
+        cfg = cfg or AnalysisConfig()
+        if cfg.threshold is None:
+            cfg = replace(
+                cfg,
+                threshold=DEFAULT_THRESHOLD if predictor.threshold is None else predictor.threshold,
+            )
+        self.cfg = cfg
         self._vad: vad.SpeechDetector | None = None
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
@@ -353,23 +364,8 @@ class Analyzer:
         return wanted and windows >= self.cfg.adapt_min_windows
 
     def _adapted(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """Each member's window statistics relative to the recording itself: standardised
-        (members trained on per-speaker standardised statistics), or shifted so the
-        recording's mean becomes the training mean (the others)."""
         p = self.predictor
-        out = []
-        for x, mean, standardise in zip(
-            inputs, p.training_means(), p.speaker_normalised(), strict=True
-        ):
-            mu = x.mean(0, dtype=np.float64)  # float64 sums, float32 arrays: no copy of x grows
-            if standardise:
-                sd = (
-                    np.maximum(x.std(0, dtype=np.float64), 1e-5) if len(x) > 1 else np.ones_like(mu)
-                )
-                out.append((x - mu.astype(np.float32)) / sd.astype(np.float32))
-            else:
-                out.append(x + (mean - mu).astype(np.float32))
-        return out
+        return adapt.to_recording(inputs, p.training_means(), p.speaker_normalised())
 
     def _decide(self, result: Result, probs: np.ndarray, odd: float, dims: np.ndarray) -> Result:
         """Top emotion, or None with a reason when its probability is under the threshold or

@@ -13,6 +13,7 @@ class Engine(Protocol):
     """A loaded model (or ensemble) that answers for 16 kHz waves."""
 
     labels: tuple[str, ...]
+    threshold: float | None  # the model's own "unsure" gate (model.json), where it has one
 
     def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities, (clips, classes)."""

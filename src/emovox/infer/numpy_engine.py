@@ -145,6 +145,7 @@ class LitePredictor:
         self, members: list[tuple[dict, dict]], encoder: LiteWhisper, temperature: float
     ) -> None:
         self.members, self.encoder, self.temperature = members, encoder, temperature
+        self.threshold: float | None = None
         self.labels = tuple(members[0][0]["labels"])
         self.frontend = Frontend.from_meta(members[0][0])
 
@@ -279,4 +280,6 @@ def load(path: str | Path | None = None) -> LitePredictor | None:
         for m, stem in zip(metas, src.stems, strict=True)
     ]
     upto = max(max(m["model_config"]["enc"]["layers"]) for m in metas)
-    return LitePredictor(members, LiteWhisper(weights.parent, upto), src.temperature)
+    lite = LitePredictor(members, LiteWhisper(weights.parent, upto), src.temperature)
+    lite.threshold = src.threshold
+    return lite

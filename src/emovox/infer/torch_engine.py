@@ -57,6 +57,7 @@ class Predictor:
         for m in members:
             m.model.to(self.device)
         self.temperature = temperature
+        self.threshold: float | None = None
         self.source = source
         self.labels = tuple(members[0].meta["labels"])
         cfgs = {json.dumps(m.meta["feature_config"], sort_keys=True) for m in members}
@@ -83,7 +84,9 @@ class Predictor:
         """From a model folder, run folder, ensemble run or checkpoint stem; default: the model
         bundled with the package. ``device``: where it runs ("cpu", "cuda", ...)."""
         src = runs.find_model(path)
-        return cls(load_members(list(src.stems)), src.temperature, str(src.path), device)
+        pred = cls(load_members(list(src.stems)), src.temperature, str(src.path), device)
+        pred.threshold = src.threshold
+        return pred
 
     def _upto(self) -> dict[str, int]:
         """Per encoder id, the highest frozen layer any member reads from it."""

@@ -126,11 +126,13 @@ class RunFolder:
 
 @dataclass(frozen=True)
 class ModelSource:
-    """What a predictor loads: member checkpoint stems and the soft vote's temperature."""
+    """What a predictor loads: member checkpoint stems, the soft vote's temperature and the
+    model's own "unsure" gate (None: the analysis default)."""
 
     path: Path
     stems: tuple[Path, ...]
     temperature: float = 1.0
+    threshold: float | None = None
 
     def member_meta(self) -> list[dict]:
         """Each member's checkpoint metadata (today's names)."""
@@ -184,7 +186,7 @@ def find_model(path: str | Path | None = None) -> ModelSource:
             f"{path}: not a model (no model.json, ensemble.json, checkpoints/model.json or "
             "checkpoint stem)"
         )
-    return ModelSource(path, tuple(stems), _temperature(path, spec))
+    return ModelSource(path, tuple(stems), _temperature(path, spec), _threshold(path, spec))
 
 
 def _model_spec(folder: Path) -> dict:
@@ -209,11 +211,20 @@ def _temperature(path: Path, spec: dict) -> float:
     return float(t)
 
 
-def export(run_dir: str | Path, out: str | Path) -> Path:
+def _threshold(path: Path, spec: dict) -> float | None:
+    t = spec.get("threshold")
+    if t is not None and (not isinstance(t, int | float) or isinstance(t, bool) or not 0 <= t < 1):
+        raise ModelError(path, f"threshold must be a probability in [0, 1), not {t!r}")
+    return None if t is None else float(t)
+
+
+def export(run_dir: str | Path, out: str | Path, calibration: dict | None = None) -> Path:
     """A self-contained model folder from a run or an ensemble run: ``member{k}`` checkpoints
     (weights, feature statistics, metadata; no optimizer, no encoder weights) and
     ``model.json`` (members, temperature, labels, the training config and test metrics).
-    Written into a temporary folder, then renamed into place."""
+    ``calibration`` (``temperature``, ``threshold`` and how they were fitted) replaces the
+    run's own temperature, fitted on its validation speakers. Written into a temporary
+    folder, then renamed into place."""
     from safetensors.numpy import save_file
 
     run, out = RunFolder(run_dir), Path(out)
@@ -235,6 +246,7 @@ def export(run_dir: str | Path, out: str | Path) -> Path:
     model_spec = {
         "members": names,
         "temperature": float(spec.get("temperature", 1.0)),
+        **(calibration or {}),
         "labels": metrics["labels"],
         "train": run.read_config(),
         "metrics": {k: v for k, v in metrics.items() if k not in ("ensemble", "decode_errors")},
