@@ -11,6 +11,12 @@ setting with frame accuracy, speech/non-speech accuracy and boundary error (mean
     emovox cv --labels 8 --ensemble 3 --out runs/enc8            # adaptation: plain heads
     emovox cv --labels 8 --ensemble 3 --set speaker_norm=10 --out runs/enc8sn
     python benchmarks/timeline.py runs/enc8 --adapt 0 1 && python benchmarks/timeline.py runs/enc8sn
+
+A leave-one-corpus-out folder (``benchmarks/loco.py``: one run per held-out corpus) works the
+same way, each held-out corpus's speakers as the recordings, one row per corpus:
+
+    python benchmarks/timeline.py runs/loco/default --adapt 0 1 --per-actor 20 --speakers 12 \
+        --per-fold
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import itertools
 import json
 import sys
 import time
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,15 +42,29 @@ from emovox.infer.torch_engine import Predictor  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 
 
-def actor_recordings(fold: RunFolder, pause: tuple[float, float], per_actor: int) -> list:
-    """One recording per test actor of the fold (its ensemble's member 0 split)."""
-    member = fold.member(0)
+def actor_recordings(
+    fold: RunFolder, pause: tuple[float, float], per_actor: int, speakers: int = 0
+) -> list:
+    """One recording per test actor of the fold (its ensemble's member 0 split; the first
+    ``speakers`` of them in order of their ids, 0: all)."""
+    member = fold.member(0) if fold.is_ensemble else fold
     test = set(member.read_split()["test"])
     rows = [r for r in Manifest.read_tsv(member.manifest).rows if r.path in test]
     by: dict[str, list] = {}
     for r in rows:
         by.setdefault(r.speaker, []).append(r)
-    return [demo.build(v[:per_actor], seed=int(k[-2:]), pause=pause) for k, v in sorted(by.items())]
+    chosen = sorted(by.items())[: speakers or None]
+    return [demo.build(v[:per_actor], seed=zlib.crc32(k.encode()), pause=pause) for k, v in chosen]
+
+
+def folds(root: Path) -> list[Path]:
+    """A cv run's fold folders, or a leave-one-corpus-out folder's runs."""
+    found = sorted(root.glob("fold*")) or sorted(
+        p for p in root.iterdir() if (p / "config.json").exists()
+    )
+    if not found:
+        raise SystemExit(f"{root}: no fold*/ folders and no runs in it")
+    return found
 
 
 def main() -> None:
@@ -56,6 +77,8 @@ def main() -> None:
     ap.add_argument("--context", type=float, nargs="+", default=[TimelineConfig.context])
     ap.add_argument("--window", type=float, nargs="+", default=[TimelineConfig.window])
     ap.add_argument("--smooth", type=float, nargs="+", default=[TimelineConfig.smooth])
+    ap.add_argument("--speakers", type=int, default=0, help="recordings per fold (0: all)")
+    ap.add_argument("--per-fold", action="store_true", help="a row per fold (held-out corpus)")
     ap.add_argument("--threshold", type=float, default=AnalysisConfig.threshold)
     ap.add_argument("--unfamiliar", type=float, default=AnalysisConfig.unfamiliar)
     ap.add_argument(
@@ -63,24 +86,30 @@ def main() -> None:
     )
     args = ap.parse_args()
     settings = list(itertools.product(args.context, args.window, args.smooth, args.adapt))
-    scores: dict[tuple, list[dict]] = {s: [] for s in settings}
-    seconds = {s: 0.0 for s in settings}
+    scores: dict[tuple, list[dict]] = {}
+    seconds: dict[tuple, float] = {}
     audio_seconds = 0.0
-    for fold_dir in sorted(Path(args.cv_dir).glob("fold*")):
+    for fold_dir in folds(Path(args.cv_dir)):
         predictor = Predictor.load(fold_dir)
-        recs = actor_recordings(RunFolder(fold_dir), tuple(args.pause), args.per_actor)
+        recs = actor_recordings(
+            RunFolder(fold_dir), tuple(args.pause), args.per_actor, args.speakers
+        )
         audio_seconds += sum(len(r.wave) for r in recs) / 16000
         for setting in settings:
+            key = (*setting, fold_dir.name if args.per_fold else "all")
             analyzer = Analyzer(predictor, _config(setting, args.threshold, args.unfamiliar))
             for rec in recs:
                 t0 = time.perf_counter()
                 result = analyzer.predict(rec.wave, sr=16000)
-                seconds[setting] += time.perf_counter() - t0
-                scores[setting].append(demo.score(result, rec.truth, len(rec.wave) / 16000))
-    for setting, ss in scores.items():
-        context, window, smooth, adapt = setting
+                seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
+                scores.setdefault(key, []).append(
+                    demo.score(result, rec.truth, len(rec.wave) / 16000)
+                )
+    for key, ss in scores.items():
+        context, window, smooth, adapt, fold = key
         row = {
             "model": args.cv_dir,
+            "fold": fold,
             "context": context,
             "window": window,
             "hop": window / 2,
@@ -89,7 +118,7 @@ def main() -> None:
             "pause": list(args.pause),
             "actors": len(ss),
             "audio_s": round(audio_seconds, 1),
-            "analysis_s": round(seconds[setting], 1),
+            "analysis_s": round(seconds[key], 1),
         }
         for key in ("frame_accuracy", "speech_accuracy", "boundary_error"):
             row[key] = round(float(np.mean([s[key] for s in ss])), 4)
