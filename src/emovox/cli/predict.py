@@ -25,6 +25,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     timeline = TimelineConfig(window=args.window, hop=args.hop, smooth=args.smooth)
     cfg = AnalysisConfig(
         adapt=not args.no_adapt,
+        adapt_by=args.adapt_by,
         threshold=args.threshold,
         timeline=timeline,
         limits=audio.AudioLimits(max_seconds=args.max_seconds),
@@ -224,6 +225,14 @@ def add_predict_parser(sub) -> None:
         "--no-adapt",
         action="store_true",
         help="do not adapt a recording's windows to its own speaker (on by default: +4.5 points)",
+    )
+    pr.add_argument(
+        "--adapt-by",
+        choices=["recording", "folder", "none"],
+        default=d.adapt_by,
+        help="folder: the clips of one folder (one speaker or one channel) share one reference "
+        "voice, read from all of them (10 clips or more; results come once all are read); "
+        "recording (default): only long recordings adapt, to themselves; none: nothing adapts",
     )
     pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     pr.set_defaults(func=_cmd_predict)

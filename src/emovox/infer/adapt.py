@@ -1,7 +1,11 @@
 """Adapting a model's inputs to the voice it is hearing: each member's pooled encoder
-statistics of a recording's windows, taken relative to the recording itself."""
+statistics of a recording's windows taken relative to the recording itself, or of clips
+relative to the other clips of their folder or group (one speaker, one channel)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -21,3 +25,74 @@ def to_recording(
         else:
             out.append(x + (mean - mu).astype(np.float32))
     return out
+
+
+# in a group, a file up to this long is one clip, read whole (Whisper's context is 30 s): a
+# folder of utterances gets one answer each, all read against the folder's reference
+GROUP_CLIP_SECONDS = 30.0
+
+
+def folder_of(x) -> str | None:
+    """The group of an input under ``adapt_by="folder"``: a path's folder (None for bytes,
+    open files and waves: those are read alone)."""
+    return str(Path(x).absolute().parent) if isinstance(x, str | Path) else None
+
+
+def predict_grouped(analyzer, inputs: list, sr, plots, progress, groups) -> Iterator:
+    """:meth:`Analyzer.predict_many` with clips adapted to their group: every input is read
+    first (each clip's statistics kept, its samples let go), then each group of at least
+    ``adapt_min_windows`` clips is shifted onto the training mean by its own mean (or
+    standardised, for speaker-normalised members) and decided; smaller groups and clips
+    without one are decided alone. Files up to ``GROUP_CLIP_SECONDS`` are clips here; longer
+    recordings adapt to themselves as always. The
+    analyzer's own methods do the reading and deciding: this is its second way of batching."""
+    p = analyzer.predictor
+    if not p.reads_statistics:
+        raise ValueError("adapting to a folder or group needs a model whose members read pooled "
+                         "encoder statistics (the encoder kind)")  # fmt: skip
+    if groups is not None and len(groups) != len(inputs):
+        raise ValueError(f"groups: one key per input ({len(inputs)}), not {len(groups)}")
+    keys = list(groups) if groups is not None else [folder_of(x) for x in inputs]
+    out: list = [None] * len(inputs)
+    held: dict = {}  # key -> [(index, clip, per-member statistics)]
+    pending: list = []
+
+    def encode() -> None:
+        stats = p.member_inputs([c.wave for _, c in pending])
+        for j, (k, c) in enumerate(pending):
+            held.setdefault(keys[k], []).append((k, c._replace(wave=None), [x[j] for x in stats]))
+        pending.clear()
+
+    for k, x in enumerate(inputs):
+        name, blocks, source = analyzer._opened(x, sr)
+        plot = plots[k] if plots else None
+        step = blocks if not callable(blocks) else analyzer._guarded(
+            name, blocks, plot, progress, source, GROUP_CLIP_SECONDS
+        )  # fmt: skip
+        if hasattr(step, "wave"):  # a clip: its statistics now, its answer with its group's
+            pending.append((k, step))
+            if len(pending) >= analyzer.cfg.batch:
+                encode()
+        else:
+            out[k] = step
+    if pending:
+        encode()
+    for key, members in held.items():
+        _decide_group(analyzer, key, members, out)
+    yield from out
+
+
+def _decide_group(analyzer, key, members: list, out: list) -> None:
+    """One group's clips decided together (adapted when there are enough of them)."""
+    p, cfg = analyzer.predictor, analyzer.cfg
+    inputs = [np.stack([m[2][i] for m in members]) for i in range(len(members[0][2]))]
+    seconds = sum(c.span[1] - c.span[0] for _, c, _ in members)
+    adapted = key is not None and len(members) >= cfg.adapt_min_windows
+    if adapted:
+        inputs = to_recording(inputs, p.training_means(), p.speaker_normalised())
+    clips = [c for _, c, _ in members]
+    for (k, _, _), r in zip(members, analyzer._decide_clips(clips, analyzer._classify(inputs)),
+                            strict=True):  # fmt: skip
+        if adapted:
+            r.adapted = f"group {key}: {len(members)} clips, {seconds:.1f} s of speech"
+        out[k] = r

@@ -9,7 +9,6 @@ arrives, so memory does not grow with its length. :class:`Analyzer` wraps either
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,12 +23,13 @@ from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.data.labels import axes
 from emovox.infer import adapt, timeline
 from emovox.infer.engine import Engine
-from emovox.infer.result import REASONS, Result, headline
+from emovox.infer.result import REASONS, Result, headline, no_speech
 from emovox.infer.timeline import Segment, TimelineConfig
 
 __all__ = ["REASONS", "AnalysisConfig", "Analyzer", "Result", "Segment", "headline"]
 
 
+ADAPT_BY = ("recording", "folder", "none")
 DEFAULT_THRESHOLD = 0.3  # the "unsure" gate of models that do not carry their own
 
 
@@ -42,7 +42,11 @@ class AnalysisConfig:
     threshold: float | None = None
     unfamiliar: float = 4.5  # above this unfamiliarity (about 1 on training data) too
     adapt: bool = True  # a recording's windows adapted to its own speaker (statistics models)
-    adapt_min_windows: int = 10  # fewer windows than this: too little of the voice to adapt
+    adapt_min_windows: int = 10  # fewer windows (or clips) than this: too little to adapt
+    # what a clip is adapted to: "recording" (nothing: only a long recording adapts, to
+    # itself), "folder" (the clips of one folder share one reference: one speaker, one
+    # channel), "none" (nothing adapts); predict_many(groups=...) names groups directly
+    adapt_by: str = "recording"
     timeline: TimelineConfig = field(default_factory=TimelineConfig)
     speech: vad.VadConfig = field(default_factory=vad.VadConfig)
     limits: audio.AudioLimits = field(default_factory=audio.AudioLimits)
@@ -72,6 +76,8 @@ class Analyzer:
         self.predictor = predictor
         self.labels: tuple[str, ...] = tuple(predictor.labels)
         cfg = cfg or AnalysisConfig()
+        if cfg.adapt_by not in ADAPT_BY:
+            raise ValueError(f"adapt_by must be one of {', '.join(ADAPT_BY)}, not {cfg.adapt_by!r}")
         if cfg.threshold is None:
             cfg = replace(
                 cfg,
@@ -91,13 +97,14 @@ class Analyzer:
         sr: int | None = None,
         plot: str | Path | None = None,
         progress: Progress | None = None,
+        groups: Sequence | None = None,
     ) -> Result | list[Result]:
         """A path, file bytes, an open binary file or a wave (then ``sr`` is required: it is
         resampled to 16 kHz), or a list of them; a :class:`Result` each. ``plot``: write the
         input's picture there. Audio problems come back as results with ``error`` set, so one
         bad file never stops a list; only misuse (a wave without its rate) raises ValueError."""
         if isinstance(x, list | tuple):
-            return list(self.predict_many(x, sr, progress=progress))
+            return list(self.predict_many(x, sr, progress=progress, groups=groups))
         return next(self.predict_many([x], sr, [plot], progress))
 
     def predict_many(
@@ -106,10 +113,16 @@ class Analyzer:
         sr: int | None = None,
         plots: Sequence[str | Path | None] | None = None,
         progress: Progress | None = None,
+        groups: Sequence | None = None,
     ) -> Iterator[Result]:
         """Results in input order, each as soon as it is known (inputs as :meth:`predict`
         takes them); clips wait for up to ``cfg.batch`` others so the model reads them in
-        one batch. ``progress`` is told the seconds of audio finished."""
+        one batch. ``progress`` is told the seconds of audio finished. ``groups`` (a key per
+        input, None: alone) or ``cfg.adapt_by == "folder"``: clips of one group share one
+        reference voice (:mod:`emovox.infer.adapt`); then results come once all are read."""
+        if groups is not None or self.cfg.adapt_by == "folder":
+            yield from adapt.predict_grouped(self, list(inputs), sr, plots, progress, groups)
+            return
         waiting: list[_Clip] = []
 
         def flush() -> Iterator[Result]:
@@ -131,17 +144,6 @@ class Analyzer:
                 if len(waiting) >= self.cfg.batch:
                     yield from flush()
         yield from flush()
-
-    # 0.2's names, for this release
-    def analyze(self, source, plot=None, progress=None) -> Result:
-        """Deprecated: :meth:`predict`."""
-        warnings.warn("Analyzer.analyze is now predict", DeprecationWarning, stacklevel=2)
-        return self.predict(source, plot=plot, progress=progress)
-
-    def analyze_many(self, sources, plots=None, progress=None) -> Iterator[Result]:
-        """Deprecated: :meth:`predict_many`."""
-        warnings.warn("Analyzer.analyze_many is now predict_many", DeprecationWarning, stacklevel=2)
-        return self.predict_many(sources, plots=plots, progress=progress)
 
     def _opened(self, x, sr: int | None):
         """(name, a callable giving its 16 kHz blocks or the Result that says why not, the
@@ -168,9 +170,11 @@ class Analyzer:
 
         return name, blocks, data
 
-    def _guarded(self, name, blocks, plot=None, progress=None, source=None) -> Result | _Clip:
+    def _guarded(
+        self, name, blocks, plot=None, progress=None, source=None, whole=None
+    ) -> Result | _Clip:
         try:
-            return self._analyze(name, blocks, plot, progress, source)
+            return self._analyze(name, blocks, plot, progress, source, whole)
         except audio.AudioError as exc:
             return Result(name, error=exc.cause, error_type=type(exc).__name__)
         except OSError as exc:  # unreadable: permissions, a device that went away
@@ -178,47 +182,41 @@ class Analyzer:
 
     # --- the steps ------------------------------------------------------------------------
     def _analyze(
-        self, name: str, blocks: Callable[[], Iterable[np.ndarray]], plot, progress, source=None
+        self,
+        name: str,
+        blocks: Callable[[], Iterable[np.ndarray]],
+        plot,
+        progress,
+        source=None,
+        whole: float | None = None,
     ) -> Result | _Clip:
-        """A finished result, or a clip to decide in a batch."""
-        scan = self._scan(name, blocks, source)
+        """A finished result, or a clip (up to ``whole`` seconds, default the window's) to
+        decide in a batch."""
+        whole = whole or self.cfg.timeline.window
+        scan = self._scan(name, blocks, source, whole)
         regions = vad.regions(scan.vad_probs, scan.n, self.cfg.speech)
         duration = round(scan.n / SR, 3)
-        if progress and (not regions or duration <= self.cfg.timeline.window):
+        if progress and (not regions or duration <= whole):
             progress(scan.n / SR)
         if not regions:
-            result = self._no_speech(Result(name, duration=duration, warnings=scan.warnings), scan)
+            result = no_speech(
+                Result(name, duration=duration, warnings=scan.warnings),
+                scan,
+                self.labels,
+                self.cfg.limits,
+            )
             self._draw(plot, result, scan, regions)
             return result
-        if duration > self.cfg.timeline.window:
+        if duration > whole:
             return self._timeline(name, blocks, scan, regions, plot, progress)
         # one clip, predicted whole as it always was, from the samples pass 1 kept
         result = Result(name, speech=True, duration=duration, warnings=scan.warnings)
         draw = (lambda r: self._draw(plot, r, scan, regions)) if plot else None
         return _Clip(result, scan.clip(), (regions[0][0], regions[-1][1]), draw)
 
-    def _no_speech(self, result: Result, scan: timeline.Scan) -> Result:
-        """``speech`` False, with why: digital silence, too quiet to find speech, or none."""
-        result.speech, result.segments = False, []
-        result.summary = timeline.summary([], self.labels, scan.n / SR)
-        dbfs = 20 * np.log10(max(scan.peak, 1e-10))
-        if scan.peak < self.cfg.limits.silence_peak:
-            level = "every sample zero" if scan.peak == 0 else f"peak {dbfs:.0f} dBFS"
-            result.reason, result.detail = "silent", f"digital silence ({level})"
-        elif scan.peak < self.cfg.limits.quiet_peak:
-            result.reason = "too_quiet"
-            result.detail = (
-                f"no speech found, but the audio is very quiet (peak {dbfs:.0f} dBFS): "
-                "raise its level and try again"
-            )
-        else:
-            result.reason = "no_speech"
-            result.detail = f"the speech detector found none in {scan.n / SR:.1f} s of audio"
-        return result
-
-    def _scan(self, name: str, blocks, source=None) -> timeline.Scan:
+    def _scan(self, name: str, blocks, source, whole: float) -> timeline.Scan:
         """Pass 1: speech probabilities, envelope, length, level checks; a clip's samples."""
-        scan = timeline.Scan(keep=int(self.cfg.timeline.window * SR))
+        scan = timeline.Scan(keep=int(whole * SR))
         truncated = audio.truncation(source) if source is not None else None
         if truncated:
             scan.warnings.append(truncated)
@@ -251,6 +249,8 @@ class Analyzer:
         summ = timeline.summary(segs, self.labels, scan.n / SR)
         result = Result(name, speech=True, duration=summ["duration"], warnings=scan.warnings)
         result.segments, result.summary = segs, summ
+        if self._adapts(len(spans)):
+            result.adapted = f"the recording itself: {len(spans)} windows"
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
         # (each speech second counts once), so label, confidence and threshold agree
         self._decide(
@@ -284,9 +284,10 @@ class Analyzer:
         )
         plots.draw(plot, view)
 
-    def _decide_clips(self, clips: list[_Clip]) -> list[Result]:
-        """Clips through the model in one batch; each answer is its one segment."""
-        probs, odd, dims = self._predict([c.wave for c in clips])
+    def _decide_clips(self, clips: list[_Clip], scored=None) -> list[Result]:
+        """Clips through the model in one batch (or their ``scored`` :meth:`_predict`); each
+        answer is its one segment."""
+        probs, odd, dims = scored or self._predict([c.wave for c in clips])
         for c, p, o, d in zip(clips, probs, odd, dims, strict=True):
             r = self._decide(c.result, p, float(o), d[None])
             start, end = (round(t, 3) for t in c.span)
@@ -360,7 +361,7 @@ class Analyzer:
         p = self.predictor
         if not p.reads_statistics:
             return False
-        wanted = self.cfg.adapt or any(p.speaker_normalised())
+        wanted = (self.cfg.adapt and self.cfg.adapt_by != "none") or any(p.speaker_normalised())
         return wanted and windows >= self.cfg.adapt_min_windows
 
     def _adapted(self, inputs: list[np.ndarray]) -> list[np.ndarray]:

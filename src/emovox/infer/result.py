@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import numpy as np
+
+from emovox.audio.decode import SAMPLE_RATE
+from emovox.infer import timeline
 from emovox.infer.timeline import Segment
 
 #: why ``emotion`` is None: no speech found, digital silence, speech too quiet to find, the
@@ -23,7 +27,8 @@ class Result:
     emotion: str | None = None
     confidence: float | None = None
     probabilities: dict[str, float] | None = None
-    arousal: float | None = None  # in [-1, 1]: where the probabilities sit (data.labels)
+    arousal: float | None = None  # in [-1, 1]: the model's arousal head, or where the
+    #   probabilities sit (data.labels) for models without one
     valence: float | None = None
     speech: bool | None = None
     reason: str | None = None
@@ -31,6 +36,7 @@ class Result:
     duration: float | None = None
     segments: list[Segment] | None = None
     summary: dict | None = None
+    adapted: str | None = None  # what the model was adapted to (None: the input alone)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     error_type: str | None = field(default=None, repr=False)  # the AudioError class, for servers
@@ -53,3 +59,24 @@ def headline(result: Result) -> str:
     if result.emotion is not None:
         return f"{result.emotion} {result.confidence:.2f}"
     return f"{result.reason.replace('_', ' ')}: {result.detail}" if result.reason else "-"
+
+
+def no_speech(result: Result, scan: timeline.Scan, labels, limits) -> Result:
+    """``speech`` False, with why: digital silence, too quiet to find speech, or none."""
+    result.speech, result.segments = False, []
+    seconds = scan.n / SAMPLE_RATE
+    result.summary = timeline.summary([], labels, seconds)
+    dbfs = 20 * np.log10(max(scan.peak, 1e-10))
+    if scan.peak < limits.silence_peak:
+        level = "every sample zero" if scan.peak == 0 else f"peak {dbfs:.0f} dBFS"
+        result.reason, result.detail = "silent", f"digital silence ({level})"
+    elif scan.peak < limits.quiet_peak:
+        result.reason = "too_quiet"
+        result.detail = (
+            f"no speech found, but the audio is very quiet (peak {dbfs:.0f} dBFS): "
+            "raise its level and try again"
+        )
+    else:
+        result.reason = "no_speech"
+        result.detail = f"the speech detector found none in {seconds:.1f} s of audio"
+    return result
