@@ -100,7 +100,10 @@ def test_old_names_translate(tmp_path):
     assert cfg.model == "encoder" and cfg.encoder_layers == [1, 2]
     assert cfg.split_seed == 3 and cfg.fold == 1  # "fold" was the random split's seed
     assert cfg.optim.lr["encoder_head"] == 1e-3 and cfg.optim.weight_decay == 0.05
-    assert cfg.model_config == {"enc": {"proj_dim": 8}}
+    assert cfg.model_config == {
+        **models.KINDS["encoder"].defaults["model_config"],
+        "enc": {"proj_dim": 8},
+    }
     assert cfg.member_overrides == [{"encoder_layers": [3]}]
     p = tmp_path / "old.yaml"
     p.write_text("model: ssl\nssl_layers: [2, 3]\nlr: {ssl_head: 0.01, head: 0.01}\n")
@@ -127,6 +130,32 @@ def test_a_model_folder_written_with_the_old_names_predicts_as_it_did():
     fast = emovox.load_model(LEGACY)
     assert type(fast.predictor).__name__ == "LitePredictor"
     assert np.abs(fast.predict_waves(waves) - expected).max() < 1e-5
+
+
+MODEL_0_3 = Path(__file__).parent / "data" / "model_0_3"
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_the_model_bundled_with_0_3_answers_as_it_did(engine):
+    """tests/data/model_0_3 is the bundled model of emovox 0.3.0 (no arousal heads, no
+    threshold of its own), with the answers 0.3.0 gave on six RAVDESS clips: emotion,
+    probabilities, and arousal and valence placed from the probabilities."""
+    import emovox
+
+    root = RAVDESS / "Actor_07"
+    if not root.is_dir():
+        pytest.skip("RAVDESS not found")
+    model = emovox.load_model(MODEL_0_3, engine=engine)
+    assert model.cfg.threshold == 0.3  # the analysis default, as 0.3.0 always used
+    answers = json.loads((MODEL_0_3.parent / "model_0_3_answers.json").read_text())
+    for want in (a for a in answers if a["engine"] == engine):
+        got = model.predict(str(root / want["clip"]))
+        assert (got.emotion, got.reason) == (want["emotion"], want["reason"]), want["clip"]
+        for k, p in want["probabilities"].items():
+            assert got.probabilities[k] == pytest.approx(p, abs=2e-4)
+        assert (got.arousal, got.valence) == pytest.approx(
+            (want["arousal"], want["valence"]), abs=2e-4
+        )
 
 
 def test_import_emovox_loads_no_torch_and_has_a_version():

@@ -171,13 +171,13 @@ def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, reco
     from playwright.sync_api import sync_playwright
 
     answer = server.post(clip).json()
-    expected = answer["emotion"]
+    expected = answer["emotion"] or answer["reason"]  # an emotion, or "unsure"
     shots = Path(os.environ.get("EMOVOX_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
         browser, page = _open_page(p, server.url)
         page.set_input_files("#file", str(clip))
         page.wait_for_function(
-            "document.querySelector('#top-emotion').dataset.emotion", timeout=60000
+            "document.querySelector('#top-emotion').dataset.answer", timeout=60000
         )
         assert page.inner_text("#top-emotion").lower() == expected  # shown capitalised
         assert page.locator(".bar").count() == 7
@@ -265,8 +265,8 @@ def test_the_schema_types_answers_and_errors_and_the_model_shows_no_paths(server
     for code in ("413", "415", "429"):
         assert "Problem" in str(responses[code]["content"])
     card = httpx.get(f"{server.url}/v1/model").json()["card"]
-    assert card["trained_on"] == ["ravdess", "ased"] and "/" not in str(card["trained_on"])
-    assert card["evaluation"]["accuracy"] > 0.5 and card["evaluation"]["command"]
+    assert card["trained_on"] == ["ravdess", "ased", "nemo"] and "/" not in str(card["trained_on"])
+    assert card["evaluation"]["ua_mean"] > 0.3 and card["evaluation"]["command"]  # off-corpus UA
 
 
 def test_progress_streams_before_the_answer(server, recording):

@@ -39,6 +39,7 @@ class Answer(BaseModel):
     duration: float | None
     segments: list[SegmentOut]
     summary: SummaryOut | None
+    adapted: str | None = None  # what the model was adapted to (None: the input alone)
     warnings: list[str]
     model: str
 

@@ -85,6 +85,7 @@ async function show(result, blob) {
   const words = { no_speech: "no speech", too_quiet: "too quiet", silent: "silence" };
   $("top-emotion").textContent = result.emotion || words[result.reason] || result.reason || "";
   $("top-emotion").dataset.emotion = result.emotion || "";
+  $("top-emotion").dataset.answer = result.emotion || result.reason || "";  // what was said
   $("top-confidence").textContent = result.emotion ? `${Math.round(100 * result.confidence)}%` : "";
   $("reason").textContent = [result.detail, ...(result.warnings || [])].filter(Boolean).join(" · ");
   $("dimensions").textContent = result.arousal === null || result.arousal === undefined ? "" :
