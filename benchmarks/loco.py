@@ -225,6 +225,14 @@ def main() -> None:
                 f"({time.time() - started:.0f} s)"))  # fmt: skip
     if args.calibrate is not None and all(raw.values()):
         cal, rc = calibrate(raw, args.calibrate)
+        cal["evaluation"] = {  # what a model of this recipe says of corpora it never heard
+            "what": "this recipe on corpora it never heard: each of "
+            f"{', '.join(results)} held out in turn, trained on the others (UA, 7 classes)",
+            "command": " ".join(["python benchmarks/loco.py", *sys.argv[1:]]),
+            "ua": {k: round(r["plain"]["ua"], 4) for k, r in results.items()},
+            "ua_mean": round(float(np.mean([r["plain"]["ua"] for r in results.values()])), 4),
+            "arousal_ua": {k: round(r["plain"]["arousal_ua"], 4) for k, r in results.items()},
+        }
         (args.runs / args.name / "calibration.json").write_text(json.dumps(cal, indent=1))
         print(f"\ntemperature {cal['temperature']}, unsure below {cal['threshold']} (answered"
               f" / right of each held-out corpus's clips, calibrated):\n\n{rc}")  # fmt: skip
