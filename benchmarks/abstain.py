@@ -11,6 +11,7 @@
 
     emovox cv --labels 7 --ensemble 3 --out runs/enc7
     python benchmarks/abstain.py runs/enc7
+    python benchmarks/abstain.py runs/enc7 --temperature 1.67   # the bundled model's calibration
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ SENTENCES = [
 ]
 
 
-def fold_predictions(cv_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(top probability, correct) of every test clip over all folds."""
+def fold_predictions(
+    cv_dir: Path, temperature: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(top probability, correct) of every test clip over all folds; ``temperature`` in place
+    of each fold's own (e.g. the bundled model's, fitted on other corpora)."""
     top, correct = [], []
     for fold_dir in sorted(cv_dir.glob("fold*")):
         member = RunFolder(fold_dir).member(0)
@@ -52,6 +56,8 @@ def fold_predictions(cv_dir: Path) -> tuple[np.ndarray, np.ndarray]:
             [r for r in Manifest.read_tsv(member.manifest).rows if r.path in test]
         )
         predictor = Predictor.load(fold_dir)
+        if temperature is not None:
+            predictor.temperature = temperature
         probs = predictor.predict_waves(clips.waves)
         y = np.array([predictor.labels.index(r.emotion) for r in clips.rows])
         top.append(probs.max(1))
@@ -132,8 +138,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("cv_dir")
+    ap.add_argument("--temperature", type=float, help="instead of each fold's own")
     args = ap.parse_args()
-    top, correct = fold_predictions(Path(args.cv_dir))
+    top, correct = fold_predictions(Path(args.cv_dir), args.temperature)
     for row in risk_coverage(top, correct):
         print(json.dumps({"curve": "risk-coverage", "clips": len(top), **row}), flush=True)
     for t in THRESHOLDS:

@@ -29,8 +29,15 @@ from emovox.store.runs import RunFolder  # noqa: E402
 ENROLL = 10  # unlabelled clips per test speaker
 
 
-def adapted(predictor: Predictor, inputs: list[np.ndarray], speakers: list[str], seed: int):
-    """Each member's statistics adapted per speaker from ``ENROLL`` of the speaker's clips."""
+def adapted(
+    predictor: Predictor,
+    inputs: list[np.ndarray],
+    speakers: list[str],
+    seed: int,
+    enroll: int = ENROLL,
+):
+    """Each member's statistics adapted per speaker (or any group: one channel, one corpus)
+    from ``enroll`` of the group's clips."""
     rng = np.random.default_rng(seed)
     out = [x.copy() for x in inputs]
     by: dict[str, list[int]] = {}
@@ -38,7 +45,7 @@ def adapted(predictor: Predictor, inputs: list[np.ndarray], speakers: list[str],
         by.setdefault(s, []).append(i)
     for s in sorted(by):
         idx = np.array(by[s])
-        ref = idx if len(idx) <= ENROLL else np.sort(rng.choice(idx, ENROLL, replace=False))
+        ref = idx if len(idx) <= enroll else np.sort(rng.choice(idx, enroll, replace=False))
         for k, (mean, standardise) in enumerate(
             zip(predictor.training_means(), predictor.speaker_normalised(), strict=True)
         ):

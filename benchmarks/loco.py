@@ -6,7 +6,7 @@ unlabelled clips, and binary arousal UA (high: angry, fear, happy, surprise; low
 sad, calm; ``emovox.data.labels.AROUSAL``) from the same probabilities. One command prints the
 whole table; ``--set`` tries a lever (any training config key), ``--name`` files it.
 
-    python benchmarks/loco.py --name default --calibrate         # the encoder kind's recipe
+    python benchmarks/loco.py --name default --calibrate --recordings 20 12  # the default recipe
     python benchmarks/loco.py --name ls02 --set optim.label_smoothing=0.2
     python benchmarks/loco.py --name default-x3 --set ensemble=3 --calibrate  # the bundled one's
 """
@@ -25,13 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cross_corpus import ENROLL, adapted  # noqa: E402
+from timeline import actor_recordings  # noqa: E402
 
 from emovox import data  # noqa: E402
 from emovox.audio.frontend import Frontend  # noqa: E402
 from emovox.cli.commands import _set_value  # noqa: E402
+from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
 from emovox.data.labels import AROUSAL  # noqa: E402
 from emovox.evaluation.metrics import expected_calibration_error, metrics  # noqa: E402
+from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
 from emovox.infer.torch_engine import Predictor  # noqa: E402
 from emovox.models.ensemble import apply_temperature  # noqa: E402
 from emovox.models.inputs import encoder_inputs  # noqa: E402
@@ -93,6 +96,22 @@ def head_arousal_ua(arousal: np.ndarray, truth: list[str]) -> float | None:
     return arousal_ua(probs, ("angry", "sad"), truth)  # stand-ins for high and low
 
 
+def recordings(run: Path, clips: int, speakers: int) -> dict:
+    """Speech frames right on recordings of held-out speakers (each speaker's ``clips`` clips,
+    drawn at random, joined with pauses and noise bursts: benchmarks/timeline.py), the first
+    ``speakers`` of the corpus, analysed as ``emovox predict`` does: plain, and adapted to the
+    recording (its default)."""
+    recs = actor_recordings(RunFolder(run), (0.6, 2.0), clips, speakers)
+    predictor = Predictor.load(run)
+    out = {"recordings": len(recs)}
+    for name, adapt in (("plain", False), ("adapted", True)):
+        analyzer = Analyzer(predictor, AnalysisConfig(adapt=adapt))
+        scores = [demo.score(analyzer.predict(r.wave, sr=16000), r.truth, len(r.wave) / 16000)
+                  for r in recs]  # fmt: skip
+        out[name] = float(np.mean([x["frame_accuracy"] for x in scores]))
+    return out
+
+
 def score(run: Path, seed: int, raw: dict | None = None) -> dict:
     """The held-out corpus's row of the table; ``raw`` gets the plain answers before any
     temperature (probabilities, truth) for :func:`calibrate`."""
@@ -101,7 +120,12 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
     y = np.array([labels.index(e) for e in truth])
     out = {"clips": len(y), "labels": list(labels)}
     normalised = any(predictor.speaker_normalised())
-    ways = {"adapted": adapted(predictor, inputs, [r.speaker for r in rows], seed)}
+    ways = {
+        "adapted": adapted(predictor, inputs, [r.speaker for r in rows], seed),
+        # one reference for the whole held-out corpus (one channel, many speakers), as
+        # emovox predict --adapt-by folder reads a folder of one source
+        "channel": adapted(predictor, inputs, ["corpus"] * len(rows), seed, CHANNEL),
+    }
     if not normalised:  # a speaker-normalised head has no answer without enrollment
         ways["plain"] = inputs
     if raw is not None and "plain" in ways:
@@ -124,6 +148,7 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
 
 
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
+CHANNEL = 50  # unlabelled clips of the held-out corpus that adapt to it as one channel
 
 
 def calibrate(raw: dict[str, dict], target: float) -> tuple[dict, str]:
@@ -194,6 +219,17 @@ def table(results: dict, name: str) -> str:
     ]
     if heads:
         lines.append(f"\nthe trained arousal head's binary arousal UA, mean: {', '.join(heads)}")
+    if all("recordings" in r for r in results.values()):
+        for way in ("plain", "adapted"):
+            per = " / ".join(f"{100 * r['recordings'][way]:.1f}" for r in results.values())
+            mean = 100 * float(np.mean([r["recordings"][way] for r in results.values()]))
+            lines.append(f"recordings of held-out speakers, speech frames right ({way}): "
+                         f"{per}, mean {mean:.1f}%")  # fmt: skip
+    if all("channel" in r for r in results.values()):
+        per = " / ".join(f"{100 * r['channel']['ua']:.1f}" for r in results.values())
+        mean = 100 * float(np.mean([r["channel"]["ua"] for r in results.values()]))
+        lines.append(f"adapted to each held-out corpus as one channel ({CHANNEL} unlabelled "
+                     f"clips): UA {per}, mean {mean:.1f}%")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -210,6 +246,9 @@ def main() -> None:
                     help="also fit one temperature and the 'unsure' gate on the held-out "
                     "answers (answered clips right at least RIGHT of the time, default 0.5): "
                     "writes calibration.json for emovox export --calibration")  # fmt: skip
+    ap.add_argument("--recordings", type=int, nargs=2, metavar=("CLIPS", "SPEAKERS"),
+                    help="also score recordings of CLIPS clips of each of the first SPEAKERS "
+                    "held-out speakers (frames right, plain and adapted)")  # fmt: skip
     args = ap.parse_args()
     overrides: dict = {}
     for item in args.set:
@@ -218,6 +257,8 @@ def main() -> None:
     for held in args.held_out:
         run = train(held, args.runs / args.name / held, overrides)
         results[held] = score(run, args.seed, raw.setdefault(held, {}))
+        if args.recordings:
+            results[held]["recordings"] = recordings(run, *args.recordings)
     (args.runs / args.name / "loco.json").write_text(
         json.dumps({"set": args.set, "results": results}, indent=1)
     )

@@ -53,8 +53,14 @@ def actor_recordings(
     by: dict[str, list] = {}
     for r in rows:
         by.setdefault(r.speaker, []).append(r)
-    chosen = sorted(by.items())[: speakers or None]
-    return [demo.build(v[:per_actor], seed=zlib.crc32(k.encode()), pause=pause) for k, v in chosen]
+    out = []
+    for k, v in sorted(by.items())[: speakers or None]:
+        seed = zlib.crc32(k.encode())
+        # a random draw of the speaker's clips: a manifest lists them by emotion, and the
+        # first ``per_actor`` would make a recording of one or two emotions
+        pick = np.random.default_rng(seed).permutation(len(v))[:per_actor]
+        out.append(demo.build([v[i] for i in sorted(pick)], seed=seed, pause=pause))
+    return out
 
 
 def folds(root: Path) -> list[Path]:

@@ -183,8 +183,9 @@ KINDS: dict[str, ModelKind] = {
                     "level_db": -25.0,
                 }
             ),
-            measured="speaker 6-fold 7 classes, 3-head vote: 76.4% +- 5.7 "
-            "(emovox cv --labels 7 --ensemble 3 --out runs/e7x3; docs/generalisation.md)",
+            measured="leave-one-corpus-out (RAVDESS, ASED, nEMO), 3-head vote: 46.3% UA "
+            "(python benchmarks/loco.py --name default-x3 --set ensemble=3); speaker 6-fold 7 "
+            "classes: 77.1% +- 5.9 (emovox cv --labels 7 --ensemble 3; docs/generalisation.md)",
         ),
         ModelKind(
             name="cnn_lstm",
