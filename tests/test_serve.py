@@ -166,6 +166,34 @@ def _open_page(p, url: str):
     return browser, page
 
 
+def test_a_batch_of_uploads_can_share_one_reference(server, ravdess_manifest):
+    """/v1/predict_many: answers in order, an unreadable upload answered with its error, and
+    with adapt_by=group the uploads read against one reference voice (as --adapt-by folder)."""
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("11")][::4][:12]
+    files = [("files", (Path(r.path).name, Path(r.path).read_bytes())) for r in rows]
+    files.insert(2, ("files", ("broken.wav", b"RIFF not really")))
+    url = f"{server.url}/v1/predict_many"
+    grouped = httpx.post(url, files=files, data={"adapt_by": "group"}, timeout=300)
+    alone = httpx.post(url, files=files, timeout=300)
+    assert grouped.status_code == alone.status_code == 200, grouped.text
+    a, b = grouped.json()["answers"], alone.json()["answers"]
+    assert [x["path"] for x in a] == [f[1][0] for f in files]
+    assert "error" in a[2] and "error" in b[2]
+    good = [x for k, x in enumerate(a) if k != 2]
+    assert all(x["adapted"] == good[0]["adapted"] for x in good)
+    assert good[0]["adapted"].startswith("group uploads: 12 clips")
+    assert all(x["adapted"] is None for k, x in enumerate(b) if k != 2)
+    moved = max(
+        abs(x["probabilities"][e] - y["probabilities"][e])
+        for x, y in zip(a, b, strict=True)
+        if "error" not in x
+        for e in x["probabilities"]
+    )
+    assert moved > 0.05
+    bad = httpx.post(url, files=files[:1], data={"adapt_by": "speaker"}, timeout=60)
+    assert bad.status_code == 422 and "adapt_by" in bad.text
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README test command)")
 def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, recording, tmp_path):
     from playwright.sync_api import sync_playwright

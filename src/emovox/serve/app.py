@@ -6,7 +6,10 @@ object ``emovox predict --format json`` gives for it, plus the model's id. Limit
 than ``max_seconds`` (413), a file that is not audio (415), audio that cannot be analysed
 (empty, too short, NaN: 422; silence is an answer, ``reason`` silent), more than
 ``max_pending`` requests waiting or running (429 with Retry-After). ``?stream=true`` sends
-progress lines before the answer. ``GET /`` is the web page, served from the package (no CDN).
+progress lines before the answer. ``POST /v1/predict_many`` takes several (field ``files``,
+up to ``max_files``) and answers each in order, an unreadable one with its error;
+``adapt_by=group`` reads them all against one reference voice (one speaker or channel).
+``GET /`` is the web page, served from the package (no CDN).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -26,7 +29,7 @@ from emovox import audio
 from emovox.infer import palette
 from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
 from emovox.serve.config import ServeConfig
-from emovox.serve.schema import ERRORS, Answer, ModelInfo
+from emovox.serve.schema import ERRORS, Answer, Answers, ModelInfo
 from emovox.store import integrity, runs
 
 STATIC = Path(__file__).parent / "static"
@@ -71,6 +74,34 @@ class _Service:
         finally:
             self.pending -= 1
         return self.answer(result, name)
+
+    async def predict_many(self, request: Request, files: list[UploadFile], adapt_by: str):
+        """Several uploads in one request, in order; ``adapt_by="group"``: they share one
+        reference voice (one speaker or channel: emovox.infer.adapt), read from all of them.
+        An upload that cannot be read gets an error entry; the others are answered."""
+        if adapt_by not in ("group", "none"):
+            raise HTTPException(422, f"adapt_by must be group or none, not {adapt_by!r}")
+        if not 0 < len(files) <= self.cfg.max_files:
+            raise HTTPException(422, f"send 1 to {self.cfg.max_files} files, not {len(files)}")
+        if self.pending >= self.cfg.max_pending:
+            raise HTTPException(
+                429, "too many requests at once; retry shortly", {"Retry-After": "1"}
+            )
+        self.pending += 1
+        try:
+            limit = int(self.cfg.max_upload_mb * 2**20)
+            datas = [await _read_chunks(f, limit) for f in files]
+            names = [f.filename or f"upload{k}" for k, f in enumerate(files)]
+            groups = ["uploads"] * len(files) if adapt_by == "group" else None
+            job = lambda: self.analyzer.predict(datas, groups=groups)  # noqa: E731
+            results = await asyncio.get_running_loop().run_in_executor(self.executor, job)
+        finally:
+            self.pending -= 1
+        answers = []
+        for name, r in zip(names, results, strict=True):
+            r.path = name
+            answers.append(r.to_dict() | ({"model": self.info["id"]} if r.error is None else {}))
+        return {"answers": answers, "model": self.info["id"]}
 
     def answer(self, result: Result, name: str) -> dict:
         result.path = name
@@ -131,7 +162,7 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
 
     @app.middleware("http")
     async def api_key(request: Request, call_next):
-        guarded = request.url.path in ("/v1/predict", "/v1/model")
+        guarded = request.url.path in ("/v1/predict", "/v1/predict_many", "/v1/model")
         if cfg.api_key and guarded and request.headers.get("x-api-key") != cfg.api_key:
             return JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)
         return await call_next(request)
@@ -155,6 +186,12 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
         is analysed, then ``{"result": ...}`` (or ``{"error": ..., "status": ...}``)."""
         return await service.predict(request, file, stream)
 
+    @app.post("/v1/predict_many", response_model=Answers, responses=ERRORS)
+    async def predict_many(request: Request, files: list[UploadFile], adapt_by: str = Form("none")):
+        """Several files' emotions, in order; ``adapt_by=group``: read against one reference
+        voice estimated from all of them (10 files or more: one speaker, one channel)."""
+        return await service.predict_many(request, files, adapt_by)
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -170,14 +207,21 @@ async def _read_limited(request: Request, file: UploadFile, limit: int) -> bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit + 64 * 1024:  # the multipart envelope adds a little
         raise HTTPException(413, f"upload over the limit of {limit / 2**20:.0f} MB")
+    data = await _read_chunks(file, limit)
+    if not data:
+        raise HTTPException(422, f"{file.filename or 'upload'}: empty file")
+    return data
+
+
+async def _read_chunks(file: UploadFile, limit: int) -> bytes:
+    """The upload's bytes, or 413 as soon as they are over ``limit`` (an empty one is b"":
+    alone it is refused, in a batch the analysis says so)."""
     chunks, size = [], 0
     while chunk := await file.read(1 << 20):
         size += len(chunk)
         if size > limit:
-            raise HTTPException(413, f"upload over the limit of {limit / 2**20:.0f} MB")
+            raise HTTPException(413, f"{file.filename}: over the limit of {limit / 2**20:.0f} MB")
         chunks.append(chunk)
-    if not size:
-        raise HTTPException(422, f"{file.filename or 'upload'}: empty file")
     return b"".join(chunks)
 
 

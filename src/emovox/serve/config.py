@@ -20,4 +20,5 @@ class ServeConfig:
     max_seconds: float = AudioLimits().max_seconds  # longest audio analysed (as the CLI)
     workers: int = 2  # inference threads: a long recording no longer holds up the clips (p99)
     max_pending: int = 32  # requests waiting or running; more are answered 429
+    max_files: int = 200  # uploads in one /v1/predict_many request
     api_key: str | None = None  # when set, X-API-Key must carry it (/v1/predict, /v1/model)

@@ -44,6 +44,20 @@ class Answer(BaseModel):
     model: str
 
 
+class FileError(BaseModel):
+    """An upload of a batch that could not be read (the others are still answered)."""
+
+    path: str
+    error: str
+
+
+class Answers(BaseModel):
+    """``/v1/predict_many``: one entry per upload, in order."""
+
+    answers: list[Answer | FileError]
+    model: str
+
+
 class ModelCard(BaseModel):
     kind: str | None
     encoder: str | None
