@@ -32,7 +32,7 @@ from emovox.audio.frontend import Frontend  # noqa: E402
 from emovox.cli.commands import _set_value  # noqa: E402
 from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
-from emovox.data.labels import AROUSAL  # noqa: E402
+from emovox.data.labels import AROUSAL, axes  # noqa: E402
 from emovox.evaluation.metrics import expected_calibration_error, metrics  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
 from emovox.infer.torch_engine import Predictor  # noqa: E402
@@ -77,23 +77,16 @@ def statistics(run: Path) -> tuple[Predictor, list[np.ndarray], list]:
     return predictor, inputs, clips.rows
 
 
-def arousal_ua(probs: np.ndarray, labels: tuple[str, ...], truth: list[str]) -> float | None:
-    """Binary arousal UA: high against low probability mass, on clips of a high or low label."""
-    axis = np.array([AROUSAL[k] for k in labels])
-    pred = probs[:, axis > 0].sum(1) > probs[:, axis < 0].sum(1)
+def arousal_ua(arousal: np.ndarray, truth: list[str]) -> float | None:
+    """Binary arousal UA from arousal scores in [-1, 1] (high when > 0), on clips of a high or
+    low label: the class probabilities' place (``probs @ axes(labels)``) or a trained head's."""
+    pred = arousal > 0
     y = np.array([AROUSAL[e] for e in truth])
     keep = y != 0
     if not keep.any():
         return None
     hits = [(pred[keep] == want)[y[keep] == (1 if want else -1)].mean() for want in (True, False)]
     return float(np.mean(hits))
-
-
-def head_arousal_ua(arousal: np.ndarray, truth: list[str]) -> float | None:
-    """Binary arousal UA from a trained arousal head's scores (P(high) - P(low)), on clips of
-    a high or low label."""
-    probs = np.stack([arousal > 0, arousal <= 0], axis=1).astype(np.float32)
-    return arousal_ua(probs, ("angry", "sad"), truth)  # stand-ins for high and low
 
 
 def recordings(run: Path, clips: int, speakers: int) -> dict:
@@ -139,11 +132,11 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
         out[name] = {
             "ua": m["uar"],
             "recall": {k: m["per_class"][k]["recall"] for k in labels if k in present},
-            "arousal_ua": arousal_ua(probs, labels, truth),
+            "arousal_ua": arousal_ua(probs @ axes(labels)[:, 0], truth),
         }
         dims = predictor.dimension_scores(x)
         if dims is not None:  # the trained arousal head's own answer, beside the derived one
-            out[name]["arousal_head_ua"] = head_arousal_ua(dims[:, 0], truth)
+            out[name]["arousal_head_ua"] = arousal_ua(dims[:, 0], truth)
     return out
 
 

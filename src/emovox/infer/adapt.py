@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emovox.infer.result import Result
+
 
 def to_recording(
     inputs: list[np.ndarray], training_means: list[np.ndarray], standardise: list[bool]
@@ -66,15 +68,15 @@ def predict_grouped(analyzer, inputs: list, sr, plots, progress, groups) -> Iter
     for k, x in enumerate(inputs):
         name, blocks, source = analyzer._opened(x, sr)
         plot = plots[k] if plots else None
-        step = blocks if not callable(blocks) else analyzer._guarded(
+        step = blocks if isinstance(blocks, Result) else analyzer._guarded(
             name, blocks, plot, progress, source, GROUP_CLIP_SECONDS
         )  # fmt: skip
-        if hasattr(step, "wave"):  # a clip: its statistics now, its answer with its group's
+        if isinstance(step, Result):
+            out[k] = step
+        else:  # a clip: its statistics now, its answer with its group's
             pending.append((k, step))
             if len(pending) >= analyzer.cfg.batch:
                 encode()
-        else:
-            out[k] = step
     if pending:
         encode()
     for key, members in held.items():

@@ -187,12 +187,7 @@ class Predictor:
         """(calibrated probabilities, unfamiliarity) from each member's statistics."""
         probs, odd = [], []
         for m, x in zip(self.members, inputs, strict=True):
-            pooled = (
-                torch.from_numpy(x)
-                .float()
-                .to(self.device)
-                .view(len(x), len(m.model.enc.layers), -1)
-            )
+            pooled = self._pooled(m, x)
             probs.append(F.softmax(m.model(None, None, pooled=pooled).float(), -1).cpu().numpy())
             odd.append(unfamiliarity(m.model, pooled).cpu().numpy())
         out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
@@ -206,12 +201,14 @@ class Predictor:
             return None
         out = []
         for m, x in zip(self.members, inputs, strict=True):
-            pooled = torch.from_numpy(x).float().to(self.device)
-            pooled = pooled.view(len(x), len(m.model.enc.layers), -1)
-            dims = m.model(None, None, pooled=pooled, with_dimensions=True)[1].float()
-            p = F.softmax(dims.view(len(x), 2, 3), -1).cpu().numpy()
+            dims = m.model(None, None, pooled=self._pooled(m, x), with_dimensions=True)[1]
+            p = F.softmax(dims.float().view(len(x), 2, 3), -1).cpu().numpy()
             out.append(p[..., 2] - p[..., 0])
         return np.mean(out, axis=0).astype(np.float32)
+
+    def _pooled(self, m, x: np.ndarray) -> torch.Tensor:
+        """A member's flat statistics (n, layers * 2d) as its head reads them (n, layers, 2d)."""
+        return torch.from_numpy(x).float().to(self.device).view(len(x), len(m.model.enc.layers), -1)
 
     @property
     def reads_statistics(self) -> bool:
