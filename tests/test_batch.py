@@ -227,3 +227,55 @@ def test_a_two_node_cluster_finishes_when_one_nodes_workers_are_killed(
     assert rerun.returncode == 0 and {p.name for p in output.parts(out)} == before
     assert json.loads((out / "summary.json").read_text())["written"] == 0
     assert pq.read_table(output.parts(out)[0]).num_rows > 0
+
+
+def test_adapt_by_column_reads_each_speaker_against_its_own_voice(archive, tmp_path):
+    import emovox
+
+    files = sorted(str(p) for p in (archive / "clips").glob("*.flac"))[:24]
+    keys = ["a" if k % 2 else "b" for k in range(len(files))]
+    keys[0] = ""  # an empty cell: read alone
+    files.append(str(archive / "clips" / "broken.wav"))
+    keys.append("a")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "path,spk\n" + "".join(f"{p},{k}\n" for p, k in zip(files, keys, strict=True))
+    )
+    out = tmp_path / "out"
+    # a column no manifest has is refused, naming the columns there are
+    bad = _emovox("batch", str(manifest), "--out", str(out), "--adapt-by", "column", "who",
+                  check=False)  # fmt: skip
+    assert bad.returncode == 2 and "no such column" in bad.stderr and "spk" in bad.stderr
+    _emovox("batch", str(manifest), "--out", str(out), "--adapt-by", "column", "spk",
+            "--workers", "2", "--no-progress")  # fmt: skip
+    rows = {r["path"]: r for r in _results(out)}
+    assert sorted(rows) == sorted(files)
+    # the same answers as the Python API given the same groups
+    model = emovox.load_model()
+    want = model.predict(files, groups=[k or None for k in keys])
+    for w, key in zip(want, keys, strict=True):
+        got = rows[w.path]
+        if w.error:
+            assert got["status"] == "failed" and "not a readable audio file" in got["error"]
+            continue
+        assert got["emotion"] == w.emotion
+        probs = np.array([got[f"p_{k}"] for k in w.probabilities])
+        assert np.abs(probs - np.array(list(w.probabilities.values()))).max() < 1e-4
+        assert (got["adapted"] or "").startswith(f"group {key}:" if key else "")
+        assert bool(got["adapted"]) == bool(key)
+    plain = {r.path: r for r in model.predict(files)}
+    assert any(
+        abs(rows[p]["p_angry"] - plain[p].probabilities["angry"]) > 1e-3 for p in files[1:-1]
+    )  # adapting changed the answers
+    # a rerun skips every group; a group with a changed file is decided again, whole
+    parts = set(output.parts(out))
+    _emovox("batch", str(manifest), "--out", str(out), "--adapt-by", "column", "spk",
+            "--no-progress")  # fmt: skip
+    assert set(output.parts(out)) == parts
+    os.utime(files[1], ns=(time.time_ns(), time.time_ns()))
+    _emovox("batch", str(manifest), "--out", str(out), "--adapt-by", "column", "spk",
+            "--no-progress")  # fmt: skip
+    new = [r for r in _results(out) if r["run_id"] != rows[files[1]]["run_id"]]
+    assert sorted(r["path"] for r in new) == sorted(
+        p for p, k in zip(files, keys, strict=True) if k == "a"
+    )

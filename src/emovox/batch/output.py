@@ -42,6 +42,7 @@ def result_schema(labels: Sequence[str], extras: Sequence[str], segments: bool) 
         ("arousal", pa.float64()),
         ("valence", pa.float64()),
         *[(f"p_{label}", pa.float64()) for label in labels],
+        ("adapted", pa.string()),
         ("warnings", pa.string()),
         ("error", pa.string()),
         *[(k, pa.string()) for k in extras],
@@ -63,6 +64,7 @@ def result_row(result: Result, labels: Sequence[str], segments: bool) -> dict:
         "arousal": result.arousal,
         "valence": result.valence,
         **{f"p_{label}": probs.get(label) for label in labels},
+        "adapted": result.adapted,
         "warnings": "; ".join(result.warnings) or None,
         "error": result.error,
     }

@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from emovox.batch import output, plan, require
 
@@ -32,6 +34,8 @@ class BatchConfig:
     cpus_per_worker: int = 0  # 0: the cluster's CPUs shared out (at most one node's)
     gpus_per_worker: float = 0.0  # >0: actors on GPUs (device cuda), this share of one each
     analysis: dict = field(default_factory=dict)  # AnalysisConfig as keyword arguments
+    # ("folder",) or ("column", NAME): inputs of one group read against one reference voice
+    adapt_by: tuple[str, ...] = ()
 
 
 def run(cfg: BatchConfig, progress: bool = True) -> dict:
@@ -45,17 +49,21 @@ def run(cfg: BatchConfig, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     labels = _labels(cfg.model)
     extras = plan.extra_columns(cfg.inputs)
+    group = plan.grouping(cfg.adapt_by, extras)
     seen = output.seen(out)
     _connect(ray, cfg.address)
-    refs, planned, skipped = [], 0, 0
-    for table, n_skipped in plan.chunks(cfg.inputs, seen, extras, cfg.batch_size):
+    refs, planned, skipped, live = [], 0, 0, set()
+    for table, n_skipped in plan.chunks(cfg.inputs, seen, extras, cfg.batch_size, group):
         skipped += n_skipped
         if table.num_rows:
             refs.append(ray.put(table))  # the plan lives in the object store, not the driver
             planned += table.num_rows
+            if group:  # the groups with something new: only they are decided (again)
+                new = table.filter(pc.invert(table["unchanged"]))
+                live.update(new.column("adapt_group").to_pylist())
     run_id = uuid.uuid4().hex[:12]
     if refs:
-        _execute(ray, cfg, refs, labels, extras, run_id, progress)
+        _execute(ray, cfg, refs, labels, extras, run_id, progress, live if group else None)
     return output.summary(out, run_id, planned, skipped, time.time() - started)
 
 
@@ -71,7 +79,7 @@ def _connect(ray, address: str | None) -> None:
         ray.init(include_dashboard=False, **kwargs)
 
 
-def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id: str, progress: bool) -> None:
+def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id, progress, live) -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
     # a block per batch of inputs: Ray Data would otherwise merge read blocks up to 128 MiB,
@@ -85,11 +93,8 @@ def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id: str, progress:
     share = {"num_cpus": cfg.cpus_per_worker or max(1, min(cpus // workers, largest))}
     analysis_res = {"num_gpus": cfg.gpus_per_worker} if cfg.gpus_per_worker else share
     ds = ray.data.from_arrow_refs(refs)
-    # reading and hashing is I/O: it takes no CPU slot, so it never waits behind the actors
-    ds = ds.map_batches(read_and_hash, batch_format="pyarrow", batch_size=None, num_cpus=0)
-    ds = ds.map_batches(
-        Analyse,
-        fn_constructor_kwargs={
+    actor = {
+        "fn_constructor_kwargs": {
             "model": cfg.model,
             "engine": cfg.engine,
             "device": "cuda" if cfg.gpus_per_worker else "cpu",
@@ -98,47 +103,57 @@ def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id: str, progress:
             "run_id": run_id,
             "out": str(cfg.out),
         },
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        batch_size=cfg.batch_size,
-        batch_format="pyarrow",
+        "compute": ray.data.ActorPoolStrategy(size=workers),
+        "batch_format": "pyarrow",
         **analysis_res,
-    )
+    }
+    if live is not None:
+        # a group is one call. The plan rows (paths, not audio) are sorted by group before any
+        # actor exists (Ray's shuffle tasks would otherwise wait for CPUs the actors hold),
+        # then cut into one block per group; the actor reads the group's files as it goes
+        groups = [ray.put(t) for t in _group_blocks(ds.sort("adapt_group"), live, cfg.batch_size)]
+        if not groups:
+            return
+        ds = ray.data.from_arrow_refs(groups)
+        ds = ds.map_batches(AnalyseGroup, batch_size=None, **actor)
+    else:
+        # reading and hashing is I/O: it takes no CPU slot, so it never waits behind the actors
+        ds = ds.map_batches(read_and_hash, batch_format="pyarrow", batch_size=None, num_cpus=0)
+        ds = ds.map_batches(Analyse, batch_size=cfg.batch_size, **actor)
     # the actors write their own parts: a separate write stage would need CPUs the actors
     # hold (and so wait for the last batch) or start processes of its own
     for _ in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         pass
 
 
+def read_one(row: dict) -> tuple[bytes | None, str | None, str, str | None]:
+    """A planned input's (bytes or None, SHA-256, status, read error)."""
+    import os
+
+    try:
+        with open(row["path"], "rb") as f:
+            blob = f.read()
+        st = os.stat(row["path"])
+    except FileNotFoundError:
+        was = "it vanished after the job was planned" if row["size"] is not None else ""
+        return None, None, "vanished", f"no such file{': ' + was if was else ''}"
+    except OSError as exc:
+        return None, None, "failed", f"cannot read: {exc.strerror or exc}"
+    changed = (row["size"], row["mtime_ns"]) != (st.st_size, st.st_mtime_ns)
+    return blob, hashlib.sha256(blob).hexdigest(), "changed" if changed else "done", None
+
+
 def read_and_hash(table: pa.Table) -> pa.Table:
     """Each planned input's bytes, SHA-256 and status; inputs whose content the output already
     holds (same path, same hash) are dropped here."""
-    import os
-
     data, hashes, status, errors, keep = [], [], [], [], []
     for row in table.select(["path", "size", "mtime_ns", "done_sha256"]).to_pylist():
-        try:
-            with open(row["path"], "rb") as f:
-                blob = f.read()
-            st = os.stat(row["path"])
-        except FileNotFoundError:
-            blob, st = None, None
-        except OSError as exc:
-            blob, st = exc, None
-        digest = hashlib.sha256(blob).hexdigest() if isinstance(blob, bytes) else None
+        blob, digest, state, error = read_one(row)
         keep.append(digest is None or digest != row["done_sha256"])
-        if isinstance(blob, bytes):
-            changed = (row["size"], row["mtime_ns"]) != (st.st_size, st.st_mtime_ns)
-            status.append("changed" if changed else "done")
-            errors.append(None)
-        elif blob is None:
-            was = "it vanished after the job was planned" if row["size"] is not None else ""
-            status.append("vanished")
-            errors.append(f"no such file{': ' + was if was else ''}")
-        else:
-            status.append("failed")
-            errors.append(f"cannot read: {blob.strerror or blob}")
-        data.append(blob if isinstance(blob, bytes) else None)
+        data.append(blob)
         hashes.append(digest)
+        status.append(state)
+        errors.append(error)
     table = table.drop_columns(["done_sha256"])
     table = table.append_column("data", pa.array(data, pa.large_binary()))
     table = table.append_column("sha256", pa.array(hashes, pa.string()))
@@ -162,13 +177,17 @@ class Analyse:
         self.out = Path(out)
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        from emovox.infer.result import Result
-
         rows = table.drop_columns(["data"]).to_pylist()
         blobs = table.column("data").to_pylist()
         readable = [k for k, b in enumerate(blobs) if b is not None]
         answers = self.model.predict_many([blobs[k] for k in readable])
-        results = dict(zip(readable, answers, strict=True))
+        return self._write(rows, dict(zip(readable, answers, strict=True)))
+
+    def _write(self, rows: list[dict], results: dict) -> pa.Table:
+        """The results rows of ``rows`` (answers by row index; an unread row gets its read
+        error) written as one part; their paths and statuses."""
+        from emovox.infer.result import Result
+
         out = []
         for k, row in enumerate(rows):
             result = results.get(k) or Result(row["path"], error=row["read_error"])
@@ -181,6 +200,66 @@ class Analyse:
         # died writes the same part under the same name
         output.write_part(self.out, table)
         return table.select(["path", "status"])
+
+
+def _group_blocks(ds, live: set, size: int):
+    """A dataset sorted by group as one table per group with something new in it (``live``);
+    rows without a group (key "") in tables of ``size``, the ones the output holds left out."""
+    held: list[pa.Table] = []
+
+    def flush():
+        if held:
+            table, key = pa.concat_tables(held), held[0].column("adapt_group")[0].as_py()
+            held.clear()
+            if key == "":
+                table = table.filter(pc.invert(table["unchanged"]))
+                yield from (table.slice(i, size) for i in range(0, table.num_rows, size))
+            elif key in live:
+                yield table
+
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        keys = batch.column("adapt_group").to_pylist()
+        start = 0
+        for i in range(1, len(keys) + 1):
+            if i == len(keys) or keys[i] != keys[start]:
+                if held and held[0].column("adapt_group")[0].as_py() != keys[start]:
+                    yield from flush()
+                held.append(batch.slice(start, i - start))
+                start = i
+    yield from flush()
+
+
+class AnalyseGroup(Analyse):
+    """One actor for ``--adapt-by``: a whole group per call, its clips read against the
+    group's own reference voice (rows with no group are read alone, as :class:`Analyse`
+    would)."""
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        rows = table.drop_columns(["adapt_group", "unchanged"]).to_pylist()
+        key = table.column("adapt_group")[0].as_py()
+        reader = _Reader(rows)
+        answers = list(self.model.predict_many(reader, groups=[key or None] * len(rows)))
+        for row, (digest, status, error) in zip(rows, reader.read, strict=True):
+            row.update(sha256=digest, status=status, read_error=error)
+        readable = {k: r for k, r in enumerate(answers) if rows[k]["read_error"] is None}
+        return self._write(rows, readable)
+
+
+class _Reader(Sequence):
+    """A group's files, each read (and hashed) only when the analyser comes to it, so a group
+    of thousands of clips never holds more than one file's bytes; an unreadable file reads as
+    no bytes (its row gets the read error instead of an answer)."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows, self.read = rows, [(None, "failed", "not read")] * len(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int) -> bytes:
+        blob, digest, status, error = read_one(self.rows[k])
+        self.read[k] = (digest, status, error)
+        return blob or b""
 
 
 def _labels(model: str | None) -> tuple[str, ...]:

@@ -19,6 +19,8 @@ from emovox.audio.files import iter_expanded
 
 MANIFEST_SUFFIXES = (".csv", ".parquet")
 PLAN_COLUMNS = ("path", "size", "mtime_ns", "done_sha256")
+# with --adapt-by: each row's group (None: read alone) and whether the output holds it as is
+GROUP_COLUMNS = ("adapt_group", "unchanged")
 CHUNK = 16  # rows per plan table by default: one Ray block, small to spread over workers
 
 
@@ -49,7 +51,7 @@ def extra_columns(items: Sequence[str]) -> list[str]:
     return out
 
 
-_RESERVED = set(PLAN_COLUMNS) | {"sha256", "status", "run_id", "error", "data"}
+_RESERVED = set(PLAN_COLUMNS) | set(GROUP_COLUMNS) | {"sha256", "status", "run_id", "error", "data"}
 
 
 def _manifest_names(item: str) -> list[str]:
@@ -59,6 +61,25 @@ def _manifest_names(item: str) -> list[str]:
         return list(pq.ParquetFile(item).schema_arrow.names)
     with open(item, newline="") as f:
         return next(csv.reader(f), [])
+
+
+def grouping(adapt_by: Sequence[str], extras: Sequence[str]):
+    """The function giving a plan row's group under ``--adapt-by`` (``["folder"]`` or
+    ``["column", NAME]``; None or "": read alone), or None when nothing is grouped; a column
+    that no manifest has is a ValueError listing the columns there are."""
+    if not adapt_by or adapt_by[0] in ("none", "recording"):
+        return None
+    if adapt_by[0] == "folder":
+        return lambda row: str(Path(row["path"]).parent)
+    if adapt_by[0] == "column" and len(adapt_by) == 2:
+        name = adapt_by[1]
+        if name not in extras:
+            has = ", ".join(extras) if extras else "none besides path (or no manifest was given)"
+            raise ValueError(f"--adapt-by column {name}: the manifests have no such column; "
+                             f"their columns: {has}")  # fmt: skip
+        return lambda row: row.get(name) or None  # an empty cell: read alone
+    raise ValueError(f"--adapt-by takes folder, column NAME, recording or none, not "
+                     f"{' '.join(adapt_by)!r}")  # fmt: skip
 
 
 def inputs(items: Sequence[str]) -> Iterator[dict]:
@@ -106,17 +127,24 @@ def stat(path: str) -> tuple[int | None, int | None]:
 
 
 def chunks(
-    items: Sequence[str], seen: dict[str, Seen], extras: Sequence[str], size: int = CHUNK
+    items: Sequence[str],
+    seen: dict[str, Seen],
+    extras: Sequence[str],
+    size: int = CHUNK,
+    group=None,
 ) -> Iterator[tuple[pa.Table, int]]:
     """(plan table, inputs skipped while making it) per ``size`` inputs to analyse. An
     input is skipped when the output holds its path with the same size and mtime; one whose
-    path is held but changed carries the old hash, so that equal content is still skipped."""
+    path is held but changed carries the old hash, so that equal content is still skipped.
+    With ``group`` (see :func:`grouping`) nothing is skipped here: each row carries its group
+    and whether it is unchanged, since a group is decided whole or not at all."""
     rows: list[dict] = []
     skipped = 0
     for row in inputs(items):
         size, mtime = stat(row["path"])
         old = seen.get(row["path"])
-        if old is not None and (old.size, old.mtime_ns) == (size, mtime):  # or still missing
+        unchanged = old is not None and (old.size, old.mtime_ns) == (size, mtime)
+        if unchanged and group is None:  # or still missing
             skipped += 1
             continue
         rows.append(
@@ -126,16 +154,17 @@ def chunks(
                 "mtime_ns": mtime,
                 "done_sha256": old.sha256 if old else None,
                 **{k: row.get(k) for k in extras},
+                **({"adapt_group": group(row) or "", "unchanged": unchanged} if group else {}),
             }
         )
         if len(rows) == size:
-            yield _table(rows, extras), skipped
+            yield _table(rows, extras, group is not None), skipped
             rows, skipped = [], 0
     if rows or skipped:
-        yield _table(rows, extras), skipped
+        yield _table(rows, extras, group is not None), skipped
 
 
-def schema(extras: Sequence[str]) -> pa.Schema:
+def schema(extras: Sequence[str], grouped: bool = False) -> pa.Schema:
     return pa.schema(
         [
             ("path", pa.string()),
@@ -143,9 +172,10 @@ def schema(extras: Sequence[str]) -> pa.Schema:
             ("mtime_ns", pa.int64()),
             ("done_sha256", pa.string()),
             *[(k, pa.string()) for k in extras],
+            *([("adapt_group", pa.string()), ("unchanged", pa.bool_())] if grouped else []),
         ]
     )
 
 
-def _table(rows: list[dict], extras: Sequence[str]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=schema(extras))
+def _table(rows: list[dict], extras: Sequence[str], grouped: bool) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=schema(extras, grouped))

@@ -8,11 +8,16 @@ import json
 import sys
 from pathlib import Path
 
+from emovox.cli.predict import SPEAKERS_HELP
+
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from emovox.batch import require
 
     require(ray=not args.dry_run)
+    from emovox.batch import plan
+
+    plan.grouping(args.adapt_by, plan.extra_columns(args.inputs))  # refused before any start
     if args.dry_run:
         return _dry_run(args)
     from emovox.batch import pipeline
@@ -29,7 +34,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
         analysis={"adapt": not args.no_adapt}
+        | ({"adapt_by": "none"} if args.adapt_by == ["none"] else {})
+        | ({} if args.speakers is None else {"speakers": args.speakers})
         | ({} if args.threshold is None else {"threshold": args.threshold}),
+        adapt_by=tuple(args.adapt_by),
     )
     s = pipeline.run(cfg, progress=not args.no_progress)
     print(
@@ -114,6 +122,17 @@ def add_batch_parser(sub) -> None:
     )
     b.add_argument("--threshold", type=float, default=None, help="as emovox predict's")
     b.add_argument("--no-adapt", action="store_true", help="as emovox predict's")
+    b.add_argument(
+        "--adapt-by",
+        nargs="+",
+        default=["recording"],
+        metavar="HOW",
+        help="folder: the clips of each folder read against one reference voice (one speaker "
+        "or channel); column NAME: the same per value of a manifest column (a speaker or "
+        "channel id; an empty cell: alone); recording (default): only long recordings adapt, "
+        "to themselves; none: nothing adapts",
+    )
+    b.add_argument("--speakers", type=int, metavar="N", help=SPEAKERS_HELP)
     b.add_argument(
         "--dry-run", action="store_true", help="list the inputs and estimate; analyse nothing"
     )
