@@ -34,6 +34,7 @@ from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
 from emovox.data.labels import AROUSAL, axes  # noqa: E402
 from emovox.evaluation.metrics import expected_calibration_error, metrics  # noqa: E402
+from emovox.infer.adapt import REFERENCES  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
 from emovox.infer.torch_engine import Predictor  # noqa: E402
 from emovox.models.ensemble import apply_temperature  # noqa: E402
@@ -89,7 +90,7 @@ def arousal_ua(arousal: np.ndarray, truth: list[str]) -> float | None:
     return float(np.mean(hits))
 
 
-def recordings(run: Path, clips: int, speakers: int) -> dict:
+def recordings(run: Path, clips: int, speakers: int, reference: str = "mean") -> dict:
     """Speech frames right on recordings of held-out speakers (each speaker's ``clips`` clips,
     drawn at random, joined with pauses and noise bursts: benchmarks/timeline.py), the first
     ``speakers`` of the corpus, analysed as ``emovox predict`` does: plain, and adapted to the
@@ -97,8 +98,11 @@ def recordings(run: Path, clips: int, speakers: int) -> dict:
     recs = actor_recordings(RunFolder(run), (0.6, 2.0), clips, speakers)
     predictor = Predictor.load(run)
     out = {"recordings": len(recs)}
-    for name, adapt in (("plain", False), ("adapted", True)):
-        analyzer = Analyzer(predictor, AnalysisConfig(adapt=adapt))
+    ways = (("plain", False), ("adapted", True))
+    if any(predictor.speaker_normalised()):  # no plain answer without the speaker's voice
+        ways = ways[1:]
+    for name, adapt in ways:
+        analyzer = Analyzer(predictor, AnalysisConfig(adapt=adapt, reference=reference))
         scores = [demo.score(analyzer.predict(r.wave, sr=16000), r.truth, len(r.wave) / 16000)
                   for r in recs]  # fmt: skip
         out[name] = float(np.mean([x["frame_accuracy"] for x in scores]))
@@ -214,6 +218,8 @@ def table(results: dict, name: str) -> str:
         lines.append(f"\nthe trained arousal head's binary arousal UA, mean: {', '.join(heads)}")
     if all("recordings" in r for r in results.values()):
         for way in ("plain", "adapted"):
+            if not all(way in r["recordings"] for r in results.values()):
+                continue
             per = " / ".join(f"{100 * r['recordings'][way]:.1f}" for r in results.values())
             mean = 100 * float(np.mean([r["recordings"][way] for r in results.values()]))
             lines.append(f"recordings of held-out speakers, speech frames right ({way}): "
@@ -242,6 +248,8 @@ def main() -> None:
     ap.add_argument("--recordings", type=int, nargs=2, metavar=("CLIPS", "SPEAKERS"),
                     help="also score recordings of CLIPS clips of each of the first SPEAKERS "
                     "held-out speakers (frames right, plain and adapted)")  # fmt: skip
+    ap.add_argument("--reference", default=AnalysisConfig.reference, choices=REFERENCES,
+                    help="how the recordings' speaker reference is estimated")  # fmt: skip
     args = ap.parse_args()
     overrides: dict = {}
     for item in args.set:
@@ -251,7 +259,7 @@ def main() -> None:
         run = train(held, args.runs / args.name / held, overrides)
         results[held] = score(run, args.seed, raw.setdefault(held, {}))
         if args.recordings:
-            results[held]["recordings"] = recordings(run, *args.recordings)
+            results[held]["recordings"] = recordings(run, *args.recordings, args.reference)
     (args.runs / args.name / "loco.json").write_text(
         json.dumps({"set": args.set, "results": results}, indent=1)
     )

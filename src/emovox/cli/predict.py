@@ -26,6 +26,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     cfg = AnalysisConfig(
         adapt=not args.no_adapt,
         adapt_by=args.adapt_by,
+        speakers=args.speakers,
         threshold=args.threshold,
         timeline=timeline,
         limits=audio.AudioLimits(max_seconds=args.max_seconds),
@@ -234,8 +235,15 @@ def add_predict_parser(sub) -> None:
         "voice, read from all of them (10 clips or more; results come once all are read); "
         "recording (default): only long recordings adapt, to themselves; none: nothing adapts",
     )
+    pr.add_argument("--speakers", type=int, default=d.speakers, metavar="N", help=SPEAKERS_HELP)
     pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     pr.set_defaults(func=_cmd_predict)
+
+
+SPEAKERS_HELP = (
+    "voices in a recording: 1 (default): one speaker; N: its windows split into N voices, each "
+    "adapted to alone, segments name the speaker (S1, S2, ...); 0: the count estimated (up to 4)"
+)
 
 
 def read_stdin() -> bytes:

@@ -32,12 +32,13 @@ def build(
     noise_dbfs: float = -55.0,
     burst_every: int = 4,
     trim_db: float = 30.0,
+    shuffle: bool = True,
 ) -> Recording:
-    """``rows`` (manifest rows) joined in a shuffled order; pauses hold noise at
+    """``rows`` (manifest rows) joined in a shuffled order (or as given); pauses hold noise at
     ``noise_dbfs`` and every ``burst_every``-th pause a 0.4 s burst of louder noise (-30 dBFS),
     which is not speech."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(rows))
+    order = rng.permutation(len(rows)) if shuffle else np.arange(len(rows))
     parts, truth, t = [], [], 0.0
     for n, i in enumerate(order):
         gap = _pause(
@@ -86,6 +87,34 @@ def score(
         "speech_accuracy": float((said == speech).mean()),
         "boundary_error": float(np.mean(errors)),
     }
+
+
+def speaker_error(result, rec: Recording, duration: float, step: float = 0.1) -> dict:
+    """Diarisation error over the true speech frames: missed (no segment), confused (another
+    voice than the true speaker's, voices matched to speakers one to one so that most frames
+    agree) and their sum, plus false alarm (segments over non-speech) as a share of speech."""
+    from scipy.optimize import linear_sum_assignment
+
+    times = np.arange(0.0, duration, step) + step / 2
+    true = np.full(len(times), -1)
+    names = sorted(set(rec.speakers))
+    for (a, b, _), spk in zip(rec.truth, rec.speakers, strict=True):
+        true[(times >= a) & (times < b)] = names.index(spk)
+    pred = np.full(len(times), -1)
+    voices = sorted({s.speaker or "S1" for s in result.segments or []})
+    for s in result.segments or []:
+        pred[(times >= s.start) & (times < s.end)] = voices.index(s.speaker or "S1")
+    speech = true >= 0
+    both = speech & (pred >= 0)
+    overlap = np.zeros((len(names), max(len(voices), 1)))
+    np.add.at(overlap, (true[both], pred[both]), 1)
+    rows, cols = linear_sum_assignment(-overlap)
+    matched = overlap[rows, cols].sum()
+    n = max(int(speech.sum()), 1)
+    missed = float((speech & (pred < 0)).sum() / n)
+    confused = float((both.sum() - matched) / n)
+    return {"der": missed + confused + float((~speech & (pred >= 0)).sum() / n),
+            "missed": missed, "confused": confused, "voices": len(voices)}  # fmt: skip
 
 
 def score_stretches(

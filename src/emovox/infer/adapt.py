@@ -11,16 +11,52 @@ import numpy as np
 
 from emovox.infer.result import Result
 
+# how a voice's reference (the statistics taken as its neutral) is estimated from its windows
+# or clips; see to_recording
+REFERENCES = ("mean", "median", "shrink", "balanced")
+SHRINK_PRIOR = 10  # windows' worth of weight the training mean keeps under "shrink"
+
 
 def to_recording(
-    inputs: list[np.ndarray], training_means: list[np.ndarray], standardise: list[bool]
+    inputs: list[np.ndarray],
+    training_means: list[np.ndarray],
+    standardise: list[bool],
+    reference: str = "mean",
+    classify=None,
 ) -> list[np.ndarray]:
     """Each member's window statistics (windows, dims) relative to the recording itself:
     standardised (members trained on per-speaker standardised statistics), or shifted so the
-    recording's mean becomes the training mean (the others)."""
+    recording's reference becomes the training mean (the others).
+
+    ``reference``: "mean" of all windows; per-dimension "median"; "shrink", the mean pulled
+    toward the training mean by ``SHRINK_PRIOR`` windows' weight; "balanced", each emotion the
+    model hears weighing the same (``classify``, inputs -> probabilities, says which), so a
+    recording that is mostly one emotion is not taken for the speaker's neutral."""
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, not {reference!r}")
+    if reference != "balanced":
+        return _shifted(inputs, training_means, standardise, reference, None)
+    if classify is None:
+        raise ValueError('reference="balanced" needs the model\'s classify')
+    out = _shifted(inputs, training_means, standardise, "mean", None)
+    for _ in range(2):  # the weights from the answers adapted so far, twice
+        probs = classify(out)
+        weights = (probs / np.maximum(probs.sum(0), 1e-6)).sum(1)  # 1 / its emotion's mass
+        out = _shifted(inputs, training_means, standardise, "mean", weights)
+    return out
+
+
+def _shifted(inputs, training_means, standardise, reference: str, weights) -> list[np.ndarray]:
     out = []
     for x, mean, std_norm in zip(inputs, training_means, standardise, strict=True):
-        mu = x.mean(0, dtype=np.float64)  # float64 sums, float32 arrays: no copy of x grows
+        if reference == "median":
+            mu = np.median(x, 0).astype(np.float64)
+        elif weights is not None:
+            mu = np.average(x, 0, weights.astype(np.float64))
+        else:
+            mu = x.mean(0, dtype=np.float64)  # float64 sums, float32 arrays: no copy of x grows
+        if reference == "shrink":
+            mu = (len(x) * mu + SHRINK_PRIOR * mean) / (len(x) + SHRINK_PRIOR)
         if std_norm:
             sd = np.maximum(x.std(0, dtype=np.float64), 1e-5) if len(x) > 1 else np.ones_like(mu)
             out.append((x - mu.astype(np.float32)) / sd.astype(np.float32))
@@ -86,12 +122,12 @@ def predict_grouped(analyzer, inputs: list, sr, plots, progress, groups) -> Iter
 
 def _decide_group(analyzer, key, members: list, out: list) -> None:
     """One group's clips decided together (adapted when there are enough of them)."""
-    p, cfg = analyzer.predictor, analyzer.cfg
+    cfg = analyzer.cfg
     inputs = [np.stack([m[2][i] for m in members]) for i in range(len(members[0][2]))]
     seconds = sum(c.span[1] - c.span[0] for _, c, _ in members)
     adapted = key is not None and len(members) >= cfg.adapt_min_windows
     if adapted:
-        inputs = to_recording(inputs, p.training_means(), p.speaker_normalised())
+        inputs = analyzer._adapted(inputs)
     clips = [c for _, c, _ in members]
     for (k, _, _), r in zip(members, analyzer._decide_clips(clips, analyzer._classify(inputs)),
                             strict=True):  # fmt: skip

@@ -21,7 +21,7 @@ from emovox import audio
 from emovox.audio import vad
 from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.data.labels import axes
-from emovox.infer import adapt, timeline
+from emovox.infer import adapt, scoring, speakers, timeline
 from emovox.infer.engine import Engine
 from emovox.infer.result import REASONS, Result, headline, no_speech
 from emovox.infer.timeline import Segment, TimelineConfig
@@ -47,6 +47,13 @@ class AnalysisConfig:
     # itself), "folder" (the clips of one folder share one reference: one speaker, one
     # channel), "none" (nothing adapts); predict_many(groups=...) names groups directly
     adapt_by: str = "recording"
+    # how a voice's reference is estimated from its windows or clips (adapt.REFERENCES):
+    # "shrink" holds up best when one emotion dominates (benchmarks/skewed.py)
+    reference: str = "shrink"
+    # voices in a recording: 1 (all one speaker), N (fixed: windows split into N voices, each
+    # adapted alone, segments say who), 0 (the count estimated, up to speakers.MAX_SPEAKERS)
+    speakers: int = 1
+    speaker_vote: int = 0  # windows either side whose voice a window's is voted with
     timeline: TimelineConfig = field(default_factory=TimelineConfig)
     speech: vad.VadConfig = field(default_factory=vad.VadConfig)
     limits: audio.AudioLimits = field(default_factory=audio.AudioLimits)
@@ -78,6 +85,11 @@ class Analyzer:
         cfg = cfg or AnalysisConfig()
         if cfg.adapt_by not in ADAPT_BY:
             raise ValueError(f"adapt_by must be one of {', '.join(ADAPT_BY)}, not {cfg.adapt_by!r}")
+        if cfg.speakers < 0:
+            raise ValueError(f"--speakers must be 0 (estimate) or a count, not {cfg.speakers}")
+        if cfg.reference not in adapt.REFERENCES:
+            raise ValueError(f"reference must be one of {', '.join(adapt.REFERENCES)}, not "
+                             f"{cfg.reference!r}")  # fmt: skip
         if cfg.threshold is None:
             cfg = replace(
                 cfg,
@@ -121,7 +133,9 @@ class Analyzer:
         input, None: alone) or ``cfg.adapt_by == "folder"``: clips of one group share one
         reference voice (:mod:`emovox.infer.adapt`); then results come once all are read."""
         if groups is not None or self.cfg.adapt_by == "folder":
-            yield from adapt.predict_grouped(self, list(inputs), sr, plots, progress, groups)
+            # a Sequence stays as it is (it may read lazily: a batch group of many files)
+            inputs = inputs if isinstance(inputs, Sequence) else list(inputs)
+            yield from adapt.predict_grouped(self, inputs, sr, plots, progress, groups)
             return
         waiting: list[_Clip] = []
 
@@ -179,6 +193,8 @@ class Analyzer:
             return Result(name, error=exc.cause, error_type=type(exc).__name__)
         except OSError as exc:  # unreadable: permissions, a device that went away
             return Result(name, error=exc.strerror or str(exc))
+        except speakers.TooManySpeakers as exc:
+            return Result(name, error=str(exc))
 
     # --- the steps ------------------------------------------------------------------------
     def _analyze(
@@ -236,20 +252,35 @@ class Analyzer:
         """Pass 2: windows scored as their audio arrives, then the curve, segments, summary."""
         cfg = self.cfg.timeline
         spans = timeline.windows(regions, cfg)
-        probs, odd, dims = self._score(blocks(), spans, scan.n, progress)
-        # arousal, valence and unfamiliarity ride along the curve as three more columns
-        scored = np.concatenate([probs, dims, odd[:, None]], axis=1)
+        short = scoring.too_short(self, len(spans))
+        if short and any(self.predictor.speaker_normalised()):
+            return Result(name, error=f"too short for this model: {short}")
+        probs, odd, dims, voices = scoring.score(self, blocks(), spans, scan.n, progress)
+        # arousal, valence, each voice's share and unfamiliarity ride along the curve as more
+        # columns (a grid point's voice: the one most of its windows were heard in)
+        n_voices = int(voices.max()) + 1 if voices is not None else 0
+        one_hot = np.eye(n_voices, dtype=np.float32)[voices] if n_voices else probs[:, :0]
+        scored = np.concatenate([probs, dims, one_hot, odd[:, None]], axis=1)
         times, grid, covered = timeline.curve(spans, scored, scan.n / SR, cfg.step)
         odd_curve, grid = grid[:, -1], timeline.smooth(grid[:, :-1], covered, cfg.smooth, cfg.step)
+        voice = grid[:, grid.shape[1] - n_voices :].argmax(1) if n_voices else None
+        grid = grid[:, : grid.shape[1] - n_voices]
         grid, dims = grid[:, :-2], grid[:, -2:]
         unsure = odd_curve > self.cfg.unfamiliar
         segs = timeline.segments(
-            times, grid, covered, self.labels, self.cfg.threshold, cfg, unsure, dims
+            times, grid, covered, self.labels, self.cfg.threshold, cfg, unsure, dims, voice
         )
         summ = timeline.summary(segs, self.labels, scan.n / SR)
         result = Result(name, speech=True, duration=summ["duration"], warnings=scan.warnings)
         result.segments, result.summary = segs, summ
-        if self._adapts(len(spans)):
+        if short:  # asked to adapt, but too little of the voice: read plain, and said so
+            result.warnings.append(f"not adapted to the speaker: {short}")
+        if voices is not None and n_voices > 1:
+            counts = ", ".join(f"{speakers.name(v)} {int((voices == v).sum())}"
+                               for v in range(n_voices))  # fmt: skip
+            result.adapted = f"each speaker's own windows: {counts}" if self._adapts(
+                len(spans)) else None  # fmt: skip
+        elif self._adapts(len(spans)):
             result.adapted = f"the recording itself: {len(spans)} windows"
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
         # (each speech second counts once), so label, confidence and threshold agree
@@ -286,7 +317,13 @@ class Analyzer:
 
     def _decide_clips(self, clips: list[_Clip], scored=None) -> list[Result]:
         """Clips through the model in one batch (or their ``scored`` :meth:`_predict`); each
-        answer is its one segment."""
+        answer is its one segment. A model that must adapt to a voice cannot read a clip alone."""
+        if scored is None and any(self.predictor.speaker_normalised()):
+            why = (
+                "too short for this model: it answers only once adapted to the speaker; "
+                "pass clips of one speaker together (groups=, --adapt-by) or a recording"
+            )
+            return [Result(c.result.path, error=why) for c in clips]
         probs, odd, dims = scored or self._predict([c.wave for c in clips])
         for c, p, o, d in zip(clips, probs, odd, dims, strict=True):
             r = self._decide(c.result, p, float(o), d[None])
@@ -314,47 +351,6 @@ class Analyzer:
         dims = self.predictor.dimension_scores(inputs)
         return probs, odd, dims if dims is not None else probs @ axes(self.labels)
 
-    def _score(
-        self, blocks: Iterable[np.ndarray], spans, n: int, progress
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`_predict` of every window, in batches; adapted to the recording when asked
-        and it has enough windows."""
-        adapt = self._adapts(len(spans))
-        out = np.zeros((len(spans), len(self.labels)), dtype=np.float32)
-        odd = np.zeros(len(spans), dtype=np.float32)
-        dims = np.zeros((len(spans), 2), dtype=np.float32)
-        inputs: list[np.ndarray] = []  # per member (windows, statistics), when adapting
-        batch: list[tuple[int, np.ndarray]] = []
-        done = 0.0
-
-        def flush() -> None:
-            idx, waves = zip(*batch, strict=True)
-            if adapt:  # statistics now, classified once the whole recording is known
-                for k, x in enumerate(self.predictor.member_inputs(list(waves))):
-                    if len(inputs) <= k:
-                        inputs.append(np.empty((len(spans), x.shape[1]), dtype=np.float32))
-                    inputs[k][list(idx)] = x
-            else:
-                out[list(idx)], odd[list(idx)], dims[list(idx)] = self._predict(list(waves))
-            batch.clear()
-            timeline.release_freed_memory()
-
-        lengths = (int(self.cfg.timeline.min_window * SR), int(self.cfg.timeline.context * SR))
-        for k, wave in timeline.cut(blocks, spans, n, *lengths):
-            batch.append((k, wave))
-            if len(batch) == self.cfg.batch:
-                flush()
-            if progress:
-                progress(spans[k][1] - done)
-                done = spans[k][1]
-        if batch:
-            flush()
-        if progress:
-            progress(n / SR - done)
-        if adapt:
-            return self._classify(self._adapted(inputs))
-        return out, odd, dims
-
     def _adapts(self, windows: int) -> bool:
         """Whether this recording's windows are adapted to it: asked for (or required by
         speaker-normalised members), possible for the model, and enough of the voice."""
@@ -366,7 +362,8 @@ class Analyzer:
 
     def _adapted(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         p = self.predictor
-        return adapt.to_recording(inputs, p.training_means(), p.speaker_normalised())
+        return adapt.to_recording(inputs, p.training_means(), p.speaker_normalised(),
+                                  self.cfg.reference, lambda x: p.classify(x)[0])  # fmt: skip
 
     def _decide(self, result: Result, probs: np.ndarray, odd: float, dims: np.ndarray) -> Result:
         """Top emotion, or None with a reason when its probability is under the threshold or

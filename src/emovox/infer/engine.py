@@ -41,3 +41,7 @@ class Engine(Protocol):
 
     def speaker_normalised(self) -> list[bool]:
         """Per member, whether it was trained on per-speaker standardised statistics."""
+
+    def voice_features(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """(n, 2d): the first member's statistics of its earliest encoder layer, the one that
+        carries most of who is speaking (:mod:`emovox.infer.speakers`)."""

@@ -172,6 +172,11 @@ class LitePredictor:
                 inputs[k].append(np.concatenate([stats[j] for j in layers]))
         return [np.stack(x) if x else np.zeros((0, 0), np.float32) for x in inputs]
 
+    def voice_features(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """See :class:`emovox.infer.engine.Engine`."""
+        layers = self.members[0][0]["model_config"]["enc"]["layers"]
+        return inputs[0].reshape(len(inputs[0]), len(layers), -1)[:, int(np.argmin(layers))]
+
     def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated probabilities, unfamiliarity) from each member's statistics."""
         probs, odd = [], []

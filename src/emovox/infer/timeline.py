@@ -18,6 +18,7 @@ import numpy as np
 
 from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.data.labels import dimensions
+from emovox.infer import speakers
 
 ENVELOPE_RATE = 100  # envelope points per second (peaks of 10 ms)
 
@@ -48,6 +49,7 @@ class Segment:
     arousal: float | None = None  # in [-1, 1]: the model's arousal head, or where its
     #   probabilities sit on data.labels.AROUSAL (models without the head)
     valence: float | None = None  # in [-1, 1] (data.labels.VALENCE)
+    speaker: str | None = None  # S1, S2, ...: whose voice, when a recording is split by voice
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,16 +118,18 @@ def segments(
     cfg: TimelineConfig,
     unsure: np.ndarray | None = None,
     dims: np.ndarray | None = None,
+    voice: np.ndarray | None = None,
 ) -> list[Segment]:
     """Runs of one emotion on the curve (None where the top probability is below
     ``threshold``, reason "unsure", or ``unsure`` is set, reason "unfamiliar"); runs shorter
     than ``min_segment`` join the neighbour they resemble most. Arousal and valence: the
-    mean of the ``dims`` curve (T, 2) over the run, or where its probabilities sit."""
+    mean of the ``dims`` curve (T, 2) over the run, or where its probabilities sit. ``voice``
+    (T,): a speaker index per point; a run of speech is cut where it changes."""
     top = np.where(grid.max(1) >= threshold, grid.argmax(1), -1)
     if unsure is not None:
         top = np.where(unsure, -2, top)
     out: list[Segment] = []
-    for a, b in _runs(covered):
+    for a, b in _voice_runs(covered, voice):
         pieces = _merge_short(
             _label_runs(top[a:b]), grid[a:b], int(round(cfg.min_segment / cfg.step))
         )
@@ -145,8 +149,20 @@ def segments(
                     probabilities=probs,
                     reason=None if k >= 0 else ("unsure", "unfamiliar")[-1 - k],
                     **{k: round(float(v), 4) for k, v in av.items()},
+                    speaker=None if voice is None else speakers.name(int(voice[a])),
                 )
             )
+    return out
+
+
+def _voice_runs(covered: np.ndarray, voice: np.ndarray | None) -> list[tuple[int, int]]:
+    """Runs of speech, cut where the voice changes."""
+    if voice is None:
+        return _runs(covered)
+    out = []
+    for a, b in _runs(covered):
+        cuts = [a, *(a + np.flatnonzero(np.diff(voice[a:b])) + 1), b]
+        out += [(int(s), int(e)) for s, e in zip(cuts[:-1], cuts[1:], strict=True)]
     return out
 
 

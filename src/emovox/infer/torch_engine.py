@@ -218,6 +218,11 @@ class Predictor:
         """Per member, the mean of the statistics it was trained on."""
         return [m.model.enc.norm_mean.cpu().numpy() for m in self.members]
 
+    def voice_features(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """See :class:`emovox.infer.engine.Engine`."""
+        layers = self.members[0].model.enc.layers
+        return inputs[0].reshape(len(inputs[0]), len(layers), -1)[:, int(np.argmin(layers))]
+
     def speaker_normalised(self) -> list[bool]:
         """Per member, whether it was trained on per-speaker standardised statistics."""
         return [bool(m.meta.get("speaker_norm")) for m in self.members]

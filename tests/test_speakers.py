@@ -1,0 +1,95 @@
+"""Speaker turns: windows grouped by voice, each voice adapted alone, segments naming the
+speaker; and the references a voice is adapted to, when one emotion dominates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emovox
+from emovox.data import demo
+from emovox.infer import adapt, speakers
+from emovox.infer.analyzer import AnalysisConfig
+
+
+def _voices(sizes, dims=64, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """Features of turns by voices far apart, in time order, and who spoke each window."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (len(set(sizes)), dims))
+    who = np.concatenate([np.full(n, v) for v, n in sizes])
+    return centres[who] + rng.normal(0, 1, (len(who), dims)), who
+
+
+def test_turns_are_found_with_the_count_fixed_or_estimated():
+    from sklearn.metrics import adjusted_rand_score
+
+    x, who = _voices([(0, 8), (1, 6), (0, 5), (1, 9), (0, 4)])
+    for count in (2, 0):
+        got = speakers.cluster(x, count)
+        assert adjusted_rand_score(who, got) == 1.0 and got[0] == 0  # S1 speaks first
+    one, _ = _voices([(0, 30)])
+    assert set(speakers.cluster(one, 0)) == {0}  # one voice is not split
+    with pytest.raises(speakers.TooManySpeakers, match="--speakers 4.*enough for at most 3"):
+        speakers.cluster(x, 4)
+
+
+def test_references_shrink_toward_training_and_balance_emotions():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 0.1, (14, 3)) + 2.0, rng.normal(0, 0.1, (6, 3)) - 2.0
+    x, train = np.vstack([a, b]).astype(np.float32), np.zeros(3, np.float32)
+    mu = x.mean(0)
+    (mean,) = adapt.to_recording([x], [train], [False], "mean")
+    assert np.allclose(mean.mean(0), train, atol=1e-5)  # the mean moved onto training's
+    (shrunk,) = adapt.to_recording([x], [train], [False], "shrink")
+    prior = adapt.SHRINK_PRIOR
+    assert np.allclose(shrunk.mean(0), mu * prior / (len(x) + prior), atol=1e-5)
+
+    def classify(z):  # which of the two emotions each row is (the model's answer)
+        return np.eye(2)[(z[0][:, 0] < z[0][:, 0].mean()).astype(int)]
+
+    (balanced,) = adapt.to_recording([x], [train], [False], "balanced", classify)
+    reference = (a.mean(0) + b.mean(0)) / 2  # each emotion weighs the same, not 14 to 6
+    assert np.allclose(x - balanced, reference, atol=1e-4)
+    with pytest.raises(ValueError, match="reference must be one of"):
+        adapt.to_recording([x], [train], [False], "trimmed")
+
+
+@pytest.fixture(scope="module")
+def conversation(ravdess_manifest):
+    """Turns of a man (actor 01) and a woman (actor 02), 14 clips each, as a recording."""
+    by = {s: [r for r in ravdess_manifest.rows if r.speaker[-2:] == s][:56:4] for s in ("01", "02")}
+    rows, k = [], 0
+    for n in (3, 2, 4, 1, 3, 3, 2, 2, 4, 4):
+        who = by["01" if k % 2 == 0 else "02"]
+        rows += [who.pop(0) for _ in range(min(n, len(who)))]
+        k += 1
+    return demo.build(rows, seed=3, shuffle=False)
+
+
+def test_a_conversation_is_split_by_voice_and_each_voice_adapted(conversation):
+    rec = conversation
+    seconds = len(rec.wave) / 16000
+    model = emovox.load_model(config=AnalysisConfig(speakers=2, threshold=0.0))
+    split = model.predict(rec.wave, sr=16000)
+    assert {s.speaker for s in split.segments} == {"S1", "S2"}
+    assert split.adapted.startswith("each speaker's own windows: S1 ")
+    assert demo.speaker_error(split, rec, seconds)["confused"] < 0.2
+    one = emovox.load_model(config=AnalysisConfig(threshold=0.0)).predict(rec.wave, sr=16000)
+    assert {s.speaker for s in one.segments} == {None}
+    assert demo.speaker_error(one, rec, seconds)["confused"] > 0.3  # one voice: half wrong
+    assert split.to_dict()["segments"][0]["speaker"] == "S1"
+    # more speakers than the speech can carry: an answer naming the option, not a crash
+    many = emovox.load_model(config=AnalysisConfig(speakers=5)).predict(rec.wave, sr=16000)
+    assert many.error and "--speakers 5" in many.error
+
+
+def test_a_recording_too_short_to_adapt_says_so(ravdess_manifest):
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("07")][:4]
+    rec = demo.build(rows, seed=0)
+    model = emovox.load_model()
+    got = model.predict(rec.wave, sr=16000)
+    assert got.error is None and got.adapted is None
+    assert any(w.startswith("not adapted to the speaker: ") and "needs 10" in w
+               for w in got.warnings)  # fmt: skip
+    plain = emovox.load_model(config=AnalysisConfig(adapt=False)).predict(rec.wave, sr=16000)
+    assert not any("adapted" in w for w in plain.warnings)  # nothing asked, nothing said
