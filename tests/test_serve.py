@@ -231,6 +231,47 @@ def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, reco
     assert (shots / "web-page.png").stat().st_size > 20000
 
 
+@pytest.fixture(scope="module")
+def conversation(ravdess_manifest, tmp_path_factory) -> Path:
+    """About 70 s of a man (actor 01) and a woman (actor 02) taking turns of 1-4 clips."""
+    from emovox.data import demo
+
+    by = {s: [r for r in ravdess_manifest.rows if r.speaker[-2:] == s][:48:4] for s in ("01", "02")}
+    rows = []
+    for k, n in enumerate((3, 2, 4, 1, 3, 4, 2, 2, 3)):
+        who = by[("01", "02")[k % 2]]
+        rows += [who.pop(0) for _ in range(min(n, len(who)))]
+    path = tmp_path_factory.mktemp("conv") / "conversation.flac"
+    sf.write(path, demo.build(rows, seed=2, shuffle=False).wave, 16000)
+    return path
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README test command)")
+def test_a_conversation_is_split_by_voice_in_the_api_and_on_the_page(
+    server, conversation, tmp_path
+):
+    from playwright.sync_api import sync_playwright
+
+    split = server.post(conversation, params={"speakers": 2}).json()
+    assert {s["speaker"] for s in split["segments"]} == {"S1", "S2"}
+    assert split["adapted"].startswith("each speaker's own windows: S1 ")
+    one = server.post(conversation).json()  # the server's own setting: one voice
+    assert {s.get("speaker") for s in one["segments"]} == {None}
+    bad = server.post(conversation, params={"speakers": 9})
+    assert bad.status_code == 422 and "speakers must be" in bad.text
+    shots = Path(os.environ.get("EMOVOX_SCREENSHOTS", tmp_path))
+    with sync_playwright() as p:
+        browser, page = _open_page(p, server.url)
+        page.select_option("#speakers", "2")
+        page.set_input_files("#file", str(conversation))
+        page.wait_for_function(
+            "document.querySelector('#timeline').dataset.speakers === '2'", timeout=120000
+        )
+        assert "speaker S2" in page.inner_text("#legend")
+        page.screenshot(path=str(shots / "web-page-speakers.png"), full_page=True)
+        browser.close()
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -1,5 +1,6 @@
-"""One colour per emotion (and for "unsure", "no speech", speech bands), shared by the
-timeline pictures and the web page: ``palette.json`` is the one source, served to the page."""
+"""One colour per emotion (and for "unsure", "no speech", speech bands, speakers S1-S4),
+shared by the timeline pictures and the web page: ``palette.json`` is the one source, served
+to the page."""
 
 from __future__ import annotations
 

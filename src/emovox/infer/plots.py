@@ -113,6 +113,28 @@ def _segment_bands(ax, view: View, y0: float, height: float, labels: bool) -> No
             )  # fmt: skip
 
 
+def _speaker_runs(ax, view: View, y: float) -> None:
+    """Who speaks when (recordings split by voice): a line per turn in the speaker's colour,
+    named where it fits."""
+    turns: list[list] = []
+    for s in view.segments:
+        if s.speaker is None:
+            continue
+        if turns and turns[-1][2] == s.speaker:
+            turns[-1][1] = s.end
+        else:
+            turns.append([s.start, s.end, s.speaker])
+    width_px = ax.get_window_extent().width or 1000
+    for a, b, who in turns:
+        c = colour(who)  # S1, S2, ...: the palette's dark voices, unlike the emotions
+        ax.plot([a, b], [y, y], color=c, lw=4, solid_capstyle="butt",
+                transform=ax.get_xaxis_transform())  # fmt: skip
+        if (b - a) / view.duration * width_px > 18:
+            ax.text(a, y - 0.09, who, color=c, fontsize=8, fontweight="bold", ha="left",
+                    va="top", transform=ax.get_xaxis_transform(),
+                    bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})  # fmt: skip
+
+
 def _waveform(ax, view: View) -> None:
     env = view.envelope
     t = np.arange(len(env)) / view.envelope_rate
@@ -127,6 +149,7 @@ def _waveform(ax, view: View) -> None:
             0.5, 0.5, view.headline, ha="center", va="center", transform=ax.transAxes,
             fontsize=12, bbox={"facecolor": "white", "edgecolor": "0.6", "pad": 6},
         )  # fmt: skip
+    _speaker_runs(ax, view, 0.985)
     ax.set_ylabel("waveform")
     ax.set_yticks([])
     _time_axis(ax, view.duration)
@@ -219,6 +242,7 @@ def _strip(ax, view: View) -> None:
             seg.start, seg.end, color=colour(seg.emotion), lw=0,
             hatch=None if seg.emotion else "///",
         )  # fmt: skip
+    _speaker_runs(ax, view, 0.9)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
     ax.set_ylabel("segments")
@@ -230,10 +254,14 @@ def _legend(fig, view: View) -> None:
 
     handles = [Patch(color=colour(lab), label=lab) for lab in view.labels]
     handles.append(Patch(facecolor=colour(None), hatch="///", label="unsure"))
-    if view.times is not None or view.duration > DETAIL_SECONDS:
-        from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D
 
+    if view.times is not None or view.duration > DETAIL_SECONDS:
         handles.append(Line2D([], [], label="arousal", **AROUSAL_LINE))
+    voices = sorted({s.speaker for s in view.segments if s.speaker})
+    for who in voices:
+        c = colour(who)  # S1, S2, ...: the palette's dark voices, unlike the emotions
+        handles.append(Line2D([], [], color=c, lw=4, label=f"speaker {who}"))
     if view.duration > DETAIL_SECONDS:
         handles.append(Patch(facecolor=colour("no speech"), edgecolor="0.7", label="no speech"))
     else:

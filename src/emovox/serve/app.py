@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
@@ -28,6 +29,7 @@ import emovox
 from emovox import audio
 from emovox.infer import palette
 from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
+from emovox.infer.speakers import MAX_SPEAKERS
 from emovox.serve.config import ServeConfig
 from emovox.serve.schema import ERRORS, Answer, Answers, ModelInfo
 from emovox.store import integrity, runs
@@ -53,8 +55,24 @@ class _Service:
             cfg.model, config=AnalysisConfig(limits=limits), engine=cfg.engine
         )
         self.executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="emovox-infer")
+        self.by_voices = {self.analyzer.cfg.speakers: self.analyzer}
 
-    async def predict(self, request: Request, file: UploadFile, stream: bool):
+    def voices(self, speakers: int | None) -> Analyzer:
+        """The analyzer that splits recordings into ``speakers`` voices (None: the server's
+        own setting); one per count, sharing the loaded model."""
+        if speakers is None:
+            return self.analyzer
+        if not 0 <= speakers <= MAX_SPEAKERS:
+            raise HTTPException(422, f"speakers must be 0 (estimate) to {MAX_SPEAKERS}")
+        if speakers not in self.by_voices:
+            cfg = replace(self.analyzer.cfg, speakers=speakers)
+            self.by_voices[speakers] = Analyzer(self.analyzer.predictor, cfg)
+        return self.by_voices[speakers]
+
+    async def predict(
+        self, request: Request, file: UploadFile, stream: bool, speakers: int | None = None
+    ):
+        analyzer = self.voices(speakers)
         if self.pending >= self.cfg.max_pending:
             raise HTTPException(
                 429, "too many requests at once; retry shortly", {"Retry-After": "1"}
@@ -67,10 +85,12 @@ class _Service:
             raise
         name = file.filename or "upload"
         if stream:
-            return StreamingResponse(self.streamed(data, name), media_type="application/x-ndjson")
+            return StreamingResponse(
+                self.streamed(data, name, analyzer), media_type="application/x-ndjson"
+            )
         try:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, self.analyzer.predict, data)
+            result = await loop.run_in_executor(self.executor, analyzer.predict, data)
         finally:
             self.pending -= 1
         return self.answer(result, name)
@@ -109,7 +129,7 @@ class _Service:
             raise HTTPException(STATUS.get(result.error_type, 422), f"{name}: {result.error}")
         return result.to_dict() | {"model": self.info["id"]}
 
-    async def streamed(self, data: bytes, name: str):
+    async def streamed(self, data: bytes, name: str, analyzer: Analyzer):
         """Progress lines as the analysis advances, then the answer: a long upload shows how
         far it is instead of a bare "Analysing"."""
         loop, queue = asyncio.get_running_loop(), asyncio.Queue()
@@ -128,7 +148,7 @@ class _Service:
             return json.dumps(obj) + "\n"
 
         try:
-            analyse = lambda: self.analyzer.predict(data, progress=advance)  # noqa: E731
+            analyse = lambda: analyzer.predict(data, progress=advance)  # noqa: E731
             job = loop.run_in_executor(self.executor, analyse)
             while not job.done():
                 getter = asyncio.ensure_future(queue.get())
@@ -181,10 +201,14 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
         return palette.palette()  # the timeline pictures' colours, for the page
 
     @app.post("/v1/predict", response_model=Answer, responses=ERRORS)
-    async def predict(request: Request, file: UploadFile, stream: bool = False):
+    async def predict(
+        request: Request, file: UploadFile, stream: bool = False, speakers: int | None = None
+    ):
         """The file's emotions. ``stream=true``: JSON lines, ``{"progress": 0..1}`` while it
-        is analysed, then ``{"result": ...}`` (or ``{"error": ..., "status": ...}``)."""
-        return await service.predict(request, file, stream)
+        is analysed, then ``{"result": ...}`` (or ``{"error": ..., "status": ...}``).
+        ``speakers``: split a recording into this many voices (0: estimated), as
+        ``emovox predict --speakers``; segments then name the speaker."""
+        return await service.predict(request, file, stream, speakers)
 
     @app.post("/v1/predict_many", response_model=Answers, responses=ERRORS)
     async def predict_many(request: Request, files: list[UploadFile], adapt_by: str = Form("none")):

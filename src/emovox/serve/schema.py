@@ -15,6 +15,7 @@ class SegmentOut(BaseModel):
     reason: str | None = None
     arousal: float | None = None  # in [-1, 1]: the arousal head's, or from the probabilities
     valence: float | None = None
+    speaker: str | None = None  # S1, S2, ...: with speakers= (a recording split by voice)
 
 
 class SummaryOut(BaseModel):

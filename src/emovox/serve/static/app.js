@@ -33,7 +33,9 @@ async function send(blob, name) {
   const key = $("key").value || localStorage.getItem("emovox-key");
   if (key) headers["X-API-Key"] = key;
   try {
-    const response = await fetch("/v1/predict?stream=true", { method: "POST", body: form, headers });
+    const voices = $("speakers").value;
+    const url = `/v1/predict?stream=true${voices === "1" ? "" : `&speakers=${voices}`}`;
+    const response = await fetch(url, { method: "POST", body: form, headers });
     await answer(response, blob, name);
   } catch (err) {
     status(`The server did not answer (${err})`, true);
@@ -99,7 +101,7 @@ async function show(result, blob) {
   $("timeline-box").hidden = segments.length < 2;
   $("overview-box").hidden = segments.length < 2 || duration <= DETAIL_SECONDS;
   if (segments.length < 2) return;
-  drawLegend(Object.keys(result.probabilities));
+  drawLegend(Object.keys(result.probabilities), result.segments || []);
   const share = Object.entries(result.summary.share).filter(([, v]) => v > 0)
     .map(([k, v]) => `${k} ${Math.round(100 * v)}%`).join(", ");
   $("summary").textContent = `Speech ${result.summary.speech_duration.toFixed(1)} s of ` +
@@ -128,10 +130,13 @@ function drawBars(probabilities) {
   }
 }
 
-function drawLegend(labels) {
+function drawLegend(labels, segments = []) {
   const items = [...labels, "unsure", "no speech"].map((k) =>
     `<span><i style="background:${colour(k)}" class="${k === "unsure" ? "hatch" : ""}"></i>${k}</span>`);
   items.push('<span><i class="dashed"></i>arousal (middle: 0, top: high)</span>');
+  for (const who of [...new Set(segments.map((s) => s.speaker).filter(Boolean))].sort()) {
+    items.push(`<span><i style="background:${colour(who)}"></i>speaker ${who}</span>`);
+  }
   $("legend").innerHTML = items.join("");
 }
 
@@ -214,6 +219,11 @@ function drawTimeline() {
     g.font = "12px system-ui";
     const name = s.emotion || s.reason || "unsure";
     if (b - a > 7 * name.length) g.fillText(name, a + 3, 13);
+    if (s.speaker) { // who speaks: a line along the top in the speaker's colour, and the name
+      g.fillStyle = colour(s.speaker);
+      g.fillRect(a, 0, b - a, 3);
+      if (b - a > 24) { g.font = "bold 11px system-ui"; g.fillText(s.speaker, a + 3, 28); }
+    }
   }
   if (samples) { // peak envelope per pixel of the shown stretch
     g.fillStyle = "#3a4256";
@@ -268,6 +278,7 @@ function drawTimeline() {
   if (t >= from && t <= to) { g.fillStyle = "#000"; g.fillRect(x(t), 0, 2, H - 24); }
   axis(g, from, to, x, H - 20, W);
   canvas.dataset.segments = String(result.segments.length);
+  canvas.dataset.speakers = String(new Set(result.segments.map((s) => s.speaker).filter(Boolean)).size);
   $("stretch").textContent = `${clock(from)}–${clock(to)} of ${clock(result.duration)}`;
 }
 
