@@ -73,6 +73,10 @@ class TrainConfig:
     #   augmentation, here and at prediction (emovox.audio.frontend); 0: as recorded
     speaker_norm: int = 0  # >0: encoder statistics standardised per speaker, test speakers
     #   from this many of their own (unlabelled) clips, training speakers from all of theirs
+    speaker_norm_by: str = "speaker"  # what speaker_norm standardises per: speaker | corpus
+    #   (corpus: one reference per recording source, as --adapt-by folder reads a channel)
+    mixup: float = 0.0  # >0: pooled statistics of two clips of a batch mixed, the weight drawn
+    #   from Beta(mixup, mixup), the loss mixed alike (clips of different corpora, mostly)
     variants: int = 0  # augmented copies of each training clip, featurised and encoded once
     #   and cached; each epoch reads every training clip as itself or one of its copies
     #   (replaces on-the-fly augmentation: with variants, augment.enabled must be false)

@@ -87,8 +87,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     step = Step(
-        net, model, recipe.loss(cfg, prep, len(labels), device), opt, sched, scaler, amp, device
-    )
+        net, model, recipe.loss(cfg, prep, len(labels), device), opt, sched, scaler, amp, device,
+        cfg.mixup,
+    )  # fmt: skip
     state = _resume(run, model, opt, sched, scaler) if resume else Progress()
 
     # the epochs: train, validate, keep the best (or last) model, save everything to resume
@@ -141,6 +142,8 @@ def _check(cfg: TrainConfig) -> None:
             "speaker_norm needs model encoder, encoder_pool meanstd, "
             "finetune_layers 0 and a speaker-disjoint protocol"
         )
+    if cfg.speaker_norm_by not in ("speaker", "corpus"):
+        raise ValueError(f"speaker_norm_by is speaker or corpus, not {cfg.speaker_norm_by!r}")
     if cfg.variants and cfg.augment.enabled:
         raise ValueError("variants replace on-the-fly augmentation (set augment.enabled false)")
 
@@ -186,6 +189,7 @@ class Step:
     scaler: torch.amp.GradScaler
     amp_dtype: torch.dtype | None
     device: torch.device
+    mixup: float = 0.0  # Beta(mixup, mixup) weights of pooled-statistics mixup; 0: none
 
     @property
     def kwargs(self) -> dict:
@@ -202,9 +206,14 @@ class Step:
             dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         ):
+            mix = self._mixed(inputs, y, extra) if self.mixup and inputs[-1] is not None else None
+            if mix is not None:
+                inputs, lam, y2, extra2 = mix
             out = self.net(*inputs, **self.kwargs)
             out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
             loss = self.loss_fn(out, y, *extra)
+            if mix is not None:
+                loss = lam * loss + (1 - lam) * self.loss_fn(out, y2, *extra2)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)
@@ -213,6 +222,17 @@ class Step:
         self.scaler.update()
         self.sched.step()
         return float(loss.detach())
+
+    def _mixed(self, inputs: tuple, y: torch.Tensor, extra: tuple):
+        """Mixup of pooled statistics (the last input of a pooled-statistics model) with a
+        shuffled partner: (inputs, weight, partner labels, partner's allowed labels); None
+        for models that read no pooled statistics."""
+        if len(inputs) != 5 or inputs[4] is None:
+            return None
+        lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
+        perm = torch.randperm(len(y), device=y.device)
+        pooled = lam * inputs[4] + (1 - lam) * inputs[4][perm]
+        return (*inputs[:4], pooled), lam, y[perm], tuple(e[perm] for e in extra)
 
 
 def _train_epoch(

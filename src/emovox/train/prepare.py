@@ -112,7 +112,7 @@ def prepare(
     if cfg.variants > 0:
         _add_variants(prep, cfg, extractor, model, encoder, keys, cache)
     if encoder is not None and cfg.speaker_norm:
-        _speaker_normalise(prep, cfg.speaker_norm, cfg.seed)
+        _speaker_normalise(prep, cfg.speaker_norm, cfg.seed, cfg.speaker_norm_by)
     return prep
 
 
@@ -129,12 +129,12 @@ def _add_encoder_inputs(
         prep.pooled = dict(zip(rows, stats_arrs, strict=True))
 
 
-def _speaker_normalise(prep: Prepared, enroll: int, seed: int) -> None:
+def _speaker_normalise(prep: Prepared, enroll: int, seed: int, by: str = "speaker") -> None:
     """Encoder statistics standardised per speaker (:func:`speaker_norm_split`); a training
     clip's copies with its speaker's clean statistics, like the clip itself, so the head
     learns what a recording condition leaves after the speaker's own statistics are removed."""
     train = list(prep.split.train)
-    speakers = [prep.manifest.rows[i].speaker for i in train]
+    speakers = [getattr(prep.manifest.rows[i], by) for i in train]
     stats = data.speaker_stats([prep.states[i] for i in train], speakers, -1)
     if prep.state_variants is not None:
         prep.state_variants = {
@@ -143,7 +143,7 @@ def _speaker_normalise(prep: Prepared, enroll: int, seed: int) -> None:
             )
             for i, spk in zip(train, speakers, strict=True)
         }
-    normed = speaker_norm_split(prep.states, prep.manifest, prep.split, enroll, seed, stats)
+    normed = speaker_norm_split(prep.states, prep.manifest, prep.split, enroll, seed, stats, by)
     prep.states = prep.pooled = normed
 
 
@@ -192,6 +192,7 @@ def speaker_norm_split(
     enroll: int,
     seed: int,
     train_stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    by: str = "speaker",
 ) -> dict[int, np.ndarray]:
     """Speaker-standardised statistics: training speakers from all their clips (or the
     given ``train_stats``), the validation and test speakers from ``enroll`` of theirs (their
@@ -203,7 +204,7 @@ def speaker_norm_split(
         (split.test, enroll, None),
     ):
         idx = list(part)
-        speakers = [manifest.rows[i].speaker for i in idx]
+        speakers = [getattr(manifest.rows[i], by) for i in idx]  # or their corpus
         normed = data.speaker_standardise([arrays[i] for i in idx], speakers, n, seed, stats)
         out.update(zip(idx, normed, strict=True))
     return out

@@ -41,6 +41,7 @@ def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> d
         "encoder": cfg.encoder,
         "finetune_layers": cfg.finetune_layers,
         "speaker_norm": cfg.speaker_norm,
+        "speaker_norm_by": cfg.speaker_norm_by,
         "trim_db": cfg.trim_db,
         "level_db": cfg.level_db,
         "seed": cfg.seed,
