@@ -75,6 +75,8 @@ class TrainConfig:
     #   from this many of their own (unlabelled) clips, training speakers from all of theirs
     speaker_norm_by: str = "speaker"  # what speaker_norm standardises per: speaker | corpus
     #   (corpus: one reference per recording source, as --adapt-by folder reads a channel)
+    corpus_adversary: float = 0.0  # >0: a gradient-reversal corpus branch at this weight
+    #   (train/adversary.py: the emotion head's input taught to hide the recording source)
     mixup: float = 0.0  # >0: pooled statistics of two clips of a batch mixed, the weight drawn
     #   from Beta(mixup, mixup), the loss mixed alike (clips of different corpora, mostly)
     variants: int = 0  # augmented copies of each training clip, featurised and encoded once

@@ -88,7 +88,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     step = Step(
         net, model, recipe.loss(cfg, prep, len(labels), device), opt, sched, scaler, amp, device,
-        cfg.mixup,
+        cfg.mixup, _adversary(cfg, model, prep, device),
     )  # fmt: skip
     state = _resume(run, model, opt, sched, scaler) if resume else Progress()
 
@@ -190,13 +190,14 @@ class Step:
     amp_dtype: torch.dtype | None
     device: torch.device
     mixup: float = 0.0  # Beta(mixup, mixup) weights of pooled-statistics mixup; 0: none
+    adversary: tuple | None = None  # (CorpusAdversary, its optimiser, corpus index per clip)
 
     @property
     def kwargs(self) -> dict:
         """The model's auxiliary arousal / valence outputs, when it has those heads."""
         return {"with_dimensions": True} if getattr(self.model, "dims", None) is not None else {}
 
-    def __call__(self, feats, states, target: list[int], allowed=None) -> float:
+    def __call__(self, feats, states, target: list[int], allowed=None, batch=None) -> float:
         """One step on a batch; ``allowed`` (batch, classes) bool: each clip's corpus's labels."""
         inputs = model_inputs(self.model, feats, states, self.device)
         y = torch.tensor(target, device=self.device)
@@ -214,11 +215,18 @@ class Step:
             loss = self.loss_fn(out, y, *extra)
             if mix is not None:
                 loss = lam * loss + (1 - lam) * self.loss_fn(out, y2, *extra2)
+            if self.adversary is not None:
+                branch, _, corpus_of = self.adversary
+                loss = loss + branch.loss(torch.tensor(corpus_of[batch], device=self.device))
         self.opt.zero_grad(set_to_none=True)
+        if self.adversary is not None:
+            self.adversary[1].zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)
         nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         self.scaler.step(self.opt)
+        if self.adversary is not None:
+            self.scaler.step(self.adversary[1])
         self.scaler.update()
         self.sched.step()
         return float(loss.detach())
@@ -267,8 +275,20 @@ def _train_epoch(
                 else [prep.feats[i] for i in batch]
             )
             states = [prep.states[i] for i in batch] if prep.states else None
-        total += step(feats, states, [prep.y[i] for i in batch], _allowed(prep, batch))
+        total += step(feats, states, [prep.y[i] for i in batch], _allowed(prep, batch), batch)
     return total / max(steps, 1)
+
+
+def _adversary(cfg: TrainConfig, model: nn.Module, prep: Prepared, device) -> tuple | None:
+    """The corpus-adversarial branch, its optimiser and each clip's corpus index, or None."""
+    if cfg.corpus_adversary <= 0:
+        return None
+    from emovox.train.adversary import CorpusAdversary
+
+    names = sorted({r.corpus for r in prep.manifest.rows})
+    corpus_of = np.array([names.index(r.corpus) for r in prep.manifest.rows])
+    branch = CorpusAdversary(model, len(names), cfg.corpus_adversary).to(device)
+    return branch, torch.optim.AdamW(branch.parameters(), lr=1e-3), corpus_of
 
 
 def _epoch_order(cfg: TrainConfig, prep: Prepared, rng: np.random.Generator) -> np.ndarray:
