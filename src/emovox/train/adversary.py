@@ -27,7 +27,9 @@ class CorpusAdversary(nn.Module):
 
     def __init__(self, model: nn.Module, n_corpora: int, weight: float) -> None:
         super().__init__()
-        width = model.head.in_features if isinstance(model.head, nn.Linear) else model.fusion.out_dim
+        width = (
+            model.head.in_features if isinstance(model.head, nn.Linear) else model.fusion.out_dim
+        )
         self.weight, self.seen = weight, None
         self.net = nn.Sequential(nn.Linear(width, 128), nn.GELU(), nn.Linear(128, n_corpora))
         model.head.register_forward_pre_hook(self._keep)
