@@ -93,3 +93,11 @@ def test_a_recording_too_short_to_adapt_says_so(ravdess_manifest):
                for w in got.warnings)  # fmt: skip
     plain = emovox.load_model(config=AnalysisConfig(adapt=False)).predict(rec.wave, sr=16000)
     assert not any("adapted" in w for w in plain.warnings)  # nothing asked, nothing said
+
+
+def test_a_standardising_member_is_standardised_by_its_own_windows_under_any_reference():
+    rng = np.random.default_rng(2)
+    x = (rng.normal(3.0, 2.0, (20, 4))).astype(np.float32)
+    for how in ("mean", "shrink"):
+        (z,) = adapt.to_recording([x], [np.zeros(4, np.float32)], [True], how)
+        assert np.allclose(z.mean(0), 0, atol=1e-5) and np.allclose(z.std(0), 1, atol=1e-4)

@@ -55,7 +55,8 @@ def _shifted(inputs, training_means, standardise, reference: str, weights) -> li
             mu = np.average(x, 0, weights.astype(np.float64))
         else:
             mu = x.mean(0, dtype=np.float64)  # float64 sums, float32 arrays: no copy of x grows
-        if reference == "shrink":
+        if reference == "shrink" and not std_norm:  # (a standardising member's training
+            # mean is of standardised statistics: nothing in this space to shrink toward)
             mu = (len(x) * mu + SHRINK_PRIOR * mean) / (len(x) + SHRINK_PRIOR)
         if std_norm:
             sd = np.maximum(x.std(0, dtype=np.float64), 1e-5) if len(x) > 1 else np.ones_like(mu)
