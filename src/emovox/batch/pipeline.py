@@ -205,28 +205,30 @@ class Analyse:
 def _group_blocks(ds, live: set, size: int):
     """A dataset sorted by group as one table per group with something new in it (``live``);
     rows without a group (key "") in tables of ``size``, the ones the output holds left out."""
-    held: list[pa.Table] = []
+    held: list[pa.Table] = []  # the pieces of the group ``key``, so far
+    key = None
 
-    def flush():
-        if held:
-            table, key = pa.concat_tables(held), held[0].column("adapt_group")[0].as_py()
-            held.clear()
-            if key == "":
-                table = table.filter(pc.invert(table["unchanged"]))
-                yield from (table.slice(i, size) for i in range(0, table.num_rows, size))
-            elif key in live:
-                yield table
+    def finished():
+        table = pa.concat_tables(held)
+        if key == "":
+            table = table.filter(pc.invert(table["unchanged"]))
+            yield from (table.slice(i, size) for i in range(0, table.num_rows, size))
+        elif key in live:
+            yield table
 
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         keys = batch.column("adapt_group").to_pylist()
         start = 0
         for i in range(1, len(keys) + 1):
             if i == len(keys) or keys[i] != keys[start]:
-                if held and held[0].column("adapt_group")[0].as_py() != keys[start]:
-                    yield from flush()
+                if held and keys[start] != key:
+                    yield from finished()
+                    held.clear()
+                key = keys[start]
                 held.append(batch.slice(start, i - start))
                 start = i
-    yield from flush()
+    if held:
+        yield from finished()
 
 
 class AnalyseGroup(Analyse):

@@ -70,7 +70,9 @@ def grouping(adapt_by: Sequence[str], extras: Sequence[str]):
     if not adapt_by or adapt_by[0] in ("none", "recording"):
         return None
     if adapt_by[0] == "folder":
-        return lambda row: str(Path(row["path"]).parent)
+        from emovox.infer.adapt import folder_of  # the folder emovox predict --adapt-by reads
+
+        return lambda row: folder_of(row["path"])
     if adapt_by[0] == "column" and len(adapt_by) == 2:
         name = adapt_by[1]
         if name not in extras:
@@ -172,7 +174,7 @@ def schema(extras: Sequence[str], grouped: bool = False) -> pa.Schema:
             ("mtime_ns", pa.int64()),
             ("done_sha256", pa.string()),
             *[(k, pa.string()) for k in extras],
-            *([("adapt_group", pa.string()), ("unchanged", pa.bool_())] if grouped else []),
+            *(zip(GROUP_COLUMNS, (pa.string(), pa.bool_()), strict=True) if grouped else ()),
         ]
     )
 

@@ -275,13 +275,11 @@ class Analyzer:
         result.segments, result.summary = segs, summ
         if short:  # asked to adapt, but too little of the voice: read plain, and said so
             result.warnings.append(f"not adapted to the speaker: {short}")
-        if voices is not None and n_voices > 1:
+        if self._adapts(len(spans)):
             counts = ", ".join(f"{speakers.name(v)} {int((voices == v).sum())}"
                                for v in range(n_voices))  # fmt: skip
-            result.adapted = f"each speaker's own windows: {counts}" if self._adapts(
-                len(spans)) else None  # fmt: skip
-        elif self._adapts(len(spans)):
-            result.adapted = f"the recording itself: {len(spans)} windows"
+            result.adapted = (f"each speaker's own windows: {counts}" if n_voices > 1
+                              else f"the recording itself: {len(spans)} windows")  # fmt: skip
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
         # (each speech second counts once), so label, confidence and threshold agree
         self._decide(
@@ -351,14 +349,16 @@ class Analyzer:
         dims = self.predictor.dimension_scores(inputs)
         return probs, odd, dims if dims is not None else probs @ axes(self.labels)
 
+    def _asks_adapting(self) -> bool:
+        """Whether recordings are to be adapted: asked for (or required by speaker-normalised
+        members), and possible for the model."""
+        p, cfg = self.predictor, self.cfg
+        asked = (cfg.adapt and cfg.adapt_by != "none") or any(p.speaker_normalised())
+        return p.reads_statistics and asked
+
     def _adapts(self, windows: int) -> bool:
-        """Whether this recording's windows are adapted to it: asked for (or required by
-        speaker-normalised members), possible for the model, and enough of the voice."""
-        p = self.predictor
-        if not p.reads_statistics:
-            return False
-        wanted = (self.cfg.adapt and self.cfg.adapt_by != "none") or any(p.speaker_normalised())
-        return wanted and windows >= self.cfg.adapt_min_windows
+        """Whether this recording's windows are adapted to it: asked, and enough of the voice."""
+        return self._asks_adapting() and windows >= self.cfg.adapt_min_windows
 
     def _adapted(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         p = self.predictor

@@ -73,9 +73,8 @@ def score(
 def too_short(analyzer, windows: int) -> str | None:
     """Why a recording that adaptation was asked for (or that the model needs) cannot be
     adapted: too few windows of speech; None when it can, or none was asked for."""
-    p, cfg = analyzer.predictor, analyzer.cfg
-    asked = (cfg.adapt and cfg.adapt_by != "none") or any(p.speaker_normalised())
-    if not p.reads_statistics or not asked or windows >= cfg.adapt_min_windows:
+    cfg = analyzer.cfg
+    if not analyzer._asks_adapting() or windows >= cfg.adapt_min_windows:
         return None
     about = cfg.adapt_min_windows * cfg.timeline.hop
     return (f"{windows} window(s) of speech; adapting to a voice needs "

@@ -31,7 +31,7 @@ def cluster(
     windows either side of it. A fixed count the speech cannot carry (under ``min_windows``
     per speaker) raises :class:`TooManySpeakers`."""
     n = len(features)
-    if speakers == 1 or n < 2 * min_windows and speakers == 0:
+    if speakers == 1 or (speakers == 0 and n < 2 * min_windows):
         return np.zeros(n, dtype=np.int64)
     if speakers > 1 and n < speakers * min_windows:
         raise TooManySpeakers(

@@ -207,7 +207,7 @@ class Step:
             dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         ):
-            mix = self._mixed(inputs, y, extra) if self.mixup and inputs[-1] is not None else None
+            mix = self._mixed(inputs, y, extra) if self.mixup else None
             if mix is not None:
                 inputs, lam, y2, extra2 = mix
             out = self.net(*inputs, **self.kwargs)
