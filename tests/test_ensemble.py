@@ -1,7 +1,13 @@
 import numpy as np
 
 from emovox.evaluation.metrics import expected_calibration_error
-from emovox.models.ensemble import apply_temperature, fit_temperature, hard_vote, soft_vote
+from emovox.models.ensemble import (
+    apply_temperature,
+    fit_temperature,
+    hard_vote,
+    head_weights,
+    soft_vote,
+)
 
 
 def test_soft_and_hard_vote():
@@ -10,6 +16,15 @@ def test_soft_and_hard_vote():
     c = np.array([[0.5, 0.4, 0.1], [0.4, 0.1, 0.5]])
     assert np.allclose(soft_vote([a, b, c]), (a + b + c) / 3)
     assert hard_vote([a, b, c]).tolist() == [0, 1]  # two votes for class 0; two for class 1
+    assert np.allclose(soft_vote([a, b, c], [0.5, 0.5, 0.0]), (a + b) / 2)
+
+
+def test_plain_heads_answer_alone_and_both_kinds_answer_adapted_speech():
+    """Read alone only the plain heads vote; adapted to the voice, each kind weighs half."""
+    assert head_weights([False, False, True], adapted=False).tolist() == [0.5, 0.5, 0.0]
+    assert head_weights([False, False, True], adapted=True).tolist() == [0.25, 0.25, 0.5]
+    assert head_weights([False, False], adapted=True).tolist() == [0.5, 0.5]
+    assert head_weights([True, True], adapted=False).tolist() == [0.5, 0.5]  # no plain heads
 
 
 def test_hard_vote_tie_goes_to_larger_summed_probability():

@@ -208,7 +208,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         calibration = json.loads(Path(args.calibration).read_text())
         if not {"temperature", "threshold"} <= set(calibration):
             raise SystemExit(f"{args.calibration}: needs 'temperature' and 'threshold'")
-    out = runs.export(args.run, args.out, calibration)
+    try:
+        out = runs.export(args.run, args.out, calibration, args.recording_head)
+    except ValueError as exc:
+        raise SystemExit(f"emovox export: {exc}") from None
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"{args.run} -> {out} ({size / 1e6:.1f} MB)")
     return 0
@@ -333,6 +336,12 @@ def _add_run_parsers(sub) -> None:
         "--calibration",
         help="a JSON file with the temperature and the 'unsure' threshold to ship instead of "
         "the run's own (benchmarks/loco.py --calibrate writes one)",
+    )
+    exp.add_argument(
+        "--recording-head",
+        metavar="RUN",
+        help="a speaker-normalised run (speaker_norm > 0) shipped beside the plain heads: "
+        "speech adapted to its voice is answered by both kinds",
     )
     exp.set_defaults(func=_cmd_export)
 

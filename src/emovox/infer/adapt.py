@@ -46,6 +46,14 @@ def to_recording(
     return out
 
 
+def heads_text(predictor) -> str:
+    """Which of a model's heads answer speech adapted to a voice (both kinds vote:
+    :func:`emovox.models.ensemble.head_weights`)."""
+    kinds = set(predictor.speaker_normalised())
+    return " + ".join(k for k, on in (("plain", False in kinds),
+                                      ("speaker-normalised", True in kinds)) if on)  # fmt: skip
+
+
 def _shifted(inputs, training_means, standardise, reference: str, weights) -> list[np.ndarray]:
     out = []
     for x, mean, std_norm in zip(inputs, training_means, standardise, strict=True):
@@ -130,8 +138,9 @@ def _decide_group(analyzer, key, members: list, out: list) -> None:
     if adapted:
         inputs = analyzer._adapted(inputs)
     clips = [c for _, c, _ in members]
-    for (k, _, _), r in zip(members, analyzer._decide_clips(clips, analyzer._classify(inputs)),
-                            strict=True):  # fmt: skip
+    scored = analyzer._classify(inputs, adapted)
+    for (k, _, _), r in zip(members, analyzer._decide_clips(clips, scored), strict=True):
         if adapted:
-            r.adapted = f"group {key}: {len(members)} clips, {seconds:.1f} s of speech"
+            r.adapted = (f"group {key}: {len(members)} clips, {seconds:.1f} s of speech; "
+                         f"heads: {heads_text(analyzer.predictor)}")  # fmt: skip
         out[k] = r

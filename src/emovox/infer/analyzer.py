@@ -253,7 +253,7 @@ class Analyzer:
         cfg = self.cfg.timeline
         spans = timeline.windows(regions, cfg)
         short = scoring.too_short(self, len(spans))
-        if short and any(self.predictor.speaker_normalised()):
+        if short and all(self.predictor.speaker_normalised()):
             return Result(name, error=f"too short for this model: {short}")
         probs, odd, dims, voices = scoring.score(self, blocks(), spans, scan.n, progress)
         # arousal, valence, each voice's share and unfamiliarity ride along the curve as more
@@ -276,10 +276,7 @@ class Analyzer:
         if short:  # asked to adapt, but too little of the voice: read plain, and said so
             result.warnings.append(f"not adapted to the speaker: {short}")
         if self._adapts(len(spans)):
-            counts = ", ".join(f"{speakers.name(v)} {int((voices == v).sum())}"
-                               for v in range(n_voices))  # fmt: skip
-            result.adapted = (f"each speaker's own windows: {counts}" if n_voices > 1
-                              else f"the recording itself: {len(spans)} windows")  # fmt: skip
+            result.adapted = scoring.adapted_text(self, spans, voices)
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
         # (each speech second counts once), so label, confidence and threshold agree
         self._decide(
@@ -316,7 +313,7 @@ class Analyzer:
     def _decide_clips(self, clips: list[_Clip], scored=None) -> list[Result]:
         """Clips through the model in one batch (or their ``scored`` :meth:`_predict`); each
         answer is its one segment. A model that must adapt to a voice cannot read a clip alone."""
-        if scored is None and any(self.predictor.speaker_normalised()):
+        if scored is None and all(self.predictor.speaker_normalised()):
             why = (
                 "too short for this model: it answers only once adapted to the speaker; "
                 "pass clips of one speaker together (groups=, --adapt-by) or a recording"
@@ -337,23 +334,26 @@ class Analyzer:
         """(probabilities (n, classes), unfamiliarity (n,), arousal and valence (n, 2)) of
         waves read alone."""
         p = self.predictor
-        if p.reads_statistics and not any(p.speaker_normalised()):
+        if p.reads_statistics and not all(p.speaker_normalised()):
             return self._classify(p.member_inputs(waves))
         probs, odd = p.predict_scored(waves)
         return probs, odd, probs @ axes(self.labels)
 
-    def _classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`_predict` from member statistics: arousal and valence from the model's
-        trained heads, or, without them, where the probabilities sit on the two axes."""
-        probs, odd = self.predictor.classify(inputs)
-        dims = self.predictor.dimension_scores(inputs)
+    def _classify(
+        self, inputs: list[np.ndarray], adapted: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_predict` from member statistics (``adapted`` to the voice, or not: which
+        heads vote): arousal and valence from the model's trained heads, or, without them,
+        where the probabilities sit on the two axes."""
+        probs, odd = self.predictor.classify(inputs, adapted)
+        dims = self.predictor.dimension_scores(inputs, adapted)
         return probs, odd, dims if dims is not None else probs @ axes(self.labels)
 
     def _asks_adapting(self) -> bool:
         """Whether recordings are to be adapted: asked for (or required by speaker-normalised
         members), and possible for the model."""
         p, cfg = self.predictor, self.cfg
-        asked = (cfg.adapt and cfg.adapt_by != "none") or any(p.speaker_normalised())
+        asked = (cfg.adapt and cfg.adapt_by != "none") or all(p.speaker_normalised())
         return p.reads_statistics and asked
 
     def _adapts(self, windows: int) -> bool:
@@ -363,7 +363,7 @@ class Analyzer:
     def _adapted(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         p = self.predictor
         return adapt.to_recording(inputs, p.training_means(), p.speaker_normalised(),
-                                  self.cfg.reference, lambda x: p.classify(x)[0])  # fmt: skip
+                                  self.cfg.reference, lambda x: p.classify(x, True)[0])  # fmt: skip
 
     def _decide(self, result: Result, probs: np.ndarray, odd: float, dims: np.ndarray) -> Result:
         """Top emotion, or None with a reason when its probability is under the threshold or

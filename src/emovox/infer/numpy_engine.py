@@ -4,10 +4,9 @@ Why a second forward pass: importing torch takes 1.1-1.3 s on 2 CPU cores, most 
 `emovox predict`. A model whose encoder is frozen and pooled by mean+std needs only Whisper's
 log-mel, conv stem and lower layers, the statistics and a small MLP: a few matrix products
 NumPy does as fast. It reads the same files (the member checkpoints and the converted encoder
-in the cache) and is tested to give the torch path's probabilities. Other models, a missing
-encoder cache or speaker normalisation fall back to
-:class:`emovox.infer.torch_engine.Predictor`; the model registry (:mod:`emovox.models`) says
-which.
+in the cache) and is tested to give the torch path's probabilities. Other models, or a
+missing encoder cache, fall back to :class:`emovox.infer.torch_engine.Predictor`; the model
+registry (:mod:`emovox.models`) says which.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from emovox import models
 from emovox.audio.decode import SAMPLE_RATE
 from emovox.audio.filters import mel_filterbank
 from emovox.audio.frontend import Frontend
-from emovox.models.ensemble import apply_temperature, soft_vote
+from emovox.models.ensemble import apply_temperature, head_weights, soft_vote
 from emovox.store import checkpoint, runs
 from emovox.store.cache import CONVERTED_CONFIG, CONVERTED_WEIGHTS, encoder_dir
 from emovox.store.integrity import ModelError
@@ -156,7 +155,13 @@ class LitePredictor:
     def predict_scored(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, classes), unfamiliarity (n,)): the second is the mean squared
         standardised statistic each member reads (about 1 on its training data; see
-        :func:`emovox.infer.torch_engine.unfamiliarity`)."""
+        :func:`emovox.infer.torch_engine.unfamiliarity`). Read alone, as plain heads read
+        them: a model of speaker-normalised heads only answers through the analyzer, adapted."""
+        if all(self.speaker_normalised()):
+            raise ValueError(
+                "this model standardises each speaker's voice: analyse a recording "
+                "or clips of one speaker together (emovox.Analyzer, groups=)"
+            )
         return self.classify(self.member_inputs(waves))
 
     def member_inputs(self, waves: list[np.ndarray]) -> list[np.ndarray]:
@@ -177,34 +182,46 @@ class LitePredictor:
         layers = self.members[0][0]["model_config"]["enc"]["layers"]
         return inputs[0].reshape(len(inputs[0]), len(layers), -1)[:, int(np.argmin(layers))]
 
-    def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(calibrated probabilities, unfamiliarity) from each member's statistics."""
-        probs, odd = [], []
-        for (_, w), x in zip(self.members, inputs, strict=True):
+    def classify(
+        self, inputs: list[np.ndarray], adapted: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, unfamiliarity) from each member's statistics, the voting
+        heads chosen and weighed as :func:`emovox.models.ensemble.head_weights` says."""
+        weights = head_weights(self.speaker_normalised(), adapted)
+        probs, odd, used = [], [], []
+        for (_, w), x, share in zip(self.members, inputs, weights, strict=True):
+            if share == 0:
+                continue
             z, h = _hidden(w, x)
             odd.append((z * z).mean(1))
             probs.append(_softmax(h @ w["head.weight"].T + w["head.bias"]))
-        out = apply_temperature(soft_vote(probs), self.temperature).astype(np.float32)
-        return out, np.mean(odd, axis=0).astype(np.float32)
+            used.append(share)
+        out = apply_temperature(soft_vote(probs, used), self.temperature).astype(np.float32)
+        return out, np.average(odd, axis=0, weights=used).astype(np.float32)
 
-    def dimension_scores(self, inputs: list[np.ndarray]) -> np.ndarray | None:
-        """Arousal and valence (n, 2) in [-1, 1] from the members' trained heads, as the
-        torch engine computes them; None unless every member has them."""
-        if not all("dims.weight" in w for _, w in self.members):
+    def dimension_scores(
+        self, inputs: list[np.ndarray], adapted: bool = False
+    ) -> np.ndarray | None:
+        """Arousal and valence (n, 2) in [-1, 1] from the voting members' trained heads, as the
+        torch engine computes them; None unless every voting member has them."""
+        weights = head_weights(self.speaker_normalised(), adapted)
+        members = zip(self.members, inputs, weights, strict=True)
+        voting = [(w, x, s) for (_, w), x, s in members if s]
+        if not all("dims.weight" in w for w, _, _ in voting):
             return None
         out = []
-        for (_, w), x in zip(self.members, inputs, strict=True):
+        for w, x, _ in voting:
             logits = _hidden(w, x)[1] @ w["dims.weight"].T + w["dims.bias"]  # (n, 6)
             p = _softmax(logits.reshape(len(x), 2, 3))
             out.append(p[..., 2] - p[..., 0])
-        return np.mean(out, axis=0).astype(np.float32)
+        return np.average(out, axis=0, weights=[s for *_, s in voting]).astype(np.float32)
 
     def training_means(self) -> list[np.ndarray]:
         """Per member, the mean of the statistics it was trained on."""
         return [w["enc.norm_mean"] for _, w in self.members]
 
     def speaker_normalised(self) -> list[bool]:
-        return [False for _ in self.members]  # such models need torch (emovox.models)
+        return [bool(meta.get("speaker_norm")) for meta, _ in self.members]
 
     reads_statistics = True
 
@@ -267,8 +284,8 @@ def why_not(path: str | Path | None = None) -> str:
 
 def load(path: str | Path | None = None) -> LitePredictor | None:
     """A torch-free predictor for a model folder or run (default: the bundled model), or None
-    when the model needs torch (another kind, fine-tuned layers, speaker normalisation, or an
-    encoder not converted into the cache yet: the torch path converts it on first use)."""
+    when the model needs torch (another kind, fine-tuned layers, or an encoder not converted
+    into the cache yet: the torch path converts it on first use)."""
     src = runs.find_model(path)
     metas = src.member_meta()
     kinds = [models.checked(stem, m) for m, stem in zip(metas, src.stems, strict=True)]

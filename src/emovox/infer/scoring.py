@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from emovox.audio.decode import SAMPLE_RATE as SR
-from emovox.infer import speakers, timeline
+from emovox.infer import adapt, speakers, timeline
 
 
 def score(
@@ -19,9 +19,9 @@ def score(
     """The analyzer's ``_predict`` of every window, in batches, and each window's voice (None: one
     speaker); adapted to the recording (each voice to its own windows) when asked and it
     has enough windows."""
-    adapt = analyzer._adapts(len(spans))
+    adapting = analyzer._adapts(len(spans))
     split = analyzer.cfg.speakers != 1 and analyzer.predictor.reads_statistics
-    keep = adapt or split
+    keep = adapting or split
     out = np.zeros((len(spans), len(analyzer.labels)), dtype=np.float32)
     odd = np.zeros(len(spans), dtype=np.float32)
     dims = np.zeros((len(spans), 2), dtype=np.float32)
@@ -60,14 +60,14 @@ def score(
         cfg = analyzer.cfg
         voices = speakers.cluster(analyzer.predictor.voice_features(inputs), cfg.speakers,
                                   cfg.adapt_min_windows, cfg.speaker_vote)  # fmt: skip
-    if adapt and voices is not None:
+    if adapting and voices is not None:
         for v in range(int(voices.max()) + 1):
             rows = voices == v
             for x, a in zip(inputs, analyzer._adapted([x[rows] for x in inputs]), strict=True):
                 x[rows] = a
-    elif adapt:
+    elif adapting:
         inputs = analyzer._adapted(inputs)
-    return (*analyzer._classify(inputs), voices)
+    return (*analyzer._classify(inputs, adapting), voices)
 
 
 def too_short(analyzer, windows: int) -> str | None:
@@ -79,3 +79,25 @@ def too_short(analyzer, windows: int) -> str | None:
     about = cfg.adapt_min_windows * cfg.timeline.hop
     return (f"{windows} window(s) of speech; adapting to a voice needs "
             f"{cfg.adapt_min_windows} (about {about:.0f} s)")  # fmt: skip
+
+
+def adapted_text(analyzer, spans, voices: np.ndarray | None) -> str:
+    """What ``adapted`` says of a recording: whose windows, how many seconds of each voice
+    (the union of its windows' spans), and which heads answered."""
+    voices = np.zeros(len(spans), dtype=int) if voices is None else voices
+    said = []
+    for v in range(int(voices.max()) + 1):
+        mine = [spans[k] for k in np.flatnonzero(voices == v)]
+        said.append(f"{speakers.name(v)} {len(mine)} windows, {_union(mine):.1f} s")
+    whose = ("each speaker's own windows: " + ", ".join(said) if len(said) > 1
+             else "the recording itself: " + said[0].split(" ", 1)[1])  # fmt: skip
+    return f"{whose} of speech; heads: {adapt.heads_text(analyzer.predictor)}"
+
+
+def _union(spans) -> float:
+    """Seconds covered by (start, end) spans that may overlap."""
+    total, reach = 0.0, -np.inf
+    for a, b in sorted(spans):
+        total += max(0.0, b - max(a, reach))
+        reach = max(reach, b)
+    return total

@@ -47,13 +47,12 @@ class ModelKind:
 
     def numpy_predictable(self, meta: dict) -> bool:
         """Whether the torch-free predictor (:mod:`emovox.infer.numpy_engine`) runs this
-        checkpoint: a frozen encoder, mean+std pooled, no speaker normalisation."""
+        checkpoint: a frozen encoder, mean+std pooled."""
         enc = meta.get("model_config", {}).get("enc", {})
         return (
             self.name == "encoder"
             and enc.get("pool") == "meanstd"
             and not meta.get("finetune_layers")
-            and not meta.get("speaker_norm")
         )
 
 

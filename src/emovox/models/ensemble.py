@@ -7,9 +7,29 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def soft_vote(probs: Sequence[np.ndarray]) -> np.ndarray:
-    """Mean of the members' class probabilities: (members of (n, classes)) -> (n, classes)."""
-    return np.mean(np.stack(probs), axis=0)
+def soft_vote(probs: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray:
+    """Mean of the members' class probabilities: (members of (n, classes)) -> (n, classes);
+    ``weights``: each member's share (summing to 1), equal when None."""
+    if weights is None:
+        return np.mean(np.stack(probs), axis=0)
+    return np.tensordot(np.asarray(weights, dtype=np.float64), np.stack(probs), 1)
+
+
+def head_weights(standardising: Sequence[bool], adapted: bool) -> np.ndarray:
+    """Each member's share of the vote. A model may hold two kinds of head: plain ones, which
+    answer any clip, and speaker-normalised ones, which read statistics standardised with the
+    speaker's own and so answer only speech adapted to its voice. Read alone, only the plain
+    heads vote (a model of normalised heads only: all of them; its callers refuse unadapted
+    speech first); adapted, both kinds vote, each kind weighing half, so that three plain
+    heads do not outvote one normalised head."""
+    norm = np.asarray(standardising, dtype=bool)
+    kinds = [k for k in (~norm, norm) if k.any()]
+    if not adapted:
+        kinds = kinds[:1]
+    w = np.zeros(len(norm))
+    for k in kinds:
+        w[k] = 1.0 / (k.sum() * len(kinds))
+    return w
 
 
 def hard_vote(probs: Sequence[np.ndarray]) -> np.ndarray:

@@ -218,22 +218,30 @@ def _threshold(path: Path, spec: dict) -> float | None:
     return None if t is None else float(t)
 
 
-def export(run_dir: str | Path, out: str | Path, calibration: dict | None = None) -> Path:
+def export(
+    run_dir: str | Path,
+    out: str | Path,
+    calibration: dict | None = None,
+    recording_head: str | Path | None = None,
+) -> Path:
     """A self-contained model folder from a run or an ensemble run: ``member{k}`` checkpoints
     (weights, feature statistics, metadata; no optimizer, no encoder weights) and
     ``model.json`` (members, temperature, labels, the training config and test metrics).
     ``calibration`` (``temperature``, ``threshold`` and how they were fitted) replaces the
-    run's own temperature, fitted on its validation speakers. Written into a temporary
+    run's own temperature, fitted on its validation speakers. ``recording_head``: a
+    speaker-normalised run whose members join the plain ones as the heads for speech adapted
+    to its voice (:func:`emovox.models.ensemble.head_weights`). Written into a temporary
     folder, then renamed into place."""
     from safetensors.numpy import save_file
 
     run, out = RunFolder(run_dir), Path(out)
     spec = run.read_ensemble() if run.is_ensemble else {}
-    stems = [m.checkpoint("model") for m in run.members()] if spec else [run.checkpoint("model")]
+    stems = _stems(run)
+    extra = _recording_head(run, stems, recording_head) if recording_head else []
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     names = []
-    for k, stem in enumerate(stems):
+    for k, stem in enumerate(stems + extra):
         keep = {
             n: t for n, t in read_tensors_numpy(stem).items() if n.startswith(checkpoint.PORTABLE)
         }
@@ -251,9 +259,45 @@ def export(run_dir: str | Path, out: str | Path, calibration: dict | None = None
         "train": run.read_config(),
         "metrics": {k: v for k, v in metrics.items() if k not in ("ensemble", "decode_errors")},
     }
+    if extra:
+        head = RunFolder(recording_head)
+        model_spec["recording_head"] = {
+            "members": names[len(stems) :],
+            "train": head.read_config(),
+            "metrics": {k: v for k, v in head.read_metrics().items() if k != "ensemble"},
+        }
     write_json(model_spec, tmp / "model.json")
     tmp.chmod(0o755)
     if out.exists():
         shutil.rmtree(out)
     tmp.replace(out)
     return out
+
+
+def _stems(run: RunFolder) -> list[Path]:
+    """The checkpoint stems of a run's members (one for a single run)."""
+    return (
+        [m.checkpoint("model") for m in run.members()]
+        if run.is_ensemble
+        else [run.checkpoint("model")]
+    )
+
+
+def _recording_head(run: RunFolder, stems: list[Path], head_dir: str | Path) -> list[Path]:
+    """The stems of a speaker-normalised run to ship beside ``run``'s plain members; refused
+    (naming what differs) unless the two answer the same labels from the same encoder and
+    front end, ``run`` plain and the head speaker-normalised."""
+    head = RunFolder(head_dir)
+    extra = _stems(head)
+    base, other = read_meta(stems[0]), read_meta(extra[0])
+    if any(read_meta(s).get("speaker_norm") for s in stems):
+        raise ValueError(f"{run.root}: already speaker-normalised; the main run is the plain one")
+    if not all(read_meta(s).get("speaker_norm") for s in extra):
+        raise ValueError(f"{head.root}: not speaker-normalised (train it with speaker_norm > 0)")
+    for key in ("labels", "encoder", "level_db", "trim_db", "feature_config"):
+        if base.get(key) != other.get(key):
+            raise ValueError(
+                f"{head.root}: its {key} ({other.get(key)!r}) differs from {run.root}'s "
+                f"({base.get(key)!r}); a recording head must read what the plain heads read"
+            )
+    return extra
