@@ -64,8 +64,8 @@ def recordings(plain: Path, norm: Path, clips: int, speakers: int) -> dict:
     plain heads alone, and both kinds."""
     recs = actor_recordings(RunFolder(plain), (0.6, 2.0), clips, speakers)
     p, q = Predictor.load(plain), Predictor.load(norm)
-    out = {}
-    for way, pred in (("plain heads", p), ("both", Predictor(p.members + q.members, p.temperature))):
+    out, both = {}, Predictor(p.members + q.members, p.temperature)
+    for way, pred in (("plain heads", p), ("both", both)):
         analyzer = Analyzer(pred, AnalysisConfig())
         scores = [demo.score(analyzer.predict(r.wave, sr=16000), r.truth, len(r.wave) / 16000)
                   for r in recs]  # fmt: skip

@@ -29,6 +29,11 @@ def test_bundled_model_is_small_safetensors_and_json():
     assert sum(p.stat().st_size for p in DEFAULT_MODEL.iterdir()) <= 30e6
     spec = json.loads((DEFAULT_MODEL / "model.json").read_text())
     assert spec["labels"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    # three plain heads and one speaker-normalised head for speech adapted to its voice
+    assert spec["recording_head"]["members"] == ["member3"]
+    norm = [json.loads((DEFAULT_MODEL / f"{m}.json").read_text()).get("speaker_norm", 0)
+            for m in spec["members"]]  # fmt: skip
+    assert norm == [0, 0, 0, 10]
 
 
 def test_predict_cli_offline_with_a_bad_file_among_good_ones(ravdess_manifest, tmp_path):
