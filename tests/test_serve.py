@@ -268,6 +268,10 @@ def test_a_conversation_is_split_by_voice_in_the_api_and_on_the_page(
             "document.querySelector('#timeline').dataset.speakers === '2'", timeout=120000
         )
         assert "speaker S2" in page.inner_text("#legend")
+        # the page says what the answer adapted to: each voice, and both kinds of head
+        said = page.inner_text("#reason")
+        assert "adapted to each speaker's own windows: S1 " in said
+        assert said.endswith("heads: plain + speaker-normalised")
         page.screenshot(path=str(shots / "web-page-speakers.png"), full_page=True)
         browser.close()
 

@@ -3,6 +3,8 @@ speaker; and the references a voice is adapted to, when one emotion dominates.""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,23 @@ def test_a_conversation_is_split_by_voice_and_each_voice_adapted(conversation):
     # more speakers than the speech can carry: an answer naming the option, not a crash
     many = emovox.load_model(config=AnalysisConfig(speakers=5)).predict(rec.wave, sr=16000)
     assert many.error and "--speakers 5" in many.error
+
+
+def test_a_voice_with_too_few_windows_is_read_plain_the_other_adapted(ravdess_manifest):
+    by = {s: [r for r in ravdess_manifest.rows if r.speaker[-2:] == s][::3] for s in ("01", "02")}
+    man, woman = by["01"][:17], by["02"][:5]  # 22 windows: enough for two voices, not for each
+    rec = demo.build(man[:8] + woman[:2] + man[8:] + woman[2:], seed=3, shuffle=False)
+    cfg = {"speakers": 2, "threshold": 0.0}
+    split = emovox.load_model(config=AnalysisConfig(**cfg)).predict(rec.wave, sr=16000)
+    plain = emovox.load_model(config=AnalysisConfig(adapt=False, **cfg)).predict(rec.wave, sr=16000)
+    voices = re.findall(r"(S\d) (\d+) windows \([\d.]+ s(; too few, read plain)?\)", split.adapted)
+    short = [name for name, n, few in voices if few]
+    assert len(short) == 1 and len(voices) == 2, split.adapted
+    who = short[0]
+    mine = [s.probabilities for s in split.segments if s.speaker == who]
+    assert mine and mine == [s.probabilities for s in plain.segments if s.speaker == who]
+    others = [s.probabilities for s in split.segments if s.speaker != who]
+    assert others != [s.probabilities for s in plain.segments if s.speaker != who]
 
 
 def test_a_recording_too_short_to_adapt_says_so(ravdess_manifest):

@@ -60,14 +60,26 @@ def score(
         cfg = analyzer.cfg
         voices = speakers.cluster(analyzer.predictor.voice_features(inputs), cfg.speakers,
                                   cfg.adapt_min_windows, cfg.speaker_vote)  # fmt: skip
-    if adapting and voices is not None:
-        for v in range(int(voices.max()) + 1):
-            rows = voices == v
-            for x, a in zip(inputs, analyzer._adapted([x[rows] for x in inputs]), strict=True):
-                x[rows] = a
-    elif adapting:
-        inputs = analyzer._adapted(inputs)
-    return (*analyzer._classify(inputs, adapting), voices)
+    for rows in _voices(voices, len(spans)):  # each voice read against its own reference
+        x = [m[rows] for m in inputs]
+        adapted = adapting and _enough(analyzer, int(rows.sum()))
+        if adapted:
+            x = analyzer._adapted(x)
+        out[rows], odd[rows], dims[rows] = analyzer._classify(x, adapted)
+    return out, odd, dims, voices
+
+
+def _voices(voices: np.ndarray | None, n: int) -> list[np.ndarray]:
+    """Each voice's windows as a mask (one voice: all of them)."""
+    if voices is None:
+        return [np.ones(n, dtype=bool)]
+    return [voices == v for v in range(int(voices.max()) + 1)]
+
+
+def _enough(analyzer, windows: int) -> bool:
+    """Whether a voice has windows enough to adapt to (a model of speaker-normalised heads
+    only has no other way to answer, so it adapts to what there is)."""
+    return windows >= analyzer.cfg.adapt_min_windows or all(analyzer.predictor.speaker_normalised())
 
 
 def too_short(analyzer, windows: int) -> str | None:
@@ -88,10 +100,15 @@ def adapted_text(analyzer, spans, voices: np.ndarray | None) -> str:
     said = []
     for v in range(int(voices.max()) + 1):
         mine = [spans[k] for k in np.flatnonzero(voices == v)]
-        said.append(f"{speakers.name(v)} {len(mine)} windows, {_union(mine):.1f} s")
-    whose = ("each speaker's own windows: " + ", ".join(said) if len(said) > 1
-             else "the recording itself: " + said[0].split(" ", 1)[1])  # fmt: skip
-    return f"{whose} of speech; heads: {adapt.heads_text(analyzer.predictor)}"
+        plain = "" if _enough(analyzer, len(mine)) else "; too few, read plain"
+        said.append((speakers.name(v), len(mine), f"{_union(mine):.1f} s", plain))
+    if len(said) == 1:
+        whose = f"the recording itself: {said[0][1]} windows, {said[0][2]} of speech"
+    else:
+        whose = "each speaker's own windows: " + ", ".join(
+            f"{name} {n} windows ({sec}{plain})" for name, n, sec, plain in said
+        )
+    return f"{whose}; heads: {adapt.heads_text(analyzer.predictor)}"
 
 
 def _union(spans) -> float:

@@ -89,7 +89,10 @@ async function show(result, blob) {
   $("top-emotion").dataset.emotion = result.emotion || "";
   $("top-emotion").dataset.answer = result.emotion || result.reason || "";  // what was said
   $("top-confidence").textContent = result.emotion ? `${Math.round(100 * result.confidence)}%` : "";
-  $("reason").textContent = [result.detail, ...(result.warnings || [])].filter(Boolean).join(" · ");
+  // why there is no answer, what to know about the input, and what the model adapted to
+  const adapted = result.adapted ? `adapted to ${result.adapted}` : "";
+  $("reason").textContent = [result.detail, ...(result.warnings || []), adapted]
+    .filter(Boolean).join(" · ");
   $("dimensions").textContent = result.arousal === null || result.arousal === undefined ? "" :
     `arousal ${word(result.arousal, "low", "high")} (${signed(result.arousal)}) · ` +
     `valence ${word(result.valence, "negative", "positive")} (${signed(result.valence)})`;
