@@ -69,9 +69,10 @@ def evaluate(run_dir: Path, seed: int) -> dict:
     if predictor.reads_statistics:
         inputs = predictor.member_inputs(clips.waves)
         speakers = [r.speaker for r in clips.rows]
-        adapt = predictor.classify(adapted(predictor, inputs, speakers, seed))[0].argmax(1)
+        adapt = predictor.classify(adapted(predictor, inputs, speakers, seed), True)[0]
+        adapt = adapt.argmax(1)
         # a speaker-normalised model has no answer without its speaker's statistics
-        plain = None if any(predictor.speaker_normalised()) else predictor.classify(inputs)[0]
+        plain = None if all(predictor.speaker_normalised()) else predictor.classify(inputs)[0]
         preds = {"plain": None if plain is None else plain.argmax(1), "adapted": adapt}
     else:  # a fine-tuned encoder: no statistics to adapt
         preds = {"plain": predictor.predict_waves(clips.waves).argmax(1), "adapted": None}

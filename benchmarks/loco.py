@@ -99,7 +99,7 @@ def recordings(run: Path, clips: int, speakers: int, reference: str = "mean") ->
     predictor = Predictor.load(run)
     out = {"recordings": len(recs)}
     ways = (("plain", False), ("adapted", True))
-    if any(predictor.speaker_normalised()):  # no plain answer without the speaker's voice
+    if all(predictor.speaker_normalised()):  # no plain answer without the speaker's voice
         ways = ways[1:]
     for name, adapt in ways:
         analyzer = Analyzer(predictor, AnalysisConfig(adapt=adapt, reference=reference))
@@ -116,7 +116,7 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
     labels, truth = predictor.labels, [r.emotion for r in rows]
     y = np.array([labels.index(e) for e in truth])
     out = {"clips": len(y), "labels": list(labels)}
-    normalised = any(predictor.speaker_normalised())
+    normalised = all(predictor.speaker_normalised())
     ways = {
         "adapted": adapted(predictor, inputs, [r.speaker for r in rows], seed),
         # one reference for the whole held-out corpus (one channel, many speakers), as
@@ -130,7 +130,7 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
         raw["probs"], raw["y"] = predictor.classify(inputs)[0], y
         predictor.temperature = fitted
     for name, x in ways.items():
-        probs = predictor.classify(x)[0]
+        probs = predictor.classify(x, name != "plain")[0]  # adapted: every kind of head votes
         m = metrics(y, probs.argmax(1), labels)
         present = sorted(set(truth))
         out[name] = {
@@ -138,7 +138,7 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
             "recall": {k: m["per_class"][k]["recall"] for k in labels if k in present},
             "arousal_ua": arousal_ua(probs @ axes(labels)[:, 0], truth),
         }
-        dims = predictor.dimension_scores(x)
+        dims = predictor.dimension_scores(x, name != "plain")
         if dims is not None:  # the trained arousal head's own answer, beside the derived one
             out[name]["arousal_head_ua"] = arousal_ua(dims[:, 0], truth)
     return out

@@ -78,8 +78,8 @@ def main() -> None:
                 for idx in members:
                     x = to_recording([m[idx] for m in inputs], predictor.training_means(),
                                      predictor.speaker_normalised(), how,
-                                     lambda z, p=predictor: p.classify(z)[0])  # fmt: skip
-                    pred.append(predictor.classify(x)[0].argmax(1))
+                                     lambda z, p=predictor: p.classify(z, True)[0])  # fmt: skip
+                    pred.append(predictor.classify(x, True)[0].argmax(1))
                     truth.append(y[idx])
                 m = metrics(np.concatenate(truth), np.concatenate(pred), labels)
                 row[key] = round(100 * m["uar"], 1)
