@@ -29,12 +29,18 @@ class Engine(Protocol):
     def member_inputs(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """Per member, the pooled statistics each wave gives, (waves, dims)."""
 
-    def classify(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, unfamiliarity) from per-member statistics."""
+    def classify(
+        self, inputs: list[np.ndarray], adapted: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, unfamiliarity) from per-member statistics; ``adapted``: whether they
+        were adapted to the voice, which decides the heads that vote
+        (:func:`emovox.models.ensemble.head_weights`)."""
 
-    def dimension_scores(self, inputs: list[np.ndarray]) -> np.ndarray | None:
-        """Arousal and valence in [-1, 1], (n, 2): P(high) - P(low) of the model's trained
-        heads, averaged over members; None when its members have no such heads."""
+    def dimension_scores(
+        self, inputs: list[np.ndarray], adapted: bool = False
+    ) -> np.ndarray | None:
+        """Arousal and valence in [-1, 1], (n, 2): P(high) - P(low) of the voting members'
+        trained heads, weighed as :meth:`classify` weighs them; None when they have none."""
 
     def training_means(self) -> list[np.ndarray]:
         """Per member, the mean statistics of its training clips."""
