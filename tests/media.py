@@ -18,12 +18,16 @@ def encode(
     video: bool = False,
     audio: bool = True,
     bitrate: int = 64000,
+    tags: dict[str, str] | None = None,
+    tag_encoding: str = "utf-8",
 ) -> Path:
     """``wave`` (mono float32 at ``sr``) written to ``path`` with ``codec`` (aac, libopus,
     libmp3lame, ...); ``video`` adds a small black video track, ``audio=False`` leaves the
-    audio out (a video-only file)."""
+    audio out (a video-only file); ``tags`` are written in ``tag_encoding`` (old taggers:
+    Latin-1)."""
     rate = rate or sr
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", metadata_encoding=tag_encoding) as out:
+        out.metadata.update(tags or {})
         if video:
             v = out.add_stream("mpeg4", rate=10)
             v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"

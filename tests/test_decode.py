@@ -43,6 +43,15 @@ def test_ffmpeg_formats_decode_to_the_same_sound(tmp_path, name, codec, kw):
     assert abs(audio.info(path)[2] - 3.0) < 0.1
 
 
+def test_a_file_tagged_in_latin1_is_good_audio(tmp_path):
+    """Tags that are not UTF-8 (an old tagger's Latin-1) do not make a file unreadable."""
+    wave = speechlike(2.0)
+    path = encode(tmp_path / "été.m4a", wave, 16000, "aac", tags={"title": "chanson d'été"},
+                  tag_encoding="latin-1")  # fmt: skip
+    out = audio.load(path)
+    assert abs(len(out) / 16000 - 2.0) < 0.15 and _aligned_correlation(out, wave) > 0.95
+
+
 def test_a_video_without_sound_and_garbage_are_clear_errors(tmp_path):
     path = encode(
         tmp_path / "silent_film.mp4", speechlike(1.0), 16000, "aac", video=True, audio=False

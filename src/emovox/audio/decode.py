@@ -120,7 +120,9 @@ class _FFmpeg:
     def __init__(self, target: object, name: str) -> None:
         import av
 
-        self.container = av.open(target)
+        # tags are not ours to judge: a file whose tags are Latin-1, not UTF-8 (old taggers
+        # write them so) is still good audio, so undecodable tag bytes are replaced
+        self.container = av.open(target, metadata_errors="replace")
         audio_streams = self.container.streams.audio
         if not audio_streams:
             self.container.close()

@@ -96,6 +96,9 @@ def through_codec(
     """``wave`` (16 kHz) encoded with FFmpeg's ``codec`` at ``rate`` Hz and ``bitrate`` into
     ``container`` in memory, decoded again and brought back to 16 kHz, same length."""
     x = wave if rate == SR else soxr.resample(wave, SR, rate)
+    # a codec works in frames (AAC: 1024 samples plus its priming): a clip shorter than a few
+    # frames would come back empty, so it is encoded with silence after it, then cut
+    x = np.pad(x, (0, max(0, rate // 4 - len(x))))
     buf = io.BytesIO()
     with av.open(buf, "w", format=container) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
@@ -111,7 +114,7 @@ def through_codec(
             out.mux(stream.encode(f))
         out.mux(stream.encode(None))
     buf.seek(0)
-    with av.open(buf, "r") as inp:
+    with av.open(buf, "r", format=container, metadata_errors="replace") as inp:
         pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in inp.decode(audio=0)]).astype(
             np.float32
         )
