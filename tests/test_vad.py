@@ -1,6 +1,7 @@
 """Speech detection: Silero's ONNX model run without torch gives the package's own answers."""
 
 import numpy as np
+import pytest
 
 from emovox import audio
 from emovox.audio import vad
@@ -67,3 +68,28 @@ def test_a_stream_is_read_lazily():
 
     probs = vad.SpeechDetector().probabilities(blocks())
     assert len(probs) == -(-40 * 5 * 16000 // vad.FRAME) and most <= 3
+
+
+def test_a_clip_trimmed_to_its_speech_keeps_all_of_it_whatever_the_room(ravdess_manifest):
+    """trim_speech cuts a clip from its first detected speech to its last: the silence of a
+    studio and the noise floor of a room alike, where an energy threshold cuts only the first."""
+    from emovox.audio.frontend import Frontend, trim_to_speech
+
+    row = next(r for r in ravdess_manifest.rows if r.speaker.endswith("03"))
+    clip = audio.load(row.path)
+    spoken = vad.regions(vad.SpeechDetector().probabilities([clip]), len(clip))
+    cut = trim_to_speech(clip)
+    assert len(cut) / 16000 == pytest.approx(spoken[-1][1] - spoken[0][0], abs=1e-3)
+    assert len(cut) < len(clip) - 8000  # RAVDESS: about a second of silence around the words
+    # the same speech in a noisy room (noise 15 dB under the speech): the detector still cuts
+    # it to the words, the energy threshold (30 dB under the loudest frame) keeps the noise
+    words = clip[int(spoken[0][0] * 16000) : int(spoken[-1][1] * 16000)]
+    noise = np.random.default_rng(0).normal(0, 1, len(clip)).astype(np.float32)
+    noisy = clip + noise * np.sqrt(np.mean(words**2)) * 10 ** (-15 / 20)
+    assert len(trim_to_speech(noisy)) < len(clip) - 8000
+    assert len(audio.trim_silence(noisy, 30.0)) > len(clip) - 1600
+    silence = np.zeros(16000, dtype=np.float32)
+    assert trim_to_speech(silence) is silence  # nothing detected: left whole
+    front = Frontend.from_meta({"trim_speech": True, "level_db": -25.0})
+    assert front.trim_speech and front.tag == "+speech+lvl-25"
+    assert len(front(clip)) == len(cut)

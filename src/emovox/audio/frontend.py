@@ -54,21 +54,46 @@ def normalise_level(wave: np.ndarray, target_db: float, sr: int = SAMPLE_RATE) -
     return (wave * np.float32(10 ** (gain_db / 20))).astype(np.float32)
 
 
+_DETECTOR = []  # one speech detector for every trim, made on first use
+
+
+def trim_to_speech(wave: np.ndarray) -> np.ndarray:
+    """``wave`` from the start of its first speech region to the end of its last (Silero's
+    regions, :mod:`emovox.audio.vad`); whole when it has none. Unlike an energy threshold
+    under the loudest frame, a detector cuts a noisy room's silence as it cuts a studio's,
+    so corpora recorded apart are trimmed alike."""
+    from emovox.audio import vad
+
+    if not _DETECTOR:
+        _DETECTOR.append(vad.SpeechDetector())
+    found = vad.regions(_DETECTOR[0].probabilities([wave]), len(wave))
+    if not found:
+        return wave
+    return wave[int(found[0][0] * SAMPLE_RATE) : int(np.ceil(found[-1][1] * SAMPLE_RATE))]
+
+
 @dataclass(frozen=True)
 class Frontend:
-    """Silence trimming (``trim_db`` > 0) then loudness (``level_db`` < 0: the target level
-    of :func:`loudness`, dBFS; 0: as recorded). Both off: models trained before either
-    existed read what they were trained on."""
+    """Silence trimming (``trim_db`` > 0: by energy; ``trim_speech``: to the detected
+    speech) then loudness (``level_db`` < 0: the target level of :func:`loudness`, dBFS; 0:
+    as recorded). All off: models trained before any existed read what they were trained
+    on."""
 
     trim_db: float = 0.0
     level_db: float = 0.0
+    trim_speech: bool = False
 
     @classmethod
     def from_meta(cls, meta: dict) -> Frontend:
-        return cls(float(meta.get("trim_db", 0.0)), float(meta.get("level_db", 0.0)))
+        return cls(
+            float(meta.get("trim_db", 0.0)),
+            float(meta.get("level_db", 0.0)),
+            bool(meta.get("trim_speech", False)),
+        )
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
-        return self.level(audio.trim_silence(wave, self.trim_db))
+        wave = audio.trim_silence(wave, self.trim_db)
+        return self.level(trim_to_speech(wave) if self.trim_speech else wave)
 
     def level(self, wave: np.ndarray) -> np.ndarray:
         """The loudness step alone (training applies it after augmenting a trimmed clip)."""
@@ -78,4 +103,5 @@ class Frontend:
     def tag(self) -> str:
         """What cache keys of clips through this front end carry beyond the file's hash."""
         trim = f"+trim{self.trim_db:g}" if self.trim_db > 0 else ""
+        trim += "+speech" if self.trim_speech else ""
         return trim + (f"+lvl{self.level_db:g}" if self.level_db < 0 else "")

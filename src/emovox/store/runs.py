@@ -294,7 +294,7 @@ def _recording_head(run: RunFolder, stems: list[Path], head_dir: str | Path) -> 
         raise ValueError(f"{run.root}: already speaker-normalised; the main run is the plain one")
     if not all(read_meta(s).get("speaker_norm") for s in extra):
         raise ValueError(f"{head.root}: not speaker-normalised (train it with speaker_norm > 0)")
-    for key in ("labels", "encoder", "level_db", "trim_db", "feature_config"):
+    for key in ("labels", "encoder", "level_db", "trim_db", "trim_speech", "feature_config"):
         if base.get(key) != other.get(key):
             raise ValueError(
                 f"{head.root}: its {key} ({other.get(key)!r}) differs from {run.root}'s "

@@ -69,6 +69,8 @@ class TrainConfig:
     #   is frozen and cached (layers above the highest pooled layer are never run)
     trim_db: float = 0.0  # >0: leading and trailing silence (frames more than this many dB
     #   below the loudest) cut before features and encoder, here and at prediction
+    trim_speech: bool = False  # cut each clip to its detected speech (first to last region)
+    #   before features and encoder, here and at prediction (emovox.audio.frontend)
     level_db: float = 0.0  # <0: every clip scaled to this speech level (dBFS, gated) after
     #   augmentation, here and at prediction (emovox.audio.frontend); 0: as recorded
     speaker_norm: int = 0  # >0: encoder statistics standardised per speaker, test speakers

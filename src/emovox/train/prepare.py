@@ -85,7 +85,7 @@ def prepare(
     """Decode the split's clips and compute (or read from the cache) what the model reads."""
     manifest, split = split or read_split(cfg)
     idx = np.concatenate([split.train, split.valid, split.test])
-    frontend = Frontend(cfg.trim_db, cfg.level_db)
+    frontend = Frontend(cfg.trim_db, cfg.level_db, cfg.trim_speech)
     clips = data.load_clips([manifest.rows[i] for i in idx]).through(frontend)
     ok = {r.path for r in clips.rows}
     keep = [i for i in idx if manifest.rows[i].path in ok]

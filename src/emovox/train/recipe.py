@@ -43,6 +43,7 @@ def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> d
         "speaker_norm": cfg.speaker_norm,
         "speaker_norm_by": cfg.speaker_norm_by,
         "trim_db": cfg.trim_db,
+        "trim_speech": cfg.trim_speech,
         "level_db": cfg.level_db,
         "seed": cfg.seed,
     }
