@@ -73,11 +73,12 @@ def test_a_stream_is_read_lazily():
 def test_a_clip_trimmed_to_its_speech_keeps_all_of_it_whatever_the_room(ravdess_manifest):
     """trim_speech cuts a clip from its first detected speech to its last: the silence of a
     studio and the noise floor of a room alike, where an energy threshold cuts only the first."""
-    from emovox.audio.frontend import Frontend, trim_to_speech
+    from emovox.audio.frontend import DETECTION_LEVEL_DB, Frontend, normalise_level, trim_to_speech
 
     row = next(r for r in ravdess_manifest.rows if r.speaker.endswith("03"))
     clip = audio.load(row.path)
-    spoken = vad.regions(vad.SpeechDetector().probabilities([clip]), len(clip))
+    heard = normalise_level(clip, DETECTION_LEVEL_DB)  # the detector hears it at one level
+    spoken = vad.regions(vad.SpeechDetector().probabilities([heard]), len(clip))
     cut = trim_to_speech(clip)
     assert len(cut) / 16000 == pytest.approx(spoken[-1][1] - spoken[0][0], abs=1e-3)
     assert len(cut) < len(clip) - 8000  # RAVDESS: about a second of silence around the words
@@ -91,5 +92,8 @@ def test_a_clip_trimmed_to_its_speech_keeps_all_of_it_whatever_the_room(ravdess_
     silence = np.zeros(16000, dtype=np.float32)
     assert trim_to_speech(silence) is silence  # nothing detected: left whole
     front = Frontend.from_meta({"trim_speech": True, "level_db": -25.0})
-    assert front.trim_speech and front.tag == "+speech+lvl-25"
+    assert front.trim_speech and front.tag == "+speechcut+lvl-25"
     assert len(front(clip)) == len(cut)
+    # where a clip is cut does not depend on its gain (the answer must not either)
+    for gain_db in (-20.0, 10.0):
+        assert len(trim_to_speech(clip * np.float32(10 ** (gain_db / 20)))) == len(cut)

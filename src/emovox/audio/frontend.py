@@ -55,6 +55,7 @@ def normalise_level(wave: np.ndarray, target_db: float, sr: int = SAMPLE_RATE) -
 
 
 _DETECTOR = []  # one speech detector for every trim, made on first use
+DETECTION_LEVEL_DB = -25.0  # the speech level trim_to_speech's detector hears a clip at
 
 
 def trim_to_speech(wave: np.ndarray) -> np.ndarray:
@@ -66,7 +67,10 @@ def trim_to_speech(wave: np.ndarray) -> np.ndarray:
 
     if not _DETECTOR:
         _DETECTOR.append(vad.SpeechDetector())
-    found = vad.regions(_DETECTOR[0].probabilities([wave]), len(wave))
+    # the detector hears every clip at one level: its probabilities move with the gain, and
+    # where a clip is cut must not (the level front end makes the answer gain-free)
+    heard = normalise_level(wave, DETECTION_LEVEL_DB)
+    found = vad.regions(_DETECTOR[0].probabilities([heard]), len(wave))
     if not found:
         return wave
     return wave[int(found[0][0] * SAMPLE_RATE) : int(np.ceil(found[-1][1] * SAMPLE_RATE))]
@@ -103,5 +107,5 @@ class Frontend:
     def tag(self) -> str:
         """What cache keys of clips through this front end carry beyond the file's hash."""
         trim = f"+trim{self.trim_db:g}" if self.trim_db > 0 else ""
-        trim += "+speech" if self.trim_speech else ""
+        trim += "+speechcut" if self.trim_speech else ""
         return trim + (f"+lvl{self.level_db:g}" if self.level_db < 0 else "")
