@@ -176,10 +176,17 @@ def test_adaptation_moves_the_recordings_statistics_onto_the_training_mean(recor
     windows = [recording.wave[int(a * 16000) : int(b * 16000)] for a, b, _ in recording.truth]
     inputs = model.predictor.member_inputs(windows[:12])
     moved = adapted._adapted(inputs)
-    # the recording's mean moves onto the training mean, bar the prior's share ("shrink")
+    # the recording's mean moves onto the training mean, bar the prior's share ("shrink");
+    # the speaker-normalised head's statistics are standardised with the recording's own
     keep = adapt.SHRINK_PRIOR / (len(windows[:12]) + adapt.SHRINK_PRIOR)
-    for x, raw, mean in zip(moved, inputs, model.predictor.training_means(), strict=True):
-        assert np.allclose(x.mean(0), mean + keep * (raw.mean(0) - mean), atol=1e-3)
+    p = model.predictor
+    for x, raw, mean, norm in zip(moved, inputs, p.training_means(), p.speaker_normalised(),
+                                  strict=True):  # fmt: skip
+        if norm:
+            assert np.allclose(x.mean(0), 0, atol=1e-4) and np.allclose(x.std(0), 1, atol=1e-2)
+        else:
+            assert np.allclose(x.mean(0), mean + keep * (raw.mean(0) - mean), atol=1e-3)
+    assert p.speaker_normalised() == [False, False, False, True]  # the bundled model's kinds
     assert adapted._adapts(12) and not adapted._adapts(9) and not plain._adapts(12)
     a, b = plain.predict(recording.wave, sr=16000), adapted.predict(recording.wave, sr=16000)
     assert [s.start for s in a.segments][:3] == [s.start for s in b.segments][:3]
