@@ -102,11 +102,17 @@ def recordings(run: Path, clips: int, speakers: int, reference: str = "mean") ->
     if all(predictor.speaker_normalised()):  # no plain answer without the speaker's voice
         ways = ways[1:]
     for name, adapt in ways:
-        analyzer = Analyzer(predictor, AnalysisConfig(adapt=adapt, reference=reference))
-        scores = [demo.score(analyzer.predict(r.wave, sr=16000), r.truth, len(r.wave) / 16000)
-                  for r in recs]  # fmt: skip
-        out[name] = float(np.mean([x["frame_accuracy"] for x in scores]))
+        cfg = AnalysisConfig(adapt=adapt, reference=reference)
+        out[name] = frames_right(Analyzer(predictor, cfg), recs)
     return out
+
+
+def frames_right(analyzer: Analyzer, recs: list) -> float:
+    """The mean share of speech frames whose timeline emotion is the clip's, over recordings
+    with known truth (``emovox.data.demo``), analysed as ``emovox predict`` does."""
+    scores = [demo.score(analyzer.predict(r.wave, sr=16000), r.truth, len(r.wave) / 16000)
+              for r in recs]  # fmt: skip
+    return float(np.mean([x["frame_accuracy"] for x in scores]))
 
 
 def score(run: Path, seed: int, raw: dict | None = None) -> dict:

@@ -27,10 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cross_corpus import adapted  # noqa: E402
-from loco import CORPORA, statistics  # noqa: E402
+from loco import CORPORA, frames_right, statistics  # noqa: E402
 from timeline import actor_recordings  # noqa: E402
 
-from emovox.data import demo  # noqa: E402
 from emovox.evaluation.metrics import metrics  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
 from emovox.infer.torch_engine import Predictor  # noqa: E402
@@ -64,13 +63,9 @@ def recordings(plain: Path, norm: Path, clips: int, speakers: int) -> dict:
     plain heads alone, and both kinds."""
     recs = actor_recordings(RunFolder(plain), (0.6, 2.0), clips, speakers)
     p, q = Predictor.load(plain), Predictor.load(norm)
-    out, both = {}, Predictor(p.members + q.members, p.temperature)
-    for way, pred in (("plain heads", p), ("both", both)):
-        analyzer = Analyzer(pred, AnalysisConfig())
-        scores = [demo.score(analyzer.predict(r.wave, sr=16000), r.truth, len(r.wave) / 16000)
-                  for r in recs]  # fmt: skip
-        out[way] = float(np.mean([x["frame_accuracy"] for x in scores]))
-    return out
+    both = Predictor(p.members + q.members, p.temperature)
+    return {way: frames_right(Analyzer(pred, AnalysisConfig()), recs)
+            for way, pred in (("plain heads", p), ("both", both))}  # fmt: skip
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ end it was trained with.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,8 +55,15 @@ def normalise_level(wave: np.ndarray, target_db: float, sr: int = SAMPLE_RATE) -
     return (wave * np.float32(10 ** (gain_db / 20))).astype(np.float32)
 
 
-_DETECTOR = []  # one speech detector for every trim, made on first use
 DETECTION_LEVEL_DB = -25.0  # the speech level trim_to_speech's detector hears a clip at
+
+
+@functools.cache
+def _detector():
+    """One speech detector for every trim, made on first use."""
+    from emovox.audio import vad
+
+    return vad.SpeechDetector()
 
 
 def trim_to_speech(wave: np.ndarray) -> np.ndarray:
@@ -65,12 +73,10 @@ def trim_to_speech(wave: np.ndarray) -> np.ndarray:
     so corpora recorded apart are trimmed alike."""
     from emovox.audio import vad
 
-    if not _DETECTOR:
-        _DETECTOR.append(vad.SpeechDetector())
     # the detector hears every clip at one level: its probabilities move with the gain, and
     # where a clip is cut must not (the level front end makes the answer gain-free)
     heard = normalise_level(wave, DETECTION_LEVEL_DB)
-    found = vad.regions(_DETECTOR[0].probabilities([heard]), len(wave))
+    found = vad.regions(_detector().probabilities([heard]), len(wave))
     if not found:
         return wave
     return wave[int(found[0][0] * SAMPLE_RATE) : int(np.ceil(found[-1][1] * SAMPLE_RATE))]

@@ -20,7 +20,7 @@ from emovox import models
 from emovox.audio.decode import SAMPLE_RATE
 from emovox.audio.filters import mel_filterbank
 from emovox.audio.frontend import Frontend
-from emovox.models.ensemble import apply_temperature, head_weights, soft_vote
+from emovox.models.ensemble import apply_temperature, soft_vote, voting
 from emovox.store import checkpoint, runs
 from emovox.store.cache import CONVERTED_CONFIG, CONVERTED_WEIGHTS, encoder_dir
 from emovox.store.integrity import ModelError
@@ -187,34 +187,32 @@ class LitePredictor:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated probabilities, unfamiliarity) from each member's statistics, the voting
         heads chosen and weighed as :func:`emovox.models.ensemble.head_weights` says."""
-        weights = head_weights(self.speaker_normalised(), adapted)
-        probs, odd, used = [], [], []
-        for (_, w), x, share in zip(self.members, inputs, weights, strict=True):
-            if share == 0:
-                continue
-            z, h = _hidden(w, x)
+        votes = voting(self.speaker_normalised(), adapted)
+        probs, odd = [], []
+        for k, _ in votes:
+            w = self.members[k][1]
+            z, h = _hidden(w, inputs[k])
             odd.append((z * z).mean(1))
             probs.append(_softmax(h @ w["head.weight"].T + w["head.bias"]))
-            used.append(share)
-        out = apply_temperature(soft_vote(probs, used), self.temperature).astype(np.float32)
-        return out, np.average(odd, axis=0, weights=used).astype(np.float32)
+        shares = [share for _, share in votes]
+        out = apply_temperature(soft_vote(probs, shares), self.temperature).astype(np.float32)
+        return out, np.average(odd, axis=0, weights=shares).astype(np.float32)
 
     def dimension_scores(
         self, inputs: list[np.ndarray], adapted: bool = False
     ) -> np.ndarray | None:
         """Arousal and valence (n, 2) in [-1, 1] from the voting members' trained heads, as the
         torch engine computes them; None unless every voting member has them."""
-        weights = head_weights(self.speaker_normalised(), adapted)
-        members = zip(self.members, inputs, weights, strict=True)
-        voting = [(w, x, s) for (_, w), x, s in members if s]
-        if not all("dims.weight" in w for w, _, _ in voting):
+        votes = voting(self.speaker_normalised(), adapted)
+        if not all("dims.weight" in self.members[k][1] for k, _ in votes):
             return None
         out = []
-        for w, x, _ in voting:
+        for k, _ in votes:
+            w, x = self.members[k][1], inputs[k]
             logits = _hidden(w, x)[1] @ w["dims.weight"].T + w["dims.bias"]  # (n, 6)
             p = _softmax(logits.reshape(len(x), 2, 3))
             out.append(p[..., 2] - p[..., 0])
-        return np.average(out, axis=0, weights=[s for *_, s in voting]).astype(np.float32)
+        return np.average(out, axis=0, weights=[share for _, share in votes]).astype(np.float32)
 
     def training_means(self) -> list[np.ndarray]:
         """Per member, the mean of the statistics it was trained on."""

@@ -96,10 +96,9 @@ def too_short(analyzer, windows: int) -> str | None:
 def adapted_text(analyzer, spans, voices: np.ndarray | None) -> str:
     """What ``adapted`` says of a recording: whose windows, how many seconds of each voice
     (the union of its windows' spans), and which heads answered."""
-    voices = np.zeros(len(spans), dtype=int) if voices is None else voices
     said = []
-    for v in range(int(voices.max()) + 1):
-        mine = [spans[k] for k in np.flatnonzero(voices == v)]
+    for v, rows in enumerate(_voices(voices, len(spans))):
+        mine = [spans[k] for k in np.flatnonzero(rows)]
         plain = "" if _enough(analyzer, len(mine)) else "; too few, read plain"
         said.append((speakers.name(v), len(mine), f"{_union(mine):.1f} s", plain))
     if len(said) == 1:

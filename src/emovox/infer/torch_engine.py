@@ -23,7 +23,7 @@ from emovox import data
 from emovox.audio.frontend import Frontend
 from emovox.features.handcrafted import FeatureConfig, FeatureExtractor, extract
 from emovox.features.pooling import layer_stats
-from emovox.models.ensemble import apply_temperature, head_weights, soft_vote
+from emovox.models.ensemble import apply_temperature, soft_vote, voting
 from emovox.models.inputs import (  # noqa: F401 - where they were, for callers
     clip_inputs,
     encoder_inputs,
@@ -132,17 +132,17 @@ class Predictor:
         odd = np.full(len(waves), np.nan, dtype=np.float32)
         upto = self._upto()
         # with the speaker's clips every kind of head votes; without, the plain ones
-        weights = head_weights(self.speaker_normalised(), bool(enrollment))
-        voting = [k for k, w in enumerate(weights) if w]
-        spk = self._speaker_stats(enrollment, upto, voting)
+        votes = voting(self.speaker_normalised(), bool(enrollment))
+        heads, shares = [k for k, _ in votes], [w for _, w in votes]
+        spk = self._speaker_stats(enrollment, upto, heads)
         for s in range(0, len(order), batch_size):
             sel = order[s : s + batch_size]
             batch = [waves[i] for i in sel]
             raw = extract(batch, self.extractor, batch_size) if self.extractor else None
             encoded = self._encode(batch, upto)
-            scored = [self._member(k, self.members[k], raw, encoded, spk) for k in voting]
+            scored = [self._member(k, self.members[k], raw, encoded, spk) for k in heads]
             probs = [F.softmax(logits.float(), -1).cpu().numpy() for logits, _ in scored]
-            out[sel] = apply_temperature(soft_vote(probs, weights[voting]), self.temperature)
+            out[sel] = apply_temperature(soft_vote(probs, shares), self.temperature)
             z2 = [z for _, z in scored if z is not None]
             if z2:
                 odd[sel] = torch.stack(z2).mean(0).cpu().numpy()
@@ -192,17 +192,16 @@ class Predictor:
         """(calibrated probabilities, unfamiliarity) from each member's statistics; ``adapted``:
         whether they were adapted to the voice, which decides the heads that vote
         (:func:`emovox.models.ensemble.head_weights`)."""
-        weights = head_weights(self.speaker_normalised(), adapted)
-        probs, odd, used = [], [], []
-        for m, x, w in zip(self.members, inputs, weights, strict=True):
-            if w == 0:
-                continue
-            pooled = self._pooled(m, x)
+        votes = voting(self.speaker_normalised(), adapted)
+        probs, odd = [], []
+        for k, _ in votes:
+            m = self.members[k]
+            pooled = self._pooled(m, inputs[k])
             probs.append(F.softmax(m.model(None, None, pooled=pooled).float(), -1).cpu().numpy())
             odd.append(unfamiliarity(m.model, pooled).cpu().numpy())
-            used.append(w)
-        out = apply_temperature(soft_vote(probs, used), self.temperature).astype(np.float32)
-        return out, np.average(odd, axis=0, weights=used).astype(np.float32)
+        shares = [w for _, w in votes]
+        out = apply_temperature(soft_vote(probs, shares), self.temperature).astype(np.float32)
+        return out, np.average(odd, axis=0, weights=shares).astype(np.float32)
 
     @torch.no_grad()
     def dimension_scores(
@@ -211,16 +210,16 @@ class Predictor:
         """Arousal and valence (n, 2) in [-1, 1]: P(high) - P(low) of the voting members'
         trained heads (``model_config.dimensions``), weighted as :meth:`classify` weighs them;
         None unless every voting member has them."""
-        weights = head_weights(self.speaker_normalised(), adapted)
-        voting = [(m, x, w) for m, x, w in zip(self.members, inputs, weights, strict=True) if w]
-        if not all(getattr(m.model, "dims", None) is not None for m, _, _ in voting):
+        votes = voting(self.speaker_normalised(), adapted)
+        if not all(getattr(self.members[k].model, "dims", None) is not None for k, _ in votes):
             return None
         out = []
-        for m, x, _ in voting:
+        for k, _ in votes:
+            m, x = self.members[k], inputs[k]
             dims = m.model(None, None, pooled=self._pooled(m, x), with_dimensions=True)[1]
             p = F.softmax(dims.float().view(len(x), 2, 3), -1).cpu().numpy()
             out.append(p[..., 2] - p[..., 0])
-        return np.average(out, axis=0, weights=[w for *_, w in voting]).astype(np.float32)
+        return np.average(out, axis=0, weights=[w for _, w in votes]).astype(np.float32)
 
     def _pooled(self, m, x: np.ndarray) -> torch.Tensor:
         """A member's flat statistics (n, layers * 2d) as its head reads them (n, layers, 2d)."""
@@ -248,11 +247,11 @@ class Predictor:
         return None if waves is None else [self.frontend(w) for w in waves]
 
     def _speaker_stats(
-        self, enrollment: list[np.ndarray] | None, upto: dict[str, int], voting: list[int]
+        self, enrollment: list[np.ndarray] | None, upto: dict[str, int], heads: list[int]
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Per voting speaker-normalised member: (mean, std) of the enrollment clips'
-        statistics."""
-        needs = [k for k in voting if self.members[k].meta.get("speaker_norm")]
+        """Per speaker-normalised member among ``heads`` (those voting): (mean, std) of the
+        enrollment clips' statistics."""
+        needs = [k for k in heads if self.members[k].meta.get("speaker_norm")]
         if not needs:
             return {}
         if not enrollment:

@@ -32,6 +32,12 @@ def head_weights(standardising: Sequence[bool], adapted: bool) -> np.ndarray:
     return w
 
 
+def voting(standardising: Sequence[bool], adapted: bool) -> list[tuple[int, float]]:
+    """(member index, share) of each member that votes (:func:`head_weights` above 0): what
+    both engines loop over, so neither runs a head whose vote is not counted."""
+    return [(k, float(w)) for k, w in enumerate(head_weights(standardising, adapted)) if w > 0]
+
+
 def hard_vote(probs: Sequence[np.ndarray]) -> np.ndarray:
     """Majority of the members' predicted classes, (n,) labels.
 
