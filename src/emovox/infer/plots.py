@@ -101,16 +101,17 @@ def _time_axis(ax, duration: float) -> None:
 def _segment_bands(ax, view: View, y0: float, height: float, labels: bool) -> None:
     """Each segment as a coloured band (unsure: grey, hatched); its name where it fits."""
     width_px = ax.get_window_extent().width or 1000
+    # under the speaker lines and their names when the segments carry speakers
+    top = y0 + height - (0.2 if any(s.speaker for s in view.segments) else 0.02)
     for s in view.segments:
         ax.axvspan(
             s.start, s.end, ymin=y0, ymax=y0 + height, color=colour(s.emotion), alpha=0.35,
             lw=0, hatch=None if s.emotion else "///",
         )  # fmt: skip
-        if labels and (s.end - s.start) / view.duration * width_px > 5.5 * len(s.emotion or "?"):
-            ax.text(
-                (s.start + s.end) / 2, y0 + height - 0.02, s.emotion or s.reason or "unsure",
-                ha="center", va="top", fontsize=8, transform=ax.get_xaxis_transform(),
-            )  # fmt: skip
+        name = s.emotion or s.reason or "unsure"  # the width it needs is the name drawn
+        if labels and (s.end - s.start) / view.duration * width_px > 5.5 * len(name):
+            ax.text((s.start + s.end) / 2, top, name, ha="center", va="top", fontsize=8,
+                    transform=ax.get_xaxis_transform())  # fmt: skip
 
 
 def _speaker_runs(ax, view: View, y: float) -> None:
