@@ -4,3 +4,4 @@
 
 from emovox.audio.decode import *  # noqa: F403 - the decoding API, as ``emovox.audio`` always was
 from emovox.audio.decode import SAMPLE_RATE, AudioError, AudioLimits, load, stream  # noqa: F401
+from emovox.audio.trim import trim_silence  # noqa: F401

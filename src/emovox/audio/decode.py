@@ -8,6 +8,7 @@ file and the cause in plain words, so a batch run can report a bad file and carr
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import warnings
@@ -173,7 +174,7 @@ def _open(source: Source) -> _SoundFile | _FFmpeg:
     if not isinstance(source, bytes | bytearray):
         path = Path(source)
         if not path.exists():
-            raise AudioMissingError(name, "file not found")
+            raise AudioMissingError(name, _missing(path))
         if path.is_dir():
             raise AudioDecodeError(name, "is a directory, not an audio file")
         if path.stat().st_size == 0:
@@ -183,10 +184,12 @@ def _open(source: Source) -> _SoundFile | _FFmpeg:
         if len(source) == 0:
             raise AudioEmptyError(name, "no bytes given")
         target = io.BytesIO(source)
-    try:
-        return _SoundFile(sf.SoundFile(target))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        sf_error = exc
+    sf_error: Exception | None = None
+    if not _fake_mp3(source):
+        try:
+            return _SoundFile(sf.SoundFile(target))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            sf_error = exc
     if isinstance(target, io.BytesIO):
         target.seek(0)
     try:
@@ -194,8 +197,34 @@ def _open(source: Source) -> _SoundFile | _FFmpeg:
     except AudioError:
         raise
     except Exception:  # noqa: BLE001 - PyAV raises many kinds for a file that is not media
-        reason = str(sf_error).rsplit(": ", 1)[-1].rstrip(".")  # libsndfile's words, no path
-        raise AudioDecodeError(name, f"not a readable audio file or corrupt ({reason})") from None
+        # libsndfile's words, without the path; not its "does not exist" for a file that does
+        reason = str(sf_error or "").rsplit(": ", 1)[-1].rstrip(".")
+        said = f" ({reason})" if reason and "does not exist" not in reason else ""
+        raise AudioDecodeError(name, f"not a readable audio file or corrupt{said}") from None
+
+
+def _missing(path: Path) -> str:
+    """Why ``path`` cannot be opened: a link to nothing, a pattern that matched nothing..."""
+    if path.is_symlink():
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    if glob.has_magic(str(path)):
+        return "no file matches this pattern"
+    return "file not found"
+
+
+def _fake_mp3(source: Source) -> bool:
+    """A file named .mp3 whose bytes do not start as MP3 does (an ID3 tag or a frame sync):
+    libsndfile's mpg123 would print its own lines on stderr trying to find a frame in it, so
+    FFmpeg alone judges it."""
+    if isinstance(source, bytes | bytearray) or not str(source).lower().endswith(".mp3"):
+        return False
+    try:
+        with open(source, "rb") as f:
+            head = f.read(3)
+    except OSError:
+        return False
+    return not (head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF
+                                            and head[1] & 0xE0 == 0xE0))  # fmt: skip
 
 
 def info(source: Source) -> tuple[int, int, float]:
@@ -348,26 +377,6 @@ def truncation(source: Source) -> str | None:
         if size < declared:
             return f"truncated: header declares {declared} bytes, file holds {size}"
     return None
-
-
-def trim_silence(
-    wave: np.ndarray, top_db: float, frame_length: int = 512, hop_length: int = 160
-) -> np.ndarray:
-    """``wave`` without its leading and trailing silence (``top_db`` <= 0: ``wave`` itself).
-
-    librosa.effects.trim's rule (centred frames, zero padding): keep from the first to the end
-    of the last frame whose mean power is within ``top_db`` of the loudest frame's. Frame power
-    comes from a running sum, so a long recording needs no (frames, frame_length) copy.
-    """
-    if top_db <= 0:
-        return wave
-    pad = frame_length // 2
-    power = np.concatenate([[0.0], np.cumsum(np.pad(wave.astype(np.float64), pad) ** 2)])
-    starts = np.arange(0, len(power) - frame_length, hop_length)
-    mse = (power[starts + frame_length] - power[starts]) / frame_length  # (frames,)
-    db = 10 * np.log10(np.maximum(mse, 1e-10))
-    loud = np.flatnonzero(db > db.max() - top_db)  # the loudest frame at least
-    return wave[loud[0] * hop_length : min(len(wave), (loud[-1] + 1) * hop_length)]
 
 
 def mono_wave(wave, sr) -> np.ndarray | str:

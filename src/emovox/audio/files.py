@@ -24,10 +24,12 @@ def iter_expanded(items: Sequence[str]) -> Iterator[str]:
         elif item.startswith("@") and not Path(item).exists():
             yield from iter_expanded(list(_listed(item)))
         elif Path(item).is_dir():
+            # a link whose file is gone is listed too: its error says so, where skipping it
+            # would lose an input without a word
             yield from sorted(
                 str(p)
                 for p in Path(item).rglob("*")
-                if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+                if p.suffix.lower() in AUDIO_SUFFIXES and (p.is_file() or p.is_symlink())
             )
         elif glob.has_magic(item) and not Path(item).exists():
             yield from sorted(glob.glob(item, recursive=True)) or [item]

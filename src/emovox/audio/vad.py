@@ -13,14 +13,15 @@ from __future__ import annotations
 import importlib.util
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from emovox.audio import voicing
 from emovox.audio.decode import SAMPLE_RATE as SR
 
-FRAME = 512  # samples per probability: 32 ms
+FRAME = voicing.FRAME  # samples per probability: 32 ms
 CONTEXT = 64  # samples of the previous frame each frame sees
 _MODEL = "silero_vad_16k_sequence.onnx"
 
@@ -43,8 +44,11 @@ def _model_path() -> Path:
 
 @dataclass(frozen=True)
 class VadConfig:
-    """Silero's own defaults for turning frame probabilities into regions."""
+    """Silero's own defaults for turning frame probabilities into regions, and the voicing
+    rule that also takes voiced frames with a moving pitch for speech (:mod:`.voicing`)."""
 
+    # None: Silero alone; else voiced speech it misses (shouts, screams) is speech too
+    voiced: voicing.VoicingConfig | None = field(default_factory=voicing.VoicingConfig)
     threshold: float = 0.5  # a frame above this starts or continues speech
     neg_threshold: float = 0.35  # below this (threshold - 0.15) speech may end
     min_speech: float = 0.25  # seconds; shorter regions are dropped
@@ -71,12 +75,30 @@ class SpeechDetector:
         )
 
     def probabilities(self, blocks: Iterable[np.ndarray], max_frames: int = 512) -> np.ndarray:
-        """Speech probability of every 32 ms frame of the concatenated ``blocks`` (the last
-        frame zero-padded), computed block by block."""
+        """Silero's speech probability of every 32 ms frame of the concatenated ``blocks``
+        (the last frame zero-padded), computed block by block."""
+        return self.detect(blocks, max_frames, cues=False)[0]
+
+    def speech(self, blocks: Iterable[np.ndarray], cfg: VadConfig | None = None) -> np.ndarray:
+        """The speech probability of every frame as :func:`regions` reads it: Silero's, and
+        1 on frames of voiced speech with a moving pitch (``cfg.voiced``; None: Silero's)."""
+        cfg = cfg or VadConfig()
+        probs, cues = self.detect(blocks, cues=cfg.voiced is not None)
+        if cfg.voiced is not None and len(probs):
+            probs[voicing.voiced_speech(cues, cfg.voiced)] = 1.0
+        return probs
+
+    def detect(
+        self, blocks: Iterable[np.ndarray], max_frames: int = 512, cues: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(Silero's probabilities (frames,), :func:`voicing.frame_cues` (frames, 3) or an
+        empty array) of the concatenated ``blocks``, in one pass, block by block."""
         hidden = cell = np.zeros((1, 1, 128), dtype=np.float32)
         context = np.zeros(CONTEXT, dtype=np.float32)
         carry = np.zeros(0, dtype=np.float32)
         out: list[np.ndarray] = []
+        cue_rows: list[np.ndarray] = []
+        previous = np.zeros(FRAME, dtype=np.float32)
         for block in itertools.chain(blocks, [None]):  # lazily: a stream stays a stream
             samples = carry if block is None else np.concatenate([carry, block.astype(np.float32)])
             if block is None and len(samples):
@@ -92,7 +114,11 @@ class SpeechDetector:
                 )
                 context = frames[-1, -CONTEXT:].copy()
                 out.append(np.asarray(probs, dtype=np.float32).reshape(-1))
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+                if cues:
+                    cue_rows.append(voicing.frame_cues(frames, previous))
+                    previous = frames[-1].copy()
+        probs = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+        return probs, np.concatenate(cue_rows) if cue_rows else np.zeros((0, 3), np.float32)
 
 
 def regions(
