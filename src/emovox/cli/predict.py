@@ -19,6 +19,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from emovox.infer.formats import Writer
     from emovox.infer.timeline import TimelineConfig
 
+    if args.every is not None and args.format != "csv":  # before any other option's check
+        raise ValueError(f"--every goes with --format csv, not --format {args.format}")
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise ValueError("no inputs: the folders and patterns given hold no audio files")
@@ -45,10 +47,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 failed += result.error is not None
                 writer.add(result)
     except KeyboardInterrupt:  # keep what is finished, complete in its format
-        writer.close()
         print(f"interrupted: {writer.count} of {len(inputs)} inputs written", file=sys.stderr)
         return 130
-    writer.close()
+    finally:  # whatever stops the run, what was written is complete in its format
+        writer.close()
+    if failed:
+        print(f"emovox: {failed} of {len(inputs)} inputs could not be analysed", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -4,12 +4,13 @@ relative to the other clips of their folder or group (one speaker, one channel).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from emovox.infer.result import Result
+from emovox.infer.result import Result, internal_error
 
 # how a voice's reference (the statistics taken as its neutral) is estimated from its windows
 # or clips; see to_recording
@@ -74,9 +75,17 @@ def _shifted(inputs, training_means, standardise, reference: str, weights) -> li
     return out
 
 
-# in a group, a file up to this long is one clip, read whole (Whisper's context is 30 s): a
-# folder of utterances gets one answer each, all read against the folder's reference
-GROUP_CLIP_SECONDS = 30.0
+# an input up to this long is a clip (Whisper's context is 30 s): in a group it is read whole,
+# so a folder of utterances gets one answer each against the folder's reference; read alone,
+# a clip too short to adapt to itself is not warned about (it is the usual case), only a
+# longer recording is
+CLIP_SECONDS = 30.0
+GROUP_CLIP_SECONDS = CLIP_SECONDS
+
+
+def not_adapted(why: str) -> str:
+    """What ``adapted`` says of an input that adaptation was meant for but could not reach."""
+    return f"not adapted: {why}"
 
 
 def folder_of(x) -> str | None:
@@ -105,17 +114,24 @@ def predict_grouped(analyzer, inputs: list, sr, plots, progress, groups) -> Iter
     pending: list = []
 
     def encode() -> None:
-        stats = p.member_inputs([c.wave for _, c in pending])
+        try:
+            stats = p.member_inputs([c.wave for _, c in pending])
+        except Exception as exc:  # noqa: BLE001 - one clip's failure is its own error
+            if len(pending) > 1:  # the batch failed: each clip alone finds which
+                batch = pending[:]
+                for one in batch:
+                    pending[:] = [one]
+                    encode()
+            else:
+                out[pending[0][0]] = internal_error(pending[0][1].result.path, exc)
+            pending.clear()
+            return
         for j, (k, c) in enumerate(pending):
             held.setdefault(keys[k], []).append((k, c._replace(wave=None), [x[j] for x in stats]))
         pending.clear()
 
     for k, x in enumerate(inputs):
-        name, blocks, source = analyzer._opened(x, sr)
-        plot = plots[k] if plots else None
-        step = blocks if isinstance(blocks, Result) else analyzer._guarded(
-            name, blocks, plot, progress, source, GROUP_CLIP_SECONDS
-        )  # fmt: skip
+        step = analyzer._step(x, sr, plots[k] if plots else None, progress, GROUP_CLIP_SECONDS)
         if isinstance(step, Result):
             out[k] = step
         else:  # a clip: its statistics now, its answer with its group's
@@ -124,9 +140,27 @@ def predict_grouped(analyzer, inputs: list, sr, plots, progress, groups) -> Iter
                 encode()
     if pending:
         encode()
+    _warn_small(held, analyzer.cfg.adapt_min_windows)
     for key, members in held.items():
-        _decide_group(analyzer, key, members, out)
+        try:
+            _decide_group(analyzer, key, members, out)
+        except Exception as exc:  # noqa: BLE001 - the group's inputs fail, not the list
+            for k, c, _ in members:
+                out[k] = internal_error(c.result.path, exc)
     yield from out
+
+
+def _warn_small(held: dict, least: int) -> None:
+    """One warning for the call (not one per clip) naming the groups too small to adapt."""
+    small = {key: len(m) for key, m in held.items() if key is not None and len(m) < least}
+    if small:
+        named = ", ".join(f"{key} ({n})" for key, n in list(small.items())[:5])
+        warnings.warn(
+            f"{len(small)} group(s) have fewer than {least} clips to adapt to and are read "
+            f"alone: {named}{', ...' if len(small) > 5 else ''}",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _decide_group(analyzer, key, members: list, out: list) -> None:
@@ -143,4 +177,7 @@ def _decide_group(analyzer, key, members: list, out: list) -> None:
         if adapted:
             r.adapted = (f"group {key}: {len(members)} clips, {seconds:.1f} s of speech; "
                          f"heads: {heads_text(analyzer.predictor)}")  # fmt: skip
+        elif key is not None and r.error is None:
+            r.adapted = not_adapted(f"group {key} has {len(members)} clip(s); adapting to a "
+                                    f"group needs {cfg.adapt_min_windows}")  # fmt: skip
         out[k] = r

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import soxr
 
 from emovox import audio
 from emovox.audio import vad
 from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.data.labels import axes
-from emovox.infer import adapt, scoring, speakers, timeline
+from emovox.infer import adapt, inputs, scoring, speakers, timeline
 from emovox.infer.engine import Engine
-from emovox.infer.result import REASONS, Result, headline, no_speech
+from emovox.infer.result import REASONS, Result, headline, internal_error, no_speech
 from emovox.infer.timeline import Segment, TimelineConfig
 
 __all__ = ["REASONS", "AnalysisConfig", "Analyzer", "Result", "Segment", "headline"]
@@ -145,11 +144,7 @@ class Analyzer:
                 waiting.clear()
 
         for k, x in enumerate(inputs):
-            name, blocks, source = self._opened(x, sr)
-            plot = plots[k] if plots else None
-            step = blocks if isinstance(blocks, Result) else self._guarded(
-                name, blocks, plot, progress, source
-            )  # fmt: skip
+            step = self._step(x, sr, plots[k] if plots else None, progress)
             if isinstance(step, Result):
                 yield from flush()
                 yield step
@@ -159,35 +154,17 @@ class Analyzer:
                     yield from flush()
         yield from flush()
 
-    def _opened(self, x, sr: int | None):
-        """(name, a callable giving its 16 kHz blocks or the Result that says why not, the
-        source to check for truncation or None) of any input :meth:`predict` takes."""
-        if isinstance(x, np.ndarray):
-            if sr is None:
-                raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
-            mono = audio.mono_wave(x, sr)
-            if isinstance(mono, str):
-                return "<wave>", Result("<wave>", error=mono), None
-            if sr != SR and len(mono):
-                mono = soxr.resample(mono, sr, SR, quality="HQ").astype(np.float32)
-            step = int(self.cfg.block_seconds * SR)
-            return "<wave>", lambda: (mono[i : i + step] for i in range(0, len(mono), step)), None
-        if hasattr(x, "read"):  # an open file: its bytes, under its name
-            data = x.read()
-            name = str(getattr(x, "name", "<file>"))
-        else:
-            data = x
-            name = "<bytes>" if isinstance(x, bytes | bytearray) else str(x)
-
-        def blocks() -> Iterator[np.ndarray]:
-            return audio.stream(data, SR, self.cfg.block_seconds, self.cfg.limits)
-
-        return name, blocks, data
-
-    def _guarded(
-        self, name, blocks, plot=None, progress=None, source=None, whole=None
-    ) -> Result | _Clip:
+    def _step(self, x, sr, plot=None, progress=None, whole=None) -> Result | _Clip:
+        """One input read: its finished Result (an error among them: nothing an input holds
+        may stop the list it is in), or a clip waiting for its batch. Only misuse raises (a
+        wave without its rate)."""
+        if isinstance(x, np.ndarray) and sr is None:
+            raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
+        name = inputs.name_of(x)
         try:
+            name, blocks, source = inputs.opened(x, sr, self.cfg.block_seconds, self.cfg.limits)
+            if isinstance(blocks, str):
+                return Result(name, error=blocks)
             return self._analyze(name, blocks, plot, progress, source, whole)
         except audio.AudioError as exc:
             return Result(name, error=exc.cause, error_type=type(exc).__name__)
@@ -195,6 +172,8 @@ class Analyzer:
             return Result(name, error=exc.strerror or str(exc))
         except speakers.TooManySpeakers as exc:
             return Result(name, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one input, not the list
+            return internal_error(name, exc)
 
     # --- the steps ------------------------------------------------------------------------
     def _analyze(
@@ -212,7 +191,7 @@ class Analyzer:
         scan = self._scan(name, blocks, source, whole)
         regions = vad.regions(scan.vad_probs, scan.n, self.cfg.speech)
         duration = round(scan.n / SR, 3)
-        if progress and (not regions or duration <= whole):
+        if progress and (not regions or scan.kept):
             progress(scan.n / SR)
         if not regions:
             result = no_speech(
@@ -220,10 +199,11 @@ class Analyzer:
                 scan,
                 self.labels,
                 self.cfg.limits,
+                self.cfg.speech.min_speech,
             )
             self._draw(plot, result, scan, regions)
             return result
-        if duration > whole:
+        if not scan.kept:  # longer than one window: decided by the samples kept, not a rounding
             return self._timeline(name, blocks, scan, regions, plot, progress)
         # one clip, predicted whole as it always was, from the samples pass 1 kept
         result = Result(name, speech=True, duration=duration, warnings=scan.warnings)
@@ -236,7 +216,7 @@ class Analyzer:
         truncated = audio.truncation(source) if source is not None else None
         if truncated:
             scan.warnings.append(truncated)
-        scan.vad_probs = self.detector.probabilities(scan.tap(blocks()))
+        scan.vad_probs = self.detector.speech(scan.tap(blocks()), self.cfg.speech)
         limits = self.cfg.limits
         if scan.n / SR < limits.min_seconds:
             raise audio.AudioTooShortError(
@@ -273,8 +253,11 @@ class Analyzer:
         summ = timeline.summary(segs, self.labels, scan.n / SR)
         result = Result(name, speech=True, duration=summ["duration"], warnings=scan.warnings)
         result.segments, result.summary = segs, summ
-        if short:  # asked to adapt, but too little of the voice: read plain, and said so
-            result.warnings.append(f"not adapted to the speaker: {short}")
+        if short:  # too little of the voice: read plain, and said so; a warning only for a
+            # recording (a clip read alone is the usual case, not a problem)
+            result.adapted = adapt.not_adapted(short)
+            if scan.n > adapt.CLIP_SECONDS * SR:
+                result.warnings.append(f"not adapted to the speaker: {short}")
         if self._adapts(len(spans)):
             result.adapted = scoring.adapted_text(self, spans, voices)
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
@@ -311,6 +294,16 @@ class Analyzer:
         plots.draw(plot, view)
 
     def _decide_clips(self, clips: list[_Clip], scored=None) -> list[Result]:
+        """:meth:`_decided` of a batch; should the batch fail, each clip alone, so that what
+        breaks is one clip's error and the others are still answered."""
+        try:
+            return self._decided(clips, scored)
+        except Exception as exc:  # noqa: BLE001 - see _step
+            if len(clips) == 1 or scored is not None:
+                return [internal_error(c.result.path, exc) for c in clips]
+            return [r for c in clips for r in self._decide_clips([c])]
+
+    def _decided(self, clips: list[_Clip], scored=None) -> list[Result]:
         """Clips through the model in one batch (or their ``scored`` :meth:`_predict`); each
         answer is its one segment. A model that must adapt to a voice cannot read a clip alone."""
         if scored is None and all(self.predictor.speaker_normalised()):

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from emovox.data.demo import clock
 from emovox.infer.analyzer import Result
-from emovox.infer.timeline import time_held
+from emovox.infer.timeline import Segment, time_held
 from emovox.store.atomic import write_text
 
 FORMATS = ("text", "json", "jsonl", "csv", "srt", "vtt", "audacity")
@@ -51,7 +51,8 @@ class Writer:
                 cols = ["path", "start", "end", "speech_seconds", "dominant"]
                 cols += [f"share_{k}" for k in (*labels, "unsure")]
             else:
-                cols = ["path", "start", "end", "emotion", "confidence", "speech", "reason"]
+                cols = ["path", "start", "end", "speaker", "emotion", "confidence", "speech"]
+                cols += ["reason"]
                 cols += ["arousal", "valence", "error"] + [f"p_{lab}" for lab in labels]
             self.csv = csv.DictWriter(out, cols)
             self.csv.writeheader()
@@ -86,15 +87,12 @@ class Writer:
             self.csv.writerow({"path": r.path, "error": r.error})
         else:
             base = {"path": r.path, "speech": r.speech}
-            segments = r.segments or []
-            rows = [(s.start, s.end, s.emotion, s.confidence, s.probabilities, s.reason,
-                     s.arousal, s.valence) for s in segments] or [
-                    (0.0, r.duration, None, None, {}, r.reason, None, None)]  # fmt: skip
-            for start, end, emotion, conf, probs, reason, arousal, valence in rows:
-                row = base | {"start": start, "end": end, "emotion": emotion}
-                row |= {"confidence": conf, "reason": reason}
-                row |= {"arousal": arousal, "valence": valence}
-                row |= {f"p_{k}": v for k, v in (probs or {}).items()}
+            silent = Segment(0.0, r.duration or 0.0, None, None, {}, r.reason)  # no speech
+            for s in r.segments or [silent]:
+                row = base | {"start": s.start, "end": s.end, "speaker": s.speaker}
+                row |= {"emotion": s.emotion, "confidence": s.confidence, "reason": s.reason}
+                row |= {"arousal": s.arousal, "valence": s.valence}
+                row |= {f"p_{k}": v for k, v in (s.probabilities or {}).items()}
                 self.csv.writerow(row)
         self.out.flush()
 
@@ -120,8 +118,9 @@ class Writer:
         if len(r.segments or []) > 1:
             for s in r.segments:
                 emotion = s.emotion or s.reason
+                who = f"{s.speaker}\t" if s.speaker else ""
                 print(
-                    f"  {clock(s.start)}-{clock(s.end)}\t{emotion}\t{s.confidence:.2f}",
+                    f"  {clock(s.start)}-{clock(s.end)}\t{who}{emotion}\t{s.confidence:.2f}",
                     file=self.out,
                 )
         if r.summary and len(r.segments or []) > 1:
@@ -132,9 +131,11 @@ class Writer:
         self.out.flush()
 
 
-def _cue(seg) -> str:
-    """What a subtitle or label says of a segment: the emotion and its probability."""
-    return f"{seg.emotion} {seg.confidence:.2f}" if seg.emotion else str(seg.reason or "unsure")
+def _cue(seg: Segment) -> str:
+    """What a subtitle or label says of a segment: whose voice (a recording split by voice:
+    ``[S1]``), the emotion and its probability."""
+    said = f"{seg.emotion} {seg.confidence:.2f}" if seg.emotion else str(seg.reason or "unsure")
+    return f"[{seg.speaker}] {said}" if seg.speaker else said
 
 
 def _stamp(seconds: float, sep: str) -> str:

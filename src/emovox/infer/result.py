@@ -11,9 +11,10 @@ from emovox.audio.decode import SAMPLE_RATE
 from emovox.infer import timeline
 from emovox.infer.timeline import Segment
 
-#: why ``emotion`` is None: no speech found, digital silence, speech too quiet to find, the
-#: top probability under the threshold, or input unlike the speech the model learned from
-REASONS = ("no_speech", "silent", "too_quiet", "unsure", "unfamiliar")
+#: why ``emotion`` is None: no speech found, digital silence, speech too quiet to find, too
+#: short for the detector to find speech in, the top probability under the threshold, or
+#: input unlike the speech the model learned from
+REASONS = ("no_speech", "silent", "too_quiet", "too_short", "unsure", "unfamiliar")
 
 
 @dataclass
@@ -42,14 +43,33 @@ class Result:
     error_type: str | None = field(default=None, repr=False)  # the AudioError class, for servers
 
     def to_dict(self) -> dict:
-        """JSON-ready: ``path`` and ``error`` for an input that could not be read, else every
-        key of an answer (None where it does not apply)."""
-        if self.error is not None:
-            return {"path": self.path, "error": self.error}
+        """JSON-ready, with every key for every input (:data:`KEYS`): an input that could not
+        be read has ``error`` set and None (or empty) where nothing is known, an answer has
+        ``error`` None, so a reader of ``r["emotion"]`` never meets a missing key."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        del out["error"], out["error_type"]
+        del out["error_type"]
         out["segments"] = [s.to_dict() for s in self.segments or []]
         return out
+
+
+#: the keys of every result's :meth:`Result.to_dict`, in order
+KEYS = tuple(f.name for f in fields(Result) if f.name != "error_type")
+
+
+#: ``error_type`` of an input that failed for a reason emovox did not foresee (a bug)
+INTERNAL = "InternalError"
+
+
+def internal_error(path: str, exc: BaseException) -> Result:
+    """The answer for an input whose analysis raised what no check foresaw: it names the
+    exception and asks for a report, so a list, a server or a batch goes on without it."""
+    why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Result(
+        path,
+        error=f"unexpected error ({why}); this is a bug in emovox: please report it with "
+        "`emovox --version`, the command and, if you can, the file",
+        error_type=INTERNAL,
+    )
 
 
 def headline(result: Result) -> str:
@@ -61,8 +81,9 @@ def headline(result: Result) -> str:
     return f"{result.reason.replace('_', ' ')}: {result.detail}" if result.reason else "-"
 
 
-def no_speech(result: Result, scan: timeline.Scan, labels, limits) -> Result:
-    """``speech`` False, with why: digital silence, too quiet to find speech, or none."""
+def no_speech(result: Result, scan: timeline.Scan, labels, limits, shortest: float) -> Result:
+    """``speech`` False, with why: digital silence, too quiet to find speech, too short to
+    (no more than ``shortest`` seconds, the least speech the detector keeps), or none."""
     result.speech, result.segments = False, []
     seconds = scan.n / SAMPLE_RATE
     result.summary = timeline.summary([], labels, seconds)
@@ -76,6 +97,10 @@ def no_speech(result: Result, scan: timeline.Scan, labels, limits) -> Result:
             f"no speech found, but the audio is very quiet (peak {dbfs:.0f} dBFS): "
             "raise its level and try again"
         )
+    elif scan.n <= round(shortest * SAMPLE_RATE):
+        result.reason = "too_short"
+        result.detail = (f"{seconds:.3f} s is too short to find speech in: the detector keeps "
+                         f"speech longer than {shortest:g} s")  # fmt: skip
     else:
         result.reason = "no_speech"
         result.detail = f"the speech detector found none in {seconds:.1f} s of audio"

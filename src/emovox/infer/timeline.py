@@ -260,8 +260,16 @@ class Scan:
             self._carry = joined[usable:]
             yield block
 
+    @property
+    def kept(self) -> bool:
+        """Whether every sample was kept: the one rule for reading an input as one clip (a
+        rounded duration would call 64,001 samples 4.000 s and find none kept)."""
+        return 0 < self.n <= self._keep
+
     def clip(self) -> np.ndarray:
-        """The samples of an input no longer than ``keep``."""
+        """The samples of an input no longer than ``keep`` (:attr:`kept`)."""
+        if not self.kept:
+            raise ValueError(f"{self.n} samples were read, more than the {self._keep} kept")
         return np.concatenate(self._kept)
 
     def envelope(self) -> np.ndarray:

@@ -42,6 +42,7 @@ STATUS = {  # AudioError class -> HTTP status
     "AudioTooShortError": 422,
     "AudioSilentError": 422,
     "AudioNonFiniteError": 422,
+    "InternalError": 500,  # emovox.infer.result.INTERNAL: a bug, said as one
 }
 
 
@@ -120,7 +121,7 @@ class _Service:
         answers = []
         for name, r in zip(names, results, strict=True):
             r.path = name
-            answers.append(r.to_dict() | ({"model": self.info["id"]} if r.error is None else {}))
+            answers.append(r.to_dict() | {"model": self.info["id"]})
         return {"answers": answers, "model": self.info["id"]}
 
     def answer(self, result: Result, name: str) -> dict:

@@ -42,20 +42,15 @@ class Answer(BaseModel):
     summary: SummaryOut | None
     adapted: str | None = None  # what the model was adapted to (None: the input alone)
     warnings: list[str]
+    error: str | None = None  # why the input could not be read (then the rest is null)
     model: str
 
 
-class FileError(BaseModel):
-    """An upload of a batch that could not be read (the others are still answered)."""
-
-    path: str
-    error: str
-
-
 class Answers(BaseModel):
-    """``/v1/predict_many``: one entry per upload, in order."""
+    """``/v1/predict_many``: one entry per upload, in order, each with every key of an
+    answer (an upload that cannot be read: ``error`` set, the others still answered)."""
 
-    answers: list[Answer | FileError]
+    answers: list[Answer]
     model: str
 
 
@@ -88,6 +83,10 @@ ERRORS = {
     },
     415: {"model": Problem, "description": "not audio, or corrupt"},
     422: {"model": Problem, "description": "empty, too short or NaN audio; no file"},
+    500: {
+        "model": Problem,
+        "description": "an unexpected error in emovox (a bug: please report it)",
+    },
     429: {
         "model": Problem,
         "description": "more than --max-pending requests at once (Retry-After)",

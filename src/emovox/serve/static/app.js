@@ -90,7 +90,9 @@ async function show(result, blob) {
   $("top-emotion").dataset.answer = result.emotion || result.reason || "";  // what was said
   $("top-confidence").textContent = result.emotion ? `${Math.round(100 * result.confidence)}%` : "";
   // why there is no answer, what to know about the input, and what the model adapted to
-  const adapted = result.adapted ? `adapted to ${result.adapted}` : "";
+  // what it could not adapt to is not news for a clip read alone (a recording warns instead)
+  const said = result.adapted && !result.adapted.startsWith("not adapted");
+  const adapted = said ? `adapted to ${result.adapted}` : "";
   $("reason").textContent = [result.detail, ...(result.warnings || []), adapted]
     .filter(Boolean).join(" · ");
   $("dimensions").textContent = result.arousal === null || result.arousal === undefined ? "" :
