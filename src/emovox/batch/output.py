@@ -3,6 +3,7 @@
     DIR/results/part-<key>.parquet    one row per input: answer, probabilities, error
     DIR/segments/part-<key>.parquet   with --segments: one row per segment
     DIR/summary.json                  counts, hours of audio, wall time, throughput
+    DIR/ray.log                       what Ray itself printed (its logs and warnings)
 
 Each part is written whole (a temporary file, then a rename) and named by the inputs it holds
 (their paths and content hashes), so a write repeated after a worker died replaces its part
@@ -22,6 +23,7 @@ from emovox.infer.result import Result
 from emovox.store.atomic import atomic_write, write_json
 
 RESULTS, SEGMENTS, SUMMARY = "results", "segments", "summary.json"
+RAY_LOG = "ray.log"  # what Ray itself printed during the jobs run here (appended)
 STATUSES = ("done", "failed", "vanished", "changed")  # changed: read, but not as planned
 
 
@@ -135,8 +137,16 @@ def seen(out: Path) -> dict[str, Seen]:
     }
 
 
-def summary(out: Path, run_id: str, planned: int, skipped: int, seconds: float) -> dict:
-    """Counts of this run's rows by status, hours of audio, wall time, throughput; written."""
+def summary(
+    out: Path,
+    run_id: str,
+    planned: int,
+    skipped: int,
+    seconds: float,
+    duplicates: Sequence[str] = (),
+) -> dict:
+    """Counts of this run's rows by status, hours of audio, wall time, throughput, and the
+    inputs that named a file listed before (by the same path or another); written."""
     rows = read(out, ["run_id", "status", "duration"]).to_pylist()
     mine = [r for r in rows if r["run_id"] == run_id]
     counts = {s: sum(r["status"] == s for r in mine) for s in STATUSES}
@@ -147,6 +157,8 @@ def summary(out: Path, run_id: str, planned: int, skipped: int, seconds: float) 
         **counts,
         "skipped": skipped + max(planned - len(mine), 0),
         "total_rows": len(rows),
+        "duplicates": len(duplicates),
+        "duplicate_examples": list(duplicates[:3]),
         "hours_of_audio": round(hours, 4),
         "wall_seconds": round(seconds, 2),
         "audio_hours_per_hour": round(hours * 3600 / seconds, 2) if hours and seconds else None,

@@ -4,12 +4,16 @@ written as it is made). Ray is an optional extra; this is the one module that im
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,8 +42,19 @@ class BatchConfig:
     adapt_by: tuple[str, ...] = ()
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a job: every part written so far stays, and a rerun resumes after it;
+    ``summary`` is the job's so far."""
+
+    def __init__(self, summary: dict) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
 def run(cfg: BatchConfig, progress: bool = True) -> dict:
-    """Run the job (resuming whatever ``cfg.out`` holds); its summary."""
+    """Run the job (resuming whatever ``cfg.out`` holds); its summary. Ray's own output goes
+    to ``cfg.out``'s log file, emovox's progress to the terminal. Raises :class:`Interrupted`
+    on Ctrl-C."""
     require()
     import ray
     import ray.data  # noqa: F401 - Ray Data registers itself on ray
@@ -51,20 +66,49 @@ def run(cfg: BatchConfig, progress: bool = True) -> dict:
     extras = plan.extra_columns(cfg.inputs)
     group = plan.grouping(cfg.adapt_by, extras)
     seen = output.seen(out)
-    _connect(ray, cfg.address)
-    refs, planned, skipped, live = [], 0, 0, set()
-    for table, n_skipped in plan.chunks(cfg.inputs, seen, extras, cfg.batch_size, group):
-        skipped += n_skipped
-        if table.num_rows:
-            refs.append(ray.put(table))  # the plan lives in the object store, not the driver
-            planned += table.num_rows
-            if group:  # the groups with something new: only they are decided (again)
-                new = table.filter(pc.invert(table["unchanged"]))
-                live.update(new.column("adapt_group").to_pylist())
+    refs, planned, skipped, live, duplicates = [], 0, 0, set(), []
     run_id = uuid.uuid4().hex[:12]
-    if refs:
-        _execute(ray, cfg, refs, labels, extras, run_id, progress, live if group else None)
-    return output.summary(out, run_id, planned, skipped, time.time() - started)
+    with _quiet(out) as terminal:
+        _connect(ray, cfg.address)
+        for table, n_skipped in plan.chunks(
+            cfg.inputs, seen, extras, cfg.batch_size, group, duplicates
+        ):
+            skipped += n_skipped
+            if table.num_rows:
+                refs.append(ray.put(table))  # the plan lives in the object store, not the driver
+                planned += table.num_rows
+                if group:  # the groups with something new: only they are decided (again)
+                    new = table.filter(pc.invert(table["unchanged"]))
+                    live.update(new.column("adapt_group").to_pylist())
+        bar = terminal if progress else None
+        try:
+            if refs:
+                _execute(ray, cfg, refs, labels, extras, run_id, bar, live if group else None)
+        except KeyboardInterrupt:
+            summary = output.summary(out, run_id, planned, skipped, time.time() - started)
+            raise Interrupted(summary | {"planned": planned}) from None
+    summary = output.summary(out, run_id, planned, skipped, time.time() - started, duplicates)
+    return summary | {"planned": planned}
+
+
+@contextlib.contextmanager
+def _quiet(out: Path) -> Iterator[TextIO]:
+    """Ray's own output (its log lines and warnings, its workers' errors, C++ and Python alike,
+    all written to file descriptor 2) into the output folder's log file for the length of the
+    job; the stream it yields is the terminal's, for what emovox says."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1)
+    log = open(out / output.RAY_LOG, "ab")  # noqa: SIM115 - closed below, after fd 2 is back
+    os.dup2(log.fileno(), 2)
+    try:
+        yield terminal
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        log.close()
+        terminal.close()
 
 
 def _connect(ray, address: str | None) -> None:
@@ -79,9 +123,10 @@ def _connect(ray, address: str | None) -> None:
         ray.init(include_dashboard=False, **kwargs)
 
 
-def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id, progress, live) -> None:
+def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id, terminal, live) -> None:
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = progress
+    ctx.enable_progress_bars = False  # Ray's bars count blocks and stages: ours counts inputs
+    ctx.print_on_execution_start = False
     # a block per batch of inputs: Ray Data would otherwise merge read blocks up to 128 MiB,
     # so one actor would get the whole of a small job and results would be written at its end
     ctx.target_max_block_size = BLOCK_BYTES
@@ -111,19 +156,40 @@ def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id, progress, live
         # a group is one call. The plan rows (paths, not audio) are sorted by group before any
         # actor exists (Ray's shuffle tasks would otherwise wait for CPUs the actors hold),
         # then cut into one block per group; the actor reads the group's files as it goes
-        groups = [ray.put(t) for t in _group_blocks(ds.sort("adapt_group"), live, cfg.batch_size)]
-        if not groups:
+        tables = list(_group_blocks(ds.sort("adapt_group"), live, cfg.batch_size))
+        if not tables:
             return
-        ds = ray.data.from_arrow_refs(groups)
+        total = sum(t.num_rows for t in tables)
+        ds = ray.data.from_arrow_refs([ray.put(t) for t in tables])
         ds = ds.map_batches(AnalyseGroup, batch_size=None, **actor)
     else:
-        # reading and hashing is I/O: it takes no CPU slot, so it never waits behind the actors
-        ds = ds.map_batches(read_and_hash, batch_format="pyarrow", batch_size=None, num_cpus=0)
+        total = sum(ray.get(ref).num_rows for ref in refs)
+        # reading and hashing is I/O: it takes no CPU slot, so it never waits behind the actors;
+        # as many readers as actors at once (a task with no CPU is otherwise started for every
+        # block at once: a worker process each, which stalls a small machine)
+        ds = ds.map_batches(read_and_hash, batch_format="pyarrow", batch_size=None, num_cpus=0,
+                            concurrency=max(1, workers))  # fmt: skip
         ds = ds.map_batches(Analyse, batch_size=cfg.batch_size, **actor)
     # the actors write their own parts: a separate write stage would need CPUs the actors
     # hold (and so wait for the last batch) or start processes of its own
-    for _ in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        pass
+    with _bar(terminal, total) as advance:
+        for done in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            advance(done.num_rows)
+
+
+@contextlib.contextmanager
+def _bar(terminal: TextIO | None, total: int):
+    """A progress bar of inputs answered, on the terminal (none when ``terminal`` is None)."""
+    if terminal is None:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = ("analysing", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=terminal), transient=True) as progress:
+        task = progress.add_task("inputs", total=total)
+        yield lambda n: progress.advance(task, n)
 
 
 def read_one(row: dict) -> tuple[bytes | None, str | None, str, str | None]:
@@ -145,12 +211,13 @@ def read_one(row: dict) -> tuple[bytes | None, str | None, str, str | None]:
 
 def read_and_hash(table: pa.Table) -> pa.Table:
     """Each planned input's bytes, SHA-256 and status; inputs whose content the output already
-    holds (same path, same hash) are dropped here."""
-    data, hashes, status, errors, keep = [], [], [], [], []
+    holds (same path, same hash) are marked ``held`` and carry no bytes: the actor passes
+    them on unanswered, so that every planned input is counted once."""
+    data, hashes, status, errors, held = [], [], [], [], []
     for row in table.select(["path", "size", "mtime_ns", "done_sha256"]).to_pylist():
         blob, digest, state, error = read_one(row)
-        keep.append(digest is None or digest != row["done_sha256"])
-        data.append(blob)
+        held.append(digest is not None and digest == row["done_sha256"])
+        data.append(None if held[-1] else blob)
         hashes.append(digest)
         status.append(state)
         errors.append(error)
@@ -159,7 +226,7 @@ def read_and_hash(table: pa.Table) -> pa.Table:
     table = table.append_column("sha256", pa.array(hashes, pa.string()))
     table = table.append_column("status", pa.array(status, pa.string()))
     table = table.append_column("read_error", pa.array(errors, pa.string()))
-    return table.filter(pa.array(keep, pa.bool_()))
+    return table.append_column("held", pa.array(held, pa.bool_()))
 
 
 class Analyse:
@@ -180,26 +247,48 @@ class Analyse:
         rows = table.drop_columns(["data"]).to_pylist()
         blobs = table.column("data").to_pylist()
         readable = [k for k, b in enumerate(blobs) if b is not None]
-        answers = self.model.predict_many([blobs[k] for k in readable])
+        answers = self._answers([blobs[k] for k in readable], [rows[k]["path"] for k in readable])
         return self._write(rows, dict(zip(readable, answers, strict=True)))
+
+    def _answers(self, blobs: list[bytes], paths: list[str]) -> list:
+        """A result per input; should the batch raise, each input alone, so that a failure
+        is one ``failed`` row and the rest of its batch is still written."""
+        from emovox.infer.result import internal_error
+
+        try:
+            return list(self.model.predict_many(blobs))
+        except Exception:  # noqa: BLE001 - found input by input below
+            out = []
+            for blob, path in zip(blobs, paths, strict=True):
+                try:
+                    out.append(self.model.predict(blob))
+                except Exception as exc:  # noqa: BLE001 - this input's error, not the job's
+                    out.append(internal_error(path, exc))
+            return out
 
     def _write(self, rows: list[dict], results: dict) -> pa.Table:
         """The results rows of ``rows`` (answers by row index; an unread row gets its read
-        error) written as one part; their paths and statuses."""
+        error; a ``held`` one, already in the output, is passed on unwritten) written as one
+        part; the paths and statuses of all of them."""
         from emovox.infer.result import Result
 
-        out = []
+        out, statuses = [], []
         for k, row in enumerate(rows):
+            if row.get("held"):
+                statuses.append("held")
+                continue
             result = results.get(k) or Result(row["path"], error=row["read_error"])
             answer = output.result_row(result, self.labels, self.segments)
             status = "failed" if result.error and row["status"] != "vanished" else row["status"]
             out.append({**row, **answer, "status": status, "run_id": self.run_id})
+            statuses.append(status)
         names = self.schema.names
         table = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in out], self.schema)
         # written here, whole, the moment it is made: a repeat of this call after the actor
         # died writes the same part under the same name
         output.write_part(self.out, table)
-        return table.select(["path", "status"])
+        paths = [row["path"] for row in rows]
+        return pa.table({"path": pa.array(paths, pa.string()), "status": statuses})
 
 
 def _group_blocks(ds, live: set, size: int):

@@ -119,13 +119,14 @@ def _manifest_dicts(item: str) -> Iterator[dict]:
         yield from csv.DictReader(f)
 
 
-def stat(path: str) -> tuple[int | None, int | None]:
-    """(size, mtime in ns), or (None, None) for a file that is not there (reported later)."""
+def _stat(path: str) -> tuple[int | None, int | None, tuple[int, int] | None]:
+    """(size, mtime in ns, (device, inode): the file whatever path reached it), or Nones for
+    a file that is not there (reported later)."""
     try:
         st = os.stat(path)
     except OSError:
-        return None, None
-    return st.st_size, st.st_mtime_ns
+        return None, None, None
+    return st.st_size, st.st_mtime_ns, (st.st_dev, st.st_ino)
 
 
 def chunks(
@@ -134,25 +135,35 @@ def chunks(
     extras: Sequence[str],
     size: int = CHUNK,
     group=None,
+    duplicates: list[str] | None = None,
 ) -> Iterator[tuple[pa.Table, int]]:
     """(plan table, inputs skipped while making it) per ``size`` inputs to analyse. An
     input is skipped when the output holds its path with the same size and mtime; one whose
     path is held but changed carries the old hash, so that equal content is still skipped.
     With ``group`` (see :func:`grouping`) nothing is skipped here: each row carries its group
-    and whether it is unchanged, since a group is decided whole or not at all."""
+    and whether it is unchanged, since a group is decided whole or not at all. A file named
+    again (the same path twice, or another path to it: a link, ``a/../b``) is planned as
+    listed, each row with its own columns, and its path added to ``duplicates`` so that the
+    command can say so. Finding them holds one integer per distinct file."""
     rows: list[dict] = []
     skipped = 0
+    files: set[int] = set()  # each distinct file's (device, inode) as one integer
     for row in inputs(items):
-        size, mtime = stat(row["path"])
+        bytes_, mtime, inode = _stat(row["path"])
+        if inode is not None:
+            key = hash(inode)
+            if key in files and duplicates is not None:
+                duplicates.append(row["path"])
+            files.add(key)
         old = seen.get(row["path"])
-        unchanged = old is not None and (old.size, old.mtime_ns) == (size, mtime)
+        unchanged = old is not None and (old.size, old.mtime_ns) == (bytes_, mtime)
         if unchanged and group is None:  # or still missing
             skipped += 1
             continue
         rows.append(
             {
                 "path": row["path"],
-                "size": size,
+                "size": bytes_,
                 "mtime_ns": mtime,
                 "done_sha256": old.sha256 if old else None,
                 **{k: row.get(k) for k in extras},

@@ -17,6 +17,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     require(ray=not args.dry_run)
     from emovox.batch import plan
 
+    args.adapt_by = args.adapt_by.split("=", 1)  # "column=NAME" (joined_adapt_by) or one word
     plan.grouping(args.adapt_by, plan.extra_columns(args.inputs))  # refused before any start
     if args.dry_run:
         return _dry_run(args)
@@ -39,7 +40,18 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         | ({} if args.threshold is None else {"threshold": args.threshold}),
         adapt_by=tuple(args.adapt_by),
     )
-    s = pipeline.run(cfg, progress=not args.no_progress)
+    try:
+        s = pipeline.run(cfg, progress=not args.no_progress)
+    except pipeline.Interrupted as stop:  # Ctrl-C: no traceback, and how to go on
+        s = stop.summary
+        print(f"interrupted: {s['written']} of {s['planned']} inputs written to {args.out}; run "
+              "the same command again to resume", file=sys.stderr)  # fmt: skip
+        return 130
+    if s["duplicates"]:
+        same = ", ".join(s["duplicate_examples"]) + (", ..." if s["duplicates"] > 3 else "")
+        print(f"emovox: warning: {s['duplicates']} input(s) name a file listed before (the same "
+              f"path, or a link or another path to it), each analysed as listed: {same}",
+              file=sys.stderr)  # fmt: skip
     print(
         f"{s['written']} written ({s['done']} done, {s['changed']} changed while running, "
         f"{s['failed']} failed, {s['vanished']} vanished), {s['skipped']} skipped as already "
@@ -86,6 +98,20 @@ def _estimate(out: Path, seconds: float) -> str:
     return f"about {seconds / rate / 60:.1f} min at the {rate:.0f} h of audio per hour measured"
 
 
+def joined_adapt_by(argv: list[str]) -> list[str]:
+    """``--adapt-by column NAME`` as one value, ``column=NAME``, so that the option takes one
+    word and never swallows the inputs after it (``--adapt-by folder clips/``)."""
+    out, k = [], 0
+    while k < len(argv):
+        if argv[k] == "--adapt-by" and argv[k + 1 : k + 2] == ["column"] and k + 2 < len(argv):
+            out += ["--adapt-by", f"column={argv[k + 2]}"]
+            k += 3
+        else:
+            out.append(argv[k])
+            k += 1
+    return out
+
+
 def add_batch_parser(sub) -> None:
     b = sub.add_parser(
         "batch",
@@ -107,7 +133,14 @@ def add_batch_parser(sub) -> None:
     b.add_argument("--batch-size", type=int, default=16, help="inputs per actor call")
     b.add_argument("--segments", action="store_true", help="also write a table of segments")
     b.add_argument("--model", help="model folder or run (default: the bundled model)")
-    b.add_argument("--engine", choices=["torch", "numpy", "auto"], default="torch")
+    b.add_argument(
+        "--engine",
+        choices=["torch", "numpy", "auto"],
+        default="torch",
+        help="torch (default): batched, fastest through many inputs, CUDA with "
+        "--gpus-per-worker; numpy: no torch in the actors (models that allow it); auto: numpy "
+        "where the model allows it",
+    )
     b.add_argument(
         "--cpus-per-worker",
         type=int,
@@ -124,8 +157,7 @@ def add_batch_parser(sub) -> None:
     b.add_argument("--no-adapt", action="store_true", help="as emovox predict's")
     b.add_argument(
         "--adapt-by",
-        nargs="+",
-        default=["recording"],
+        default="recording",
         metavar="HOW",
         help="folder: the clips of each folder read against one reference voice (one speaker "
         "or channel); column NAME: the same per value of a manifest column (a speaker or "

@@ -371,7 +371,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from emovox.cli.batch import joined_adapt_by
+
+    args = build_parser().parse_args(joined_adapt_by(sys.argv[1:] if argv is None else argv))
     import warnings
 
     warnings.showwarning = _show_warning
