@@ -1,4 +1,5 @@
-"""Real media files for tests: audio encoded with FFmpeg's encoders through PyAV."""
+"""Real media files for tests: audio encoded with FFmpeg's encoders through PyAV, and a
+conversation of two RAVDESS actors."""
 
 from __future__ import annotations
 
@@ -55,4 +56,21 @@ def encode(
                     out.mux(packet)
             for packet in a.encode():
                 out.mux(packet)
+    return path
+
+
+def conversation(manifest, folder: Path) -> Path:
+    """About 70 s of a man (actor 01) and a woman (actor 02) taking turns of 1-4 clips, as
+    ``folder/conversation.flac``."""
+    import soundfile as sf
+
+    from emovox.data import demo
+
+    by = {s: [r for r in manifest.rows if r.speaker[-2:] == s][:48:4] for s in ("01", "02")}
+    rows = []
+    for k, n in enumerate((3, 2, 4, 1, 3, 4, 2, 2, 3)):
+        who = by[("01", "02")[k % 2]]
+        rows += [who.pop(0) for _ in range(min(n, len(who)))]
+    path = folder / "conversation.flac"
+    sf.write(path, demo.build(rows, seed=2, shuffle=False).wave, 16000)
     return path

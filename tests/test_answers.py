@@ -23,7 +23,7 @@ from emovox.infer.analyzer import REASONS, AnalysisConfig
 
 LABELS = label_set(7)
 KEYS = {"path", "emotion", "confidence", "probabilities", "speech", "reason", "detail"}
-KEYS |= {"duration", "segments", "summary", "warnings", "arousal", "valence", "adapted"}
+KEYS |= {"duration", "segments", "summary", "warnings", "arousal", "valence", "adapted", "error"}
 CLI = [sys.executable, "-m", "emovox.cli", "predict", "--no-progress"]
 
 

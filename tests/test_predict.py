@@ -54,7 +54,7 @@ def test_predict_cli_offline_with_a_bad_file_among_good_ones(ravdess_manifest, t
     results = json.loads(out.stdout)
     assert [r["path"] for r in results] == paths
     assert results[1]["path"] == str(bad) and results[1]["error"]
-    good = [r for r in results if "error" not in r]
+    good = [r for r in results if r["error"] is None]
     assert len(good) == len(rows) == 7
     for r in good:
         assert set(r["probabilities"]) == set(spec["labels"])
@@ -130,7 +130,8 @@ def test_a_long_recording_a_bad_file_and_a_clip_in_one_call(ravdess_manifest, tm
     out = _cli(str(long), str(bad), rows[0].path, "--format", "json", "--plot", str(tmp_path / "p"))
     assert out.returncode == 1
     talk, broken, clip = json.loads(out.stdout)
-    assert broken["path"] == str(bad) and "error" in broken and set(broken) == {"path", "error"}
+    assert broken["path"] == str(bad) and broken["error"] and broken["emotion"] is None
+    assert list(broken) == list(talk) == list(clip)  # one set of keys, the error's too
     assert clip["speech"] is True and len(clip["segments"]) == 1 and clip["emotion"]
     assert talk["speech"] is True and talk["summary"]["duration"] == pytest.approx(73.0, abs=0.01)
     assert len(talk["segments"]) >= 10 and all(s["end"] > s["start"] for s in talk["segments"])
@@ -141,7 +142,7 @@ def test_a_long_recording_a_bad_file_and_a_clip_in_one_call(ravdess_manifest, tm
     assert text.stdout.decode().startswith(rows[0].path)
     rows_csv = _cli(str(long), rows[0].path, "--format", "csv").stdout.decode().splitlines()
     assert rows_csv[0].startswith(
-        "path,start,end,emotion,confidence,speech,reason,arousal,valence,error,p_angry"
+        "path,start,end,speaker,emotion,confidence,speech,reason,arousal,valence,error,p_angry"
     )
     assert sum(r.startswith(str(long)) for r in rows_csv) == len(talk["segments"])
 

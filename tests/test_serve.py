@@ -178,20 +178,42 @@ def test_a_batch_of_uploads_can_share_one_reference(server, ravdess_manifest):
     assert grouped.status_code == alone.status_code == 200, grouped.text
     a, b = grouped.json()["answers"], alone.json()["answers"]
     assert [x["path"] for x in a] == [f[1][0] for f in files]
-    assert "error" in a[2] and "error" in b[2]
+    assert a[2]["error"] and b[2]["error"] and a[2]["emotion"] is None
     good = [x for k, x in enumerate(a) if k != 2]
     assert all(x["adapted"] == good[0]["adapted"] for x in good)
     assert good[0]["adapted"].startswith("group uploads: 12 clips")
-    assert all(x["adapted"] is None for k, x in enumerate(b) if k != 2)
+    # read alone: no reference at all, or (a clip over one window) why it was not adapted
+    assert all(x["adapted"] is None or x["adapted"].startswith("not adapted: ")
+               for k, x in enumerate(b) if k != 2)  # fmt: skip
     moved = max(
         abs(x["probabilities"][e] - y["probabilities"][e])
         for x, y in zip(a, b, strict=True)
-        if "error" not in x
+        if x["error"] is None
         for e in x["probabilities"]
     )
     assert moved > 0.05
     bad = httpx.post(url, files=files[:1], data={"adapt_by": "speaker"}, timeout=60)
     assert bad.status_code == 422 and "adapt_by" in bad.text
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README test command)")
+def test_the_page_says_nothing_of_adaptation_for_a_clip(server, clip, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    wave, sr = sf.read(clip, dtype="float32")
+    longer = tmp_path / "six-seconds.wav"  # over one window: read as a timeline, alone
+    sf.write(longer, np.concatenate([wave, wave[: len(wave) // 2]]), sr)
+    answer = server.post(longer).json()
+    assert answer["adapted"].startswith("not adapted: ") and answer["warnings"] == []
+    with sync_playwright() as p:
+        browser, page = _open_page(p, server.url)
+        page.set_input_files("#file", str(longer))
+        page.wait_for_function(
+            "document.querySelector('#top-emotion').dataset.answer", timeout=60000
+        )
+        said = page.inner_text("#reason")
+        assert "adapt" not in said, said
+        browser.close()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README test command)")
@@ -234,16 +256,9 @@ def test_the_page_shows_the_api_answer_and_draws_the_timeline(server, clip, reco
 @pytest.fixture(scope="module")
 def conversation(ravdess_manifest, tmp_path_factory) -> Path:
     """About 70 s of a man (actor 01) and a woman (actor 02) taking turns of 1-4 clips."""
-    from emovox.data import demo
+    from tests.media import conversation
 
-    by = {s: [r for r in ravdess_manifest.rows if r.speaker[-2:] == s][:48:4] for s in ("01", "02")}
-    rows = []
-    for k, n in enumerate((3, 2, 4, 1, 3, 4, 2, 2, 3)):
-        who = by[("01", "02")[k % 2]]
-        rows += [who.pop(0) for _ in range(min(n, len(who)))]
-    path = tmp_path_factory.mktemp("conv") / "conversation.flac"
-    sf.write(path, demo.build(rows, seed=2, shuffle=False).wave, 16000)
-    return path
+    return conversation(ravdess_manifest, tmp_path_factory.mktemp("conv"))
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README test command)")
