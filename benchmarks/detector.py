@@ -10,8 +10,11 @@
    Babble (six RAVDESS clips at once) is listed apart: it is speech, to a detector and to us.
 3. False alarms on long noise: an hour of the non-speech pieces joined, 10 s each at levels
    from -20 to +10 dB: speech regions found per hour.
+4. Recordings: speech/non-speech frames right on 12 actors' RAVDESS clips joined with pauses
+   and noise bursts (benchmarks/timeline.py's recordings), each detector.
 
-    python benchmarks/detector.py                    # every clip, then non-speech: about 3 min
+    python benchmarks/detector.py                    # all of it: about 4 min
+    python benchmarks/detector.py --parts recordings --actors 6
     python benchmarks/detector.py --corpora ravdess --hours 0.25
 """
 
@@ -37,6 +40,7 @@ SR = audio.SAMPLE_RATE
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SILERO = vad.VadConfig(voiced=None)
 VOICED = vad.VadConfig()
+PARTS = ["clips", "non-speech", "recordings"]
 
 
 def music(seconds: float, seed: int, voices: int) -> np.ndarray:
@@ -160,6 +164,26 @@ def long_noise(hours: float) -> dict:
             "false_regions_per_hour_with_voicing": round(voiced / hours, 2)}  # fmt: skip
 
 
+def recordings(actors: int) -> dict:
+    """Speech/non-speech frames right on recordings of RAVDESS clips with pauses and noise
+    bursts (data.demo.build, 30 clips an actor), each detector under the bundled model."""
+    import emovox
+    from emovox.data import demo
+    from emovox.infer.analyzer import AnalysisConfig
+
+    rows = [r for r in read_corpus(DATA / "ravdess").rows if r.emotion != "calm"]
+    out = {"actors": actors}
+    for name, speech in (("silero", SILERO), ("with_voicing", VOICED)):
+        model = emovox.load_model(config=AnalysisConfig(speech=speech), engine="torch")
+        right = []
+        for a in range(1, 2 * actors, 2):
+            rec = demo.build([r for r in rows if r.speaker.endswith(f"{a:02d}")][:30], seed=a)
+            result = model.predict(rec.wave, sr=SR)
+            right.append(demo.score(result, rec.truth, len(rec.wave) / SR)["speech_accuracy"])
+        out[f"speech_frames_right_{name}"] = round(100 * float(np.mean(right)), 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,15 +191,21 @@ def main() -> None:
     ap.add_argument("--corpora", nargs="+", default=["ravdess", "ased", "nemo"])
     ap.add_argument("--hours", type=float, default=1.0, help="of long noise (default 1)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--actors", type=int, default=12, help="recordings, one per actor")
+    ap.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS)
     args = ap.parse_args()
-    found = speech_found(args.corpora, args.workers)
-    for row in found["found"]:
-        print(json.dumps({"table": "speech found", **row}), flush=True)
-    for row in found["still_missed"]:
-        print(json.dumps({"table": "still no speech", **row}), flush=True)
-    for row in non_speech_answers():
-        print(json.dumps({"table": "non-speech", **row}), flush=True)
-    print(json.dumps({"table": "long noise", **long_noise(args.hours)}), flush=True)
+    if "clips" in args.parts:
+        found = speech_found(args.corpora, args.workers)
+        for row in found["found"]:
+            print(json.dumps({"table": "speech found", **row}), flush=True)
+        for row in found["still_missed"]:
+            print(json.dumps({"table": "still no speech", **row}), flush=True)
+    if "non-speech" in args.parts:
+        for row in non_speech_answers():
+            print(json.dumps({"table": "non-speech", **row}), flush=True)
+        print(json.dumps({"table": "long noise", **long_noise(args.hours)}), flush=True)
+    if "recordings" in args.parts:
+        print(json.dumps({"table": "recordings", **recordings(args.actors)}), flush=True)
 
 
 if __name__ == "__main__":
