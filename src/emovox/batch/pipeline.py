@@ -83,7 +83,8 @@ def run(cfg: BatchConfig, progress: bool = True) -> dict:
         bar = terminal if progress else None
         try:
             if refs:
-                _execute(ray, cfg, refs, labels, extras, run_id, bar, live if group else None)
+                job = (refs, planned, run_id)
+                _execute(ray, cfg, job, labels, extras, bar, live if group else None)
         except KeyboardInterrupt:
             summary = output.summary(out, run_id, planned, skipped, time.time() - started)
             raise Interrupted(summary | {"planned": planned}) from None
@@ -123,7 +124,9 @@ def _connect(ray, address: str | None) -> None:
         ray.init(include_dashboard=False, **kwargs)
 
 
-def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id, terminal, live) -> None:
+def _execute(ray, cfg: BatchConfig, job, labels, extras, terminal, live) -> None:
+    """The job's plan blocks through Ray Data; ``job``: (plan refs, inputs planned, run id)."""
+    refs, total, run_id = job
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # Ray's bars count blocks and stages: ours counts inputs
     ctx.print_on_execution_start = False
@@ -163,7 +166,6 @@ def _execute(ray, cfg: BatchConfig, refs, labels, extras, run_id, terminal, live
         ds = ray.data.from_arrow_refs([ray.put(t) for t in tables])
         ds = ds.map_batches(AnalyseGroup, batch_size=None, **actor)
     else:
-        total = sum(ray.get(ref).num_rows for ref in refs)
         # reading and hashing is I/O: it takes no CPU slot, so it never waits behind the actors;
         # as many readers as actors at once (a task with no CPU is otherwise started for every
         # block at once: a worker process each, which stalls a small machine)
