@@ -28,6 +28,7 @@ import emovox  # noqa: E402
 from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import read_corpus  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig  # noqa: E402
+from emovox.infer.timeline import TimelineConfig  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ravdess"
 LOUD = ("angry", "fear", "happy", "surprise")
@@ -82,9 +83,23 @@ def main() -> None:
         help="windows either side a window's voice is voted with",
     )
     ap.add_argument("--kinds", nargs="+", default=["normal", "strong", "mixed"])
+    ap.add_argument(
+        "--share",
+        type=int,
+        default=0,
+        help="the man's clips of 22 (0: --clips each): an unbalanced conversation",
+    )
+    ap.add_argument(
+        "--context",
+        type=float,
+        default=TimelineConfig.context,
+        help="seconds of audio either side of a window that the model hears",
+    )
     args = ap.parse_args()
     rows = read_corpus(DATA).rows
-    cfg = AnalysisConfig(speakers=2, speaker_vote=args.vote)
+    cfg = AnalysisConfig(
+        speakers=2, speaker_vote=args.vote, timeline=TimelineConfig(context=args.context)
+    )
     model = emovox.load_model(config=cfg, engine="torch")
     kinds = {
         "normal": lambda r: r.intensity == "normal" and r.emotion not in ("calm",),
@@ -98,9 +113,10 @@ def main() -> None:
         for k in range(args.pairs):
             man, woman = f"{2 * (k % 12) + 1:02d}", f"{2 * (k % 12) + 2:02d}"
             mine = {}
-            for actor in (man, woman):
+            counts = (args.share, 22 - args.share) if args.share else (args.clips, args.clips)
+            for actor, count in zip((man, woman), counts, strict=True):
                 pool = [r for r in rows if r.speaker.endswith(actor) and keep(r)]
-                mine[actor] = [pool[i] for i in rng.permutation(len(pool))[: args.clips]]
+                mine[actor] = [pool[i] for i in rng.permutation(len(pool))[:count]]
             rec = demo.build(turns(mine, rng), seed=k, shuffle=False)
             result = model.predict(rec.wave, sr=emovox.SAMPLE_RATE)
             err = demo.speaker_error(result, rec, len(rec.wave) / emovox.SAMPLE_RATE)

@@ -87,8 +87,8 @@ def test_a_conversation_is_split_by_voice_and_each_voice_adapted(conversation):
 
 def test_a_voice_with_too_few_windows_is_read_plain_the_other_adapted(ravdess_manifest):
     by = {s: [r for r in ravdess_manifest.rows if r.speaker[-2:] == s][::3] for s in ("01", "02")}
-    man, woman = by["01"][:17], by["02"][:5]  # 22 windows: enough for two voices, not for each
-    rec = demo.build(man[:8] + woman[:2] + man[8:] + woman[2:], seed=3, shuffle=False)
+    man, woman = by["01"][:16], by["02"][:6]  # 22 windows: enough for two voices, not for each
+    rec = demo.build(man[:8] + woman[:3] + man[8:] + woman[3:], seed=3, shuffle=False)
     cfg = {"speakers": 2, "threshold": 0.0}
     split = emovox.load_model(config=AnalysisConfig(**cfg)).predict(rec.wave, sr=16000)
     plain = emovox.load_model(config=AnalysisConfig(adapt=False, **cfg)).predict(rec.wave, sr=16000)
@@ -121,3 +121,20 @@ def test_a_standardising_member_is_standardised_by_its_own_windows_under_any_ref
     for how in ("mean", "shrink"):
         (z,) = adapt.to_recording([x], [np.zeros(4, np.float32)], [True], how)
         assert np.allclose(z.mean(0), 0, atol=1e-5) and np.allclose(z.std(0), 1, atol=1e-4)
+
+
+def test_a_windows_voice_is_read_from_the_window_alone_not_its_context():
+    """The voice a window is clustered by comes from its own samples: its context on either
+    side crosses turn changes (benchmarks/loud_turns.py). Checked on a ramp, where a sample's
+    value is its index: at the recording's start and end (context cut short), in the middle,
+    and for a window shorter than the least length (grown around its centre)."""
+    from emovox.infer import scoring, timeline
+
+    n, min_len, context = 160_000, 8000, 16000
+    ramp = np.arange(n, dtype=np.float32)
+    spans = [(0.0, 4.0), (4.5, 8.5), (6.0, 6.2), (6.0, 10.0)]
+    for k, cut in timeline.cut([ramp], spans, n, min_len, context):
+        a, b = timeline.window_bounds(*spans[k], n, min_len, 0)
+        bare = scoring.without_context(cut, spans[k], n, min_len, context)
+        assert np.array_equal(bare, ramp[a:b]), spans[k]
+        assert len(cut) > len(bare)  # the context really was there

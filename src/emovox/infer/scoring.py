@@ -26,8 +26,10 @@ def score(
     odd = np.zeros(len(spans), dtype=np.float32)
     dims = np.zeros((len(spans), 2), dtype=np.float32)
     inputs: list[np.ndarray] = []  # per member (windows, statistics), when adapting
+    heard: list[np.ndarray] = []  # each window's voice, heard without its context (splitting)
     batch: list[tuple[int, np.ndarray]] = []
     done = 0.0
+    lengths = (int(analyzer.cfg.timeline.min_window * SR), int(analyzer.cfg.timeline.context * SR))
 
     def flush() -> None:
         idx, waves = zip(*batch, strict=True)
@@ -36,12 +38,16 @@ def score(
                 if len(inputs) <= k:
                     inputs.append(np.empty((len(spans), x.shape[1]), dtype=np.float32))
                 inputs[k][list(idx)] = x
+            if split:  # a window's context crosses turn changes: the voice is also read without it
+                bare = [without_context(w, spans[k], n, *lengths) for k, w in batch]
+                heard.append(
+                    analyzer.predictor.voice_features(analyzer.predictor.member_inputs(bare))
+                )
         else:
             out[list(idx)], odd[list(idx)], dims[list(idx)] = analyzer._predict(list(waves))
         batch.clear()
         timeline.release_freed_memory()
 
-    lengths = (int(analyzer.cfg.timeline.min_window * SR), int(analyzer.cfg.timeline.context * SR))
     for k, wave in timeline.cut(blocks, spans, n, *lengths):
         batch.append((k, wave))
         if len(batch) == analyzer.cfg.batch:
@@ -55,11 +61,7 @@ def score(
         progress(n / SR - done)
     if not keep:
         return out, odd, dims, None
-    voices = None
-    if split:
-        cfg = analyzer.cfg
-        voices = speakers.cluster(analyzer.predictor.voice_features(inputs), cfg.speakers,
-                                  cfg.adapt_min_windows, cfg.speaker_vote)  # fmt: skip
+    voices = _split(analyzer, inputs, heard) if split else None
     for rows in _voices(voices, len(spans)):  # each voice read against its own reference
         x = [m[rows] for m in inputs]
         adapted = adapting and _enough(analyzer, int(rows.sum()))
@@ -67,6 +69,22 @@ def score(
             x = analyzer._adapted(x)
         out[rows], odd[rows], dims[rows] = analyzer._classify(x, adapted)
     return out, odd, dims, voices
+
+
+def _split(analyzer, inputs: list[np.ndarray], heard: list[np.ndarray]) -> np.ndarray:
+    """Each window's voice, clustered on the voice as the window is heard (its context too)
+    and as the window alone: the context carries more of the voice, the window alone none of
+    the next turn's (benchmarks/loud_turns.py: both together beat either)."""
+    cfg = analyzer.cfg
+    both = np.concatenate([analyzer.predictor.voice_features(inputs), np.concatenate(heard)], 1)
+    return speakers.cluster(both, cfg.speakers, cfg.adapt_min_windows, cfg.speaker_vote)
+
+
+def without_context(wave: np.ndarray, span, n: int, min_len: int, context: int) -> np.ndarray:
+    """The part of a window's samples (cut with ``context`` either side) that is the window."""
+    a, b = timeline.window_bounds(*span, n, min_len, context)
+    a0, b0 = timeline.window_bounds(*span, n, min_len, 0)
+    return wave[a0 - a : a0 - a + (b0 - a0)]
 
 
 def _voices(voices: np.ndarray | None, n: int) -> list[np.ndarray]:
