@@ -170,6 +170,19 @@ def test_tones_hum_and_music_in_silence_stay_non_speech():
         assert vad.regions(det.speech([wave]), len(wave)) == []
 
 
+def test_frame_cues_of_any_sample_values_are_finite_and_scale_free():
+    t = np.arange(4 * voicing.FRAME) / SR
+    frames = np.sin(2 * np.pi * 180 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    frames = frames.reshape(-1, voicing.FRAME).astype(np.float32)
+    prev = np.zeros(voicing.FRAME, np.float32)
+    unit = voicing.frame_cues(frames, prev)
+    with np.errstate(all="raise"):  # a file may hold samples of 1e30: nothing overflows
+        huge = voicing.frame_cues(frames * np.float32(1e30), prev)
+    assert np.isfinite(huge).all()
+    assert np.allclose(huge[:, 1:], unit[:, 1:], atol=1e-4)  # voicing and pitch: the same
+    assert np.allclose(huge[:, 0] - unit[:, 0], 600, atol=1e-3)  # the level: 1e30 is +600 dB
+
+
 def _cues(voiced: int, gap: int = 0, step: float = 0.5) -> np.ndarray:
     """Frame cues of a quiet floor, then ``voiced`` voiced frames (a gap of ``gap`` unvoiced
     ones after the first half) whose pitch moves ``step`` semitones a frame, then floor."""

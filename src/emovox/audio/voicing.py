@@ -47,6 +47,9 @@ def frame_cues(frames: np.ndarray, previous: np.ndarray) -> np.ndarray:
     before = np.concatenate([previous[None].astype(np.float32), frames[:-1]])
     win = np.concatenate([before, frames], axis=1)
     win = win - win.mean(1, keepdims=True)
+    # periodicity does not depend on scale: each window at unit peak, so that no sample value
+    # (a file may hold 1e30) overflows the power spectrum
+    win = win / np.maximum(np.abs(win).max(1, keepdims=True), 1e-20)
     level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, 1) + 1e-12)
     power = np.abs(np.fft.rfft(win, _FFT, axis=1)) ** 2
     lags = np.arange(LAG_MAX + 2)
