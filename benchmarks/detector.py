@@ -69,12 +69,8 @@ def _found(paths: list[str]) -> list[tuple[str, bool, bool]]:
     det = vad.SpeechDetector()
     out = []
     for p in paths:
-        wave = audio.load(p)
-        probs, cues = det.detect([wave])
-        alone = bool(vad.regions(probs, len(wave), SILERO))
-        voiced = probs.copy()
-        voiced[vad.voicing.voiced_speech(cues, VOICED.voiced)] = 1.0
-        out.append((p, alone, bool(vad.regions(voiced, len(wave), VOICED))))
+        alone, voiced = regions_of(det, audio.load(p))
+        out.append((p, bool(alone), bool(voiced)))
     return out
 
 

@@ -16,11 +16,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import emovox
     from emovox import audio
     from emovox.infer.analyzer import AnalysisConfig
-    from emovox.infer.formats import Writer
+    from emovox.infer.formats import Writer, check
     from emovox.infer.timeline import TimelineConfig
 
-    if args.every is not None and args.format != "csv":  # before any other option's check
-        raise ValueError(f"--every goes with --format csv, not --format {args.format}")
+    check(args.format, args.every)  # before any other option's check
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise ValueError("no inputs: the folders and patterns given hold no audio files")

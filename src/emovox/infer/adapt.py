@@ -80,7 +80,6 @@ def _shifted(inputs, training_means, standardise, reference: str, weights) -> li
 # a clip too short to adapt to itself is not warned about (it is the usual case), only a
 # longer recording is
 CLIP_SECONDS = 30.0
-GROUP_CLIP_SECONDS = CLIP_SECONDS
 
 
 def not_adapted(why: str) -> str:
@@ -99,7 +98,7 @@ def predict_grouped(analyzer, inputs: list, sr, plots, progress, groups) -> Iter
     first (each clip's statistics kept, its samples let go), then each group of at least
     ``adapt_min_windows`` clips is shifted onto the training mean by its own mean (or
     standardised, for speaker-normalised members) and decided; smaller groups and clips
-    without one are decided alone. Files up to ``GROUP_CLIP_SECONDS`` are clips here; longer
+    without one are decided alone. Files up to ``CLIP_SECONDS`` are clips here; longer
     recordings adapt to themselves as always. The
     analyzer's own methods do the reading and deciding: this is its second way of batching."""
     p = analyzer.predictor
@@ -131,7 +130,7 @@ def predict_grouped(analyzer, inputs: list, sr, plots, progress, groups) -> Iter
         pending.clear()
 
     for k, x in enumerate(inputs):
-        step = analyzer._step(x, sr, plots[k] if plots else None, progress, GROUP_CLIP_SECONDS)
+        step = analyzer._step(x, sr, plots[k] if plots else None, progress, CLIP_SECONDS)
         if isinstance(step, Result):
             out[k] = step
         else:  # a clip: its statistics now, its answer with its group's

@@ -26,6 +26,14 @@ FORMATS = ("text", "json", "jsonl", "csv", "srt", "vtt", "audacity")
 TIMELINE_FORMATS = {"srt": ".srt", "vtt": ".vtt", "audacity": ".txt"}
 
 
+def check(fmt: str, every: float | None) -> None:
+    """A ValueError for a format emovox does not write, or ``every`` with one but CSV."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if every is not None and fmt != "csv":
+        raise ValueError(f"--every goes with --format csv, not --format {fmt}")
+
+
 class Writer:
     """Writes results in one format; ``add`` each as it finishes, ``close`` at the end (also
     after an interruption: what was added is then complete)."""
@@ -39,10 +47,7 @@ class Writer:
         every: float | None = None,
         out_dir: str | Path | None = None,
     ) -> None:
-        if fmt not in FORMATS:
-            raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-        if every is not None and fmt != "csv":
-            raise ValueError("--every goes with --format csv")
+        check(fmt, every)
         self.fmt, self.labels, self.out, self.err = fmt, labels, out, err
         self.every, self.out_dir, self.count = every, out_dir, 0
         self.csv = None

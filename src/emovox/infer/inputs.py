@@ -28,11 +28,10 @@ def opened(
     x, sr: int | None, block_seconds: float, limits: audio.AudioLimits
 ) -> tuple[str, Blocks | str, object | None]:
     """(name, its blocks or what is wrong with it, the source to check for truncation or
-    None) of any input ``Analyzer.predict`` takes; a wave needs ``sr``."""
+    None) of any input ``Analyzer.predict`` takes; a wave comes with its ``sr`` (the analyzer
+    refuses one without)."""
     name = name_of(x)
     if isinstance(x, np.ndarray):
-        if sr is None:
-            raise ValueError("a wave needs its sample rate: predict(wave, sr=44100)")
         mono = audio.mono_wave(x, sr)
         if isinstance(mono, str):
             return name, mono, None
