@@ -183,17 +183,34 @@ def test_frame_cues_of_any_sample_values_are_finite_and_scale_free():
     assert np.allclose(huge[:, 0] - unit[:, 0], 600, atol=1e-3)  # the level: 1e30 is +600 dB
 
 
-def _cues(voiced: int, gap: int = 0, step: float = 0.5) -> np.ndarray:
-    """Frame cues of a quiet floor, then ``voiced`` voiced frames (a gap of ``gap`` unvoiced
-    ones after the first half) whose pitch moves ``step`` semitones a frame, then floor."""
-    rows = [(-70.0, 0.0, 100.0)] * 20
+def _cues(voiced: int, gap: int = 0, step: float = 0.5, level: float = -20.0,
+          floor: float = -70.0, voicing_: float = 0.95) -> np.ndarray:  # fmt: skip
+    """Frame cues of a quiet ``floor``, then ``voiced`` frames at ``level`` and ``voicing_``
+    (a gap of ``gap`` unvoiced ones after the first half) whose pitch moves ``step``
+    semitones a frame, then floor."""
+    rows = [(floor, 0.0, 100.0)] * 20
     pitch = 150.0
     for k in range(voiced):
         if k == voiced // 2:
-            rows += [(-20.0, 0.0, 100.0)] * gap
+            rows += [(level, 0.0, 100.0)] * gap
         pitch *= 2 ** ((step if k % 2 else -step) / 12)
-        rows.append((-20.0, 0.95, pitch))
-    return np.array(rows + [(-70.0, 0.0, 100.0)] * 20, dtype=np.float32)
+        rows.append((level, voicing_, pitch))
+    return np.array(rows + [(floor, 0.0, 100.0)] * 20, dtype=np.float32)
+
+
+def test_the_voicing_rule_at_each_of_its_levels():
+    cfg = voicing.VoicingConfig()
+    hit = lambda **kw: voicing.voiced_speech(_cues(20, **kw), cfg).any()  # noqa: E731
+    # voicing: at the bound counts
+    assert [hit(voicing_=cfg.voicing + d) for d in (-0.01, 0.0, 0.01)] == [False, True, True]
+    # over the floor (here -50 dBFS, where the least level does not bind)
+    at = -50.0 + cfg.above_floor
+    assert [hit(floor=-50.0, level=at + d) for d in (-0.01, 0.0, 0.01)] == [False, True, True]
+    # the least level (the floor far below, -90 dBFS)
+    at = cfg.min_level
+    assert [hit(floor=-90.0, level=at + d) for d in (-0.01, 0.0, 0.01)] == [False, True, True]
+    # the pitch's movement, either side of its bound (floats have no exact "at")
+    assert [hit(step=cfg.movement * f) for f in (0.99, 1.01)] == [False, True]
 
 
 def test_the_voicing_rule_at_each_of_its_counts():
@@ -269,6 +286,14 @@ def test_no_warning_for_a_clip_read_alone_and_one_for_a_recording_or_group(
     pause = np.zeros(14 * SR, np.float32)
     rec = model.predict(np.concatenate([speech[: 6 * SR], pause, speech[: 6 * SR], pause]), sr=SR)
     assert any(w.startswith("not adapted to the speaker: ") for w in rec.warnings)
+    # the line between a clip and a recording, 30 s: warned only past it
+    at = round(adapt.CLIP_SECONDS * SR)
+    said = []
+    for n in (at - 1, at, at + 1):
+        wave = np.zeros(n, np.float32)
+        wave[: 6 * SR] = speech[: 6 * SR]
+        said.append(bool(model.predict(wave, sr=SR).warnings))
+    assert said == [False, False, True]
     rows = [r.path for r in ravdess_manifest.rows[:3]]
     with pytest.warns(UserWarning, match=r"1 group\(s\) have fewer than 10 clips") as said:
         results = model.predict(rows, groups=["a", "a", "a"])
