@@ -29,10 +29,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import emovox  # noqa: E402
-from emovox import data  # noqa: E402
+from emovox.data import clips as clipdata  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
+from emovox.infer import torch_engine  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig  # noqa: E402
-from emovox.infer.torch_engine import Predictor  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 
 THRESHOLDS = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -52,10 +52,10 @@ def fold_predictions(
     for fold_dir in sorted(cv_dir.glob("fold*")):
         member = RunFolder(fold_dir).member(0)
         test = set(member.read_split()["test"])
-        clips = data.load_clips(
+        clips = clipdata.load_clips(
             [r for r in Manifest.read_tsv(member.manifest).rows if r.path in test]
         )
-        predictor = Predictor.load(fold_dir)
+        predictor = torch_engine.load(fold_dir)
         if temperature is not None:
             predictor.temperature = temperature
         probs = predictor.predict_waves(clips.waves)

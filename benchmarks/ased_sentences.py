@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emovox import data  # noqa: E402
 from emovox.audio.frontend import Frontend  # noqa: E402
+from emovox.data import clips as clipdata  # noqa: E402
 from emovox.data import corpora
 from emovox.infer.torch_engine import load_encoder  # noqa: E402
 from emovox.store.cache import ArrayCache  # noqa: E402
@@ -31,14 +31,14 @@ LAYER = 6
 
 def main() -> None:
     rows = corpora.read_corpus("../shared/datasets/ased").rows
-    clips = data.load_clips(rows).through(Frontend(0.0, -25.0))
-    pooled = data.encoder_pooled(
+    clips = clipdata.load_clips(rows).through(Frontend(0.0, -25.0))
+    pooled = clipdata.encoder_pooled(
         clips.waves, clips.keys, load_encoder("whisper-base"), "whisper-base", ArrayCache(None)
     )
     d = pooled[0].shape[1] // 2
     x = np.stack([p[LAYER, :d] for p in pooled]).astype(np.float64)
     speakers = [r.speaker for r in clips.rows]
-    x = np.stack(data.speaker_standardise(list(x), speakers, -1))
+    x = np.stack(clipdata.speaker_standardise(list(x), speakers, -1))
     number = [r.text[-2:] for r in clips.rows]  # ased-01 / ased-n03: the sentence number
     groups = sorted({(r.emotion, n) for r, n in zip(clips.rows, number, strict=True)})
     cent = {}

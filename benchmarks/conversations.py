@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
+from emovox.infer import torch_engine  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
-from emovox.infer.torch_engine import Predictor  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     report: dict = {}
     for run in sorted(p for p in args.loco_dir.iterdir() if (p / "config.json").exists()):
-        predictor = Predictor.load(run)
+        predictor = torch_engine.load(run)
         scores: dict[str, list] = {}
         for k, (n, rows, each) in enumerate(conversations(run, args.per_corpus, args.clips,
                                                           args.seed)):  # fmt: skip

@@ -20,17 +20,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emovox import data  # noqa: E402
+from emovox.data import clips as clipdata  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
 from emovox.evaluation.metrics import metrics  # noqa: E402
-from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.infer import torch_engine  # noqa: E402
+from emovox.infer.engine import Engine  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 
 ENROLL = 10  # unlabelled clips per test speaker
 
 
 def adapted(
-    predictor: Predictor,
+    predictor: Engine,
     inputs: list[np.ndarray],
     speakers: list[str],
     seed: int,
@@ -62,8 +63,10 @@ def evaluate(run_dir: Path, seed: int) -> dict:
     run = RunFolder(run_dir)
     member = run.member(0) if run.is_ensemble else run
     test = set(member.read_split()["test"])
-    clips = data.load_clips([r for r in Manifest.read_tsv(member.manifest).rows if r.path in test])
-    predictor = Predictor.load(run_dir)
+    clips = clipdata.load_clips(
+        [r for r in Manifest.read_tsv(member.manifest).rows if r.path in test]
+    )
+    predictor = torch_engine.load(run_dir)
     y = np.array([predictor.labels.index(r.emotion) for r in clips.rows])
     out = {"run": str(run_dir), "clips": len(y), "labels": list(predictor.labels)}
     if predictor.reads_statistics:

@@ -27,8 +27,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emovox import data  # noqa: E402
 from emovox.audio.frontend import Frontend  # noqa: E402
+from emovox.data import clips as clipdata  # noqa: E402
 from emovox.data import corpora
 from emovox.features.handcrafted import FeatureConfig, FeatureExtractor  # noqa: E402
 from emovox.infer.torch_engine import load_encoder  # noqa: E402
@@ -43,10 +43,12 @@ def clip_table(trim_db: float, level_db: float, encoder: str) -> dict:
     """Per clip of the shared emotions: encoder statistics, handcrafted statistics, labels."""
     manifest = corpora.read_corpora(CORPORA)
     rows = [r for r in manifest.rows if r.emotion in SHARED]
-    clips = data.load_clips(rows).through(Frontend(trim_db, level_db))
+    clips = clipdata.load_clips(rows).through(Frontend(trim_db, level_db))
     cache = ArrayCache(None)
-    pooled = data.encoder_pooled(clips.waves, clips.keys, load_encoder(encoder), encoder, cache)
-    feats = data.clean_features(clips.waves, clips.keys, FeatureExtractor(FeatureConfig()), cache)
+    pooled = clipdata.encoder_pooled(clips.waves, clips.keys, load_encoder(encoder), encoder, cache)
+    feats = clipdata.clean_features(
+        clips.waves, clips.keys, FeatureExtractor(FeatureConfig()), cache
+    )
     return {
         "pooled": np.stack(pooled),  # (clips, layers, 2d)
         "handcrafted": np.stack([np.concatenate([f.mean(0), f.std(0)]) for f in feats]),
@@ -108,8 +110,8 @@ def main() -> None:
     t = clip_table(args.trim_db, args.level_db, args.encoder)
     every = np.ones(len(t["y"]), dtype=bool)
     for name, x in representations(t, [int(k) for k in args.layers.split(",")]).items():
-        adapted_train = np.stack(data.speaker_standardise(list(x), list(t["speaker"]), -1))
-        adapted_test = np.stack(data.speaker_standardise(list(x), list(t["speaker"]), ENROLL))
+        adapted_train = np.stack(clipdata.speaker_standardise(list(x), list(t["speaker"]), -1))
+        adapted_test = np.stack(clipdata.speaker_standardise(list(x), list(t["speaker"]), ENROLL))
         for rows, keep in (("all clips", every), ("common sentences", t["common"])):
             if rows == "common sentences" and not name.endswith("(the model's)"):
                 continue

@@ -13,8 +13,8 @@ import json
 import tempfile
 import time
 
-from emovox import data
 from emovox.data import corpora
+from emovox.data.clips import encoder_pooled, load_clips
 from emovox.infer.torch_engine import load_encoder
 from emovox.store.cache import ArrayCache
 
@@ -28,12 +28,12 @@ def main() -> None:
     args = ap.parse_args()
     rows = corpora.read_corpus(args.data).rows
     t = time.perf_counter()
-    clips = data.load_clips(rows).trimmed(args.trim_db)
+    clips = load_clips(rows).trimmed(args.trim_db)
     decode_s = time.perf_counter() - t
     enc = load_encoder(args.encoder).to(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        data.encoder_pooled(clips.waves, clips.keys, enc, args.encoder, ArrayCache(tmp))
+        encoder_pooled(clips.waves, clips.keys, enc, args.encoder, ArrayCache(tmp))
         encode_s = time.perf_counter() - t
     print(
         json.dumps(

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.clips import spread_clips  # noqa: E402
-from emovox import features as new  # noqa: E402
+from emovox.features import handcrafted as new  # noqa: E402
 
 
 def _module_at(rev: str):

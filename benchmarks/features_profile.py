@@ -20,7 +20,7 @@ from benchmarks.clips import spread_clips  # noqa: E402
 from emovox.features.handcrafted import FeatureExtractor, extract  # noqa: E402
 
 STEPS = (
-    "_power",
+    "power",
     "_db",
     "_deltas",
     "_energy_zcr",

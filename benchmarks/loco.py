@@ -27,16 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cross_corpus import ENROLL, adapted  # noqa: E402
 from timeline import actor_recordings  # noqa: E402
 
-from emovox import data  # noqa: E402
 from emovox.audio.frontend import Frontend  # noqa: E402
 from emovox.cli.commands import _set_value  # noqa: E402
+from emovox.data import clips as clipdata  # noqa: E402
 from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
 from emovox.data.labels import AROUSAL, axes  # noqa: E402
 from emovox.evaluation.metrics import expected_calibration_error, metrics  # noqa: E402
+from emovox.infer import torch_engine  # noqa: E402
 from emovox.infer.adapt import REFERENCES  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
-from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.infer.engine import Engine  # noqa: E402
 from emovox.models.ensemble import apply_temperature  # noqa: E402
 from emovox.models.inputs import encoder_inputs  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
@@ -60,17 +61,17 @@ def train(held: str, out: Path, overrides: dict) -> Path:
     return out
 
 
-def statistics(run: Path) -> tuple[Predictor, list[np.ndarray], list]:
+def statistics(run: Path) -> tuple[Engine, list[np.ndarray], list]:
     """The run's predictor, each member's raw statistics of the test clips (from the cache
     training filled) and the clips' manifest rows."""
     folder = RunFolder(run)
     members = folder.members() if folder.is_ensemble else [folder]
     test = set(members[0].read_split()["test"])
     rows = [r for r in Manifest.read_tsv(members[0].manifest).rows if r.path in test]
-    clips = data.load_clips(rows)
-    predictor, cache = Predictor.load(run), members[0].cache()
+    clips = clipdata.load_clips(rows)
+    predictor, cache = torch_engine.load(run), members[0].cache()
     inputs = []
-    for m in predictor.members:  # one loaded model per member, as the predictor holds them
+    for m in predictor.backend.members:  # one loaded model per member, as the predictor holds them
         through = clips.through(Frontend.from_meta(m.meta))
         states, _ = encoder_inputs(m.model, m.encoder, m.meta["encoder"],
                                    through.waves, through.keys, cache)  # fmt: skip
@@ -96,7 +97,7 @@ def recordings(run: Path, clips: int, speakers: int, reference: str = "mean") ->
     ``speakers`` of the corpus, analysed as ``emovox predict`` does: plain, and adapted to the
     recording (its default)."""
     recs = actor_recordings(RunFolder(run), (0.6, 2.0), clips, speakers)
-    predictor = Predictor.load(run)
+    predictor = torch_engine.load(run)
     out = {"recordings": len(recs)}
     ways = (("plain", False), ("adapted", True))
     if all(predictor.speaker_normalised()):  # no plain answer without the speaker's voice

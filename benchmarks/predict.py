@@ -68,10 +68,10 @@ def main() -> None:
     t = time.perf_counter()
     import torch
 
-    from emovox.infer.torch_engine import Predictor
+    from emovox.infer import torch_engine
 
     torch_import_s = time.perf_counter() - t
-    slow = timed(lambda: Predictor.load(args.model))
+    slow = timed(lambda: torch_engine.load(args.model))
     print(
         json.dumps(
             {

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emovox import data  # noqa: E402
 from emovox.audio.augment import AugmentConfig  # noqa: E402
+from emovox.data import clips as clipdata  # noqa: E402
 from emovox.data import corpora, protocols
 from emovox.data.labels import label_set  # noqa: E402
 from emovox.infer.torch_engine import load_encoder  # noqa: E402
@@ -50,18 +50,18 @@ def main() -> None:
     args = ap.parse_args()
     manifest = corpora.read_corpus(args.data)
     labels = label_set(args.labels)
-    clips = data.load_clips(manifest.rows).trimmed(args.trim_db)
+    clips = clipdata.load_clips(manifest.rows).trimmed(args.trim_db)
     hashes = clips.keys
     cache, encoders = ArrayCache(), {}
     by_path = {r.path: i for i, r in enumerate(clips.rows)}
 
-    def vectors(spec: str, variant: data.Variant | None) -> np.ndarray:
+    def vectors(spec: str, variant: clipdata.Variant | None) -> np.ndarray:
         parts = []
         for part in spec.split("+"):
             name, states = part.split(":")
             if name not in encoders:
                 encoders[name] = load_encoder(name)
-            pooled = data.encoder_pooled(
+            pooled = clipdata.encoder_pooled(
                 clips.waves, hashes, encoders[name], name, cache, variant=variant
             )
             layers = [int(k) for k in states.split(",")]
@@ -71,7 +71,7 @@ def main() -> None:
     for spec in args.encoders:  # each spec's vectors read once, then sliced per K
         clean = vectors(spec, None)
         all_copies = [
-            vectors(spec, data.Variant(k, AugmentConfig()))
+            vectors(spec, clipdata.Variant(k, AugmentConfig()))
             for k in range(1, max(*args.variants, args.tta) + 1)
         ]
         for n in args.variants:

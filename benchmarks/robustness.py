@@ -1,5 +1,5 @@
 """How much recording conditions cost: a speaker-independent model on its own test speakers'
-clips, clean and degraded, through the product path (``Predictor`` on waveforms).
+clips, clean and degraded, through the product path (the torch engine on waveforms).
 
 The degraded audio is made with other draws than training's augmented copies: noise from
 seed 10_000 on, rooms from seeds training never uses (``augment.ROOMS`` and up), babble from the
@@ -23,17 +23,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emovox import data  # noqa: E402
 from emovox.audio import augment, degrade
+from emovox.data import clips as clipdata  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
 from emovox.evaluation.metrics import metrics  # noqa: E402
-from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.infer import torch_engine  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 
 Degrade = Callable[[np.ndarray, int], np.ndarray]  # (clean wave, clip index) -> degraded
 
 
-def conditions(clips: data.Clips) -> dict[str, Degrade]:
+def conditions(clips: clipdata.Clips) -> dict[str, Degrade]:
     """The issue's conditions, each a deterministic function of the clip and its index."""
     speakers = [r.speaker for r in clips.rows]
 
@@ -72,10 +72,12 @@ def conditions(clips: data.Clips) -> dict[str, Degrade]:
     }
 
 
-def test_clips(run: RunFolder) -> data.Clips:
+def test_clips(run: RunFolder) -> clipdata.Clips:
     member = run.member(0) if run.is_ensemble else run
     test = set(member.read_split()["test"])
-    return data.load_clips([r for r in Manifest.read_tsv(member.manifest).rows if r.path in test])
+    return clipdata.load_clips(
+        [r for r in Manifest.read_tsv(member.manifest).rows if r.path in test]
+    )
 
 
 def main() -> None:
@@ -85,7 +87,7 @@ def main() -> None:
     args = ap.parse_args()
     run = RunFolder(args.run)
     clips = test_clips(run)
-    predictor = Predictor.load(args.run)
+    predictor = torch_engine.load(args.run)
     y = np.array([predictor.labels.index(r.emotion) for r in clips.rows])
     rows = {}
     for name, fn in conditions(clips).items():

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import Manifest  # noqa: E402
+from emovox.infer import torch_engine  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
 from emovox.infer.timeline import TimelineConfig  # noqa: E402
-from emovox.infer.torch_engine import Predictor  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 
 
@@ -97,7 +97,7 @@ def main() -> None:
     seconds: dict[tuple, float] = {}
     audio_seconds = 0.0
     for fold_dir in folds(Path(args.cv_dir)):
-        predictor = Predictor.load(fold_dir)
+        predictor = torch_engine.load(fold_dir)
         recs = actor_recordings(
             RunFolder(fold_dir), tuple(args.pause), args.per_actor, args.speakers
         )

@@ -69,7 +69,7 @@ def main() -> None:
         assert tuning == librosa.estimate_tuning(S=power, sr=cfg.sr, bins_per_octave=cfg.n_chroma)
         margins.append(margin)
         with torch.inference_mode():
-            ours = exact._power(torch.from_numpy(w)[None], cfg.n_frames(len(w)))
+            ours = exact.power(torch.from_numpy(w)[None], cfg.n_frames(len(w)))
             frames = torch.ones(1, ours.shape[2], dtype=torch.bool)
             exact_tuning_equal += float(exact.estimate_tuning(ours, frames)) == tuning
         exact_differs += int((ours[0].numpy() != power).sum())

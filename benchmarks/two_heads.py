@@ -31,8 +31,10 @@ from loco import CORPORA, frames_right, statistics  # noqa: E402
 from timeline import actor_recordings  # noqa: E402
 
 from emovox.evaluation.metrics import metrics  # noqa: E402
+from emovox.infer import torch_engine  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
-from emovox.infer.torch_engine import Predictor  # noqa: E402
+from emovox.infer.engine import Engine  # noqa: E402
+from emovox.infer.torch_engine import TorchBackend  # noqa: E402
 from emovox.store.runs import RunFolder  # noqa: E402
 
 ENROLLS = (3, 5, 10, 20, 40)
@@ -44,7 +46,7 @@ def clip_table(plain: Path, norm: Path, seed: int) -> dict:
     p, p_in, rows = statistics(plain)
     q, q_in, q_rows = statistics(norm)
     assert [r.path for r in rows] == [r.path for r in q_rows], "the runs hold out other clips"
-    both = Predictor(p.members + q.members, p.temperature)
+    both = Engine(TorchBackend(p.backend.members + q.backend.members, p.temperature))
     y = np.array([p.labels.index(r.emotion) for r in rows])
     speakers = [r.speaker for r in rows]
     out: dict = {}
@@ -62,8 +64,8 @@ def recordings(plain: Path, norm: Path, clips: int, speakers: int) -> dict:
     """Speech frames right on recordings of held-out speakers, adapted to each recording: the
     plain heads alone, and both kinds."""
     recs = actor_recordings(RunFolder(plain), (0.6, 2.0), clips, speakers)
-    p, q = Predictor.load(plain), Predictor.load(norm)
-    both = Predictor(p.members + q.members, p.temperature)
+    p, q = torch_engine.load(plain), torch_engine.load(norm)
+    both = Engine(TorchBackend(p.backend.members + q.backend.members, p.temperature))
     return {way: frames_right(Analyzer(pred, AnalysisConfig()), recs)
             for way, pred in (("plain heads", p), ("both", both))}  # fmt: skip
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import emovox
-from emovox import data
+from emovox.data.clips import load_clips
 from emovox.infer import adapt
 from emovox.infer.analyzer import AnalysisConfig
 
@@ -24,13 +24,13 @@ def actor_clips(ravdess_manifest):
 def test_a_group_of_clips_is_read_against_its_own_mean(actor_clips):
     one, two = actor_clips
     model = emovox.load_model()
-    waves = data.load_clips(one + two).waves
+    waves = load_clips(one + two).waves
     groups = ["actor11"] * len(one) + ["actor12"] * len(two)
     with pytest.warns(UserWarning, match=r"1 group\(s\) have fewer than 10 clips .*: actor12"):
         grouped = model.predict(waves, sr=16000, groups=groups)
     alone = model.predict(waves, sr=16000)
     # by hand: each member's statistics of the group's clips, moved onto the training mean
-    p = model.predictor
+    p = model.engine
     x = [s[: len(one)] for s in p.member_inputs(waves)]
     moved = adapt.to_recording(x, p.training_means(), p.speaker_normalised(), model.cfg.reference,
                                lambda z: p.classify(z, True)[0])  # fmt: skip
@@ -60,7 +60,7 @@ def test_adapt_by_folder_keeps_order_and_bad_files(actor_clips, tmp_path):
         paths.append(str(folder / f"c{k:02d}.flac"))
     (folder / "broken.wav").write_bytes(b"RIFF not really")
     paths.insert(3, str(folder / "broken.wav"))
-    out = _cli(str(folder), "--adapt-by", "folder", "--format", "jsonl", "--engine", "torch")
+    out = _cli(str(folder), "--adapt", "folder", "--format", "jsonl", "--engine", "torch")
     assert out.returncode == 1, out.stderr.decode()  # one file failed, the rest answered
     results = [json.loads(line) for line in out.stdout.decode().splitlines()]
     assert [r["path"] for r in results] == sorted(paths)
@@ -68,5 +68,18 @@ def test_adapt_by_folder_keeps_order_and_bad_files(actor_clips, tmp_path):
     assert len(bad) == 1 and bad[0]["path"].endswith("broken.wav")
     good = [r for r in results if r["error"] is None]
     assert all(r["adapted"].startswith(f"group {folder.absolute()}: 12 clips") for r in good)
-    with pytest.raises(ValueError, match="adapt_by must be one of"):
-        emovox.load_model(config=AnalysisConfig(adapt_by="speaker"))
+    with pytest.raises(ValueError, match="adapt must be one of recording, folder, none"):
+        emovox.load_model(config=AnalysisConfig(adapt="speaker"))
+
+
+def test_the_old_spellings_of_adapt_still_say_the_same_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="go in 0.7"):
+        assert AnalysisConfig(adapt_by="folder").adapt == "folder"
+    with pytest.warns(DeprecationWarning):
+        assert AnalysisConfig(adapt=False).adapt == "none"
+    with pytest.warns(DeprecationWarning):
+        assert AnalysisConfig(adapt=True, adapt_by="none").adapt == "none"
+    with pytest.warns(DeprecationWarning):
+        assert AnalysisConfig(adapt=True).adapt == "recording"
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="adapt must be"):
+        AnalysisConfig(adapt_by="speaker")

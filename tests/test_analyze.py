@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from emovox import data
+from emovox.data.clips import clean_features, load_clips
 from emovox.data.labels import label_set
 from emovox.evaluation import importance
 from emovox.features.handcrafted import FeatureConfig, FeatureExtractor, FeatureStats
@@ -26,9 +26,9 @@ def test_permuted_moves_only_the_chosen_columns_from_the_donor():
 def test_a_group_the_model_cannot_see_has_zero_importance(ravdess_manifest):
     labels = label_set(7)
     rows = [r for r in ravdess_manifest.rows if r.emotion in labels][::70][:14]
-    clips = data.load_clips(rows)
+    clips = load_clips(rows)
     cfg = FeatureConfig()
-    raw = data.clean_features(clips.waves, [r.sha1 for r in clips.rows], FeatureExtractor(cfg))
+    raw = clean_features(clips.waves, [r.sha1 for r in clips.rows], FeatureExtractor(cfg))
     stats = FeatureStats.fit(raw)
     feats = [stats.apply(f) for f in raw]
     torch.manual_seed(0)

@@ -92,10 +92,10 @@ def test_a_recordings_answer_is_its_label_confidence_and_threshold_together(mode
     top = max(r.probabilities, key=r.probabilities.get)
     assert r.confidence == r.probabilities[top]
     assert r.emotion == (top if r.confidence >= 0.3 else None)
-    strict = Analyzer(model.predictor, AnalysisConfig(threshold=0.99)).predict(talk)
+    strict = Analyzer(model.engine, AnalysisConfig(threshold=0.99)).predict(talk)
     assert strict.emotion is None and strict.reason == "unsure"
     assert strict.probabilities == r.probabilities and "0.99" in strict.detail
-    lenient = Analyzer(model.predictor, AnalysisConfig(threshold=0.0)).predict(talk)
+    lenient = Analyzer(model.engine, AnalysisConfig(threshold=0.0)).predict(talk)
     assert lenient.emotion == top and lenient.confidence == r.confidence
 
 

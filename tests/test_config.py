@@ -116,7 +116,7 @@ def test_a_model_folder_written_with_the_old_names_predicts_as_it_did():
     tensors) with its probabilities on four RAVDESS clips: both predictors still give them."""
     import emovox
     from emovox import audio
-    from emovox.infer.torch_engine import Predictor
+    from emovox.infer import torch_engine
 
     spec = json.loads((LEGACY / "model.json").read_text())
     assert spec["train"]["model"] == "ssl" and "ssl_layers" in spec["train"]
@@ -126,9 +126,9 @@ def test_a_model_folder_written_with_the_old_names_predicts_as_it_did():
         pytest.skip("RAVDESS not found")
     waves = [audio.load(root / n) for n in json.loads((LEGACY / "clips.json").read_text())]
     expected = np.load(LEGACY / "probs.npy")
-    assert np.abs(Predictor.load(LEGACY).predict_waves(waves) - expected).max() < 1e-6
+    assert np.abs(torch_engine.load(LEGACY).predict_waves(waves) - expected).max() < 1e-6
     fast = emovox.load_model(LEGACY)
-    assert type(fast.predictor).__name__ == "LitePredictor"
+    assert type(fast.engine.backend).__name__ == "NumpyBackend"
     assert np.abs(fast.predict_waves(waves) - expected).max() < 1e-5
 
 

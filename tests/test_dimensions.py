@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emovox import data, load_model
+from emovox import load_model
+from emovox.data.clips import load_clips
 from emovox.data.corpora import Manifest
 from emovox.data.labels import AROUSAL, axes, dimensions
-from emovox.infer import numpy_engine
-from emovox.infer.torch_engine import Predictor
+from emovox.infer import numpy_engine, torch_engine
 from emovox.store import runs
 from emovox.train import experiments
 
@@ -31,8 +31,8 @@ def dims_model(subset, tmp_path_factory):
 
 def test_the_heads_learn_arousal_and_both_engines_answer_alike(dims_model, subset):
     rows = Manifest.read_tsv(subset).rows
-    waves = data.load_clips(rows).waves
-    pred, fast = Predictor.load(dims_model), numpy_engine.load(dims_model)
+    waves = load_clips(rows).waves
+    pred, fast = torch_engine.load(dims_model), numpy_engine.load(dims_model)
     assert fast is not None
     a = pred.dimension_scores(pred.member_inputs(waves))
     b = fast.dimension_scores(fast.member_inputs(waves))
@@ -42,7 +42,7 @@ def test_the_heads_learn_arousal_and_both_engines_answer_alike(dims_model, subse
     axis = np.array([AROUSAL[r.emotion] for r in rows])
     assert a[axis > 0, 0].mean() > a[axis < 0, 0].mean() + 0.2
     # a model without the heads has none; the analyzer then places the probabilities
-    plain = Predictor.load(Path(__file__).parent / "data" / "model_0_3")  # 0.3's, no heads
+    plain = torch_engine.load(Path(__file__).parent / "data" / "model_0_3")  # 0.3's, no heads
     assert plain.dimension_scores(plain.member_inputs(waves[:2])) is None
 
 
@@ -51,8 +51,8 @@ def test_answers_carry_the_heads_arousal_not_the_probabilities_place(dims_model,
     model = load_model(dims_model)
     clip = model.predict(row.path)
     derived = dimensions(clip.probabilities)
-    pred = Predictor.load(dims_model)
-    wave = data.load_clips([row]).waves[0]
+    pred = torch_engine.load(dims_model)
+    wave = load_clips([row]).waves[0]
     heads = pred.dimension_scores(pred.member_inputs([wave]))[0]
     assert (clip.arousal, clip.valence) == pytest.approx(tuple(heads), abs=2e-3)
     assert abs(clip.arousal - derived["arousal"]) > 1e-3  # not the probabilities' place

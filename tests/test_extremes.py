@@ -318,16 +318,22 @@ def test_papercuts_are_named(tmp_path):
 
 
 def test_batch_options_take_their_own_words_and_each_has_help():
-    from emovox.cli.batch import joined_adapt_by
+    from emovox.cli import adapting
     from emovox.cli.commands import build_parser
 
     parser = build_parser()
-    args = parser.parse_args(joined_adapt_by(["batch", "--adapt-by", "folder", "clips/",
-                                              "--out", "x"]))  # fmt: skip
-    assert args.inputs == ["clips/"] and args.adapt_by == "folder"
-    args = parser.parse_args(joined_adapt_by(["batch", "--adapt-by", "column", "agent",
+    args = parser.parse_args(["batch", "--adapt", "folder", "clips/", "--out", "x"])
+    assert args.inputs == ["clips/"] and adapting.chosen(args, column=True) == "folder"
+    args = parser.parse_args(["batch", "--adapt", "column:agent", "calls.csv", "--out", "x"])
+    assert args.inputs == ["calls.csv"] and adapting.chosen(args, column=True) == "column:agent"
+    with pytest.raises(ValueError, match="--adapt takes recording, folder, none, not"):
+        adapting.chosen(args)  # predict has no columns
+    # 0.5's spellings: the same answers, warned about
+    args = parser.parse_args(adapting.joined(["batch", "--adapt-by", "column", "agent",
                                               "calls.csv", "--out", "x"]))  # fmt: skip
-    assert args.inputs == ["calls.csv"] and args.adapt_by == "column=agent"
+    assert args.inputs == ["calls.csv"] and adapting.chosen(args, column=True) == "column:agent"
+    args = parser.parse_args(["predict", "--no-adapt", "a.wav"])
+    assert adapting.chosen(args) == "none"
     sub = next(a for a in parser._actions if a.dest == "command")
     for name in ("batch", "predict"):
         for action in sub.choices[name]._actions:

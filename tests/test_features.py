@@ -93,7 +93,7 @@ def test_exact_stft_gives_librosas_spectrum_and_tuning(clips):
     with torch.inference_mode():
         for w in clips:
             ref = np.abs(librosa.stft(w, **kw)) ** 2
-            power = ex._power(torch.from_numpy(w)[None], cfg.n_frames(len(w)))
+            power = ex.power(torch.from_numpy(w)[None], cfg.n_frames(len(w)))
             differ += int((power[0].numpy() != ref).sum())
             total += ref.size
             mask = torch.ones(1, power.shape[2], dtype=torch.bool)
@@ -109,7 +109,7 @@ def test_exact_stft_gives_librosas_spectrum_and_tuning(clips):
 def test_tuning_estimate_takes_any_layout(clips):
     ex = FeatureExtractor()
     with torch.inference_mode():
-        power = ex._power(torch.from_numpy(clips[0])[None], ex.cfg.n_frames(len(clips[0])))
+        power = ex.power(torch.from_numpy(clips[0])[None], ex.cfg.n_frames(len(clips[0])))
     mask = torch.ones(1, power.shape[2], dtype=torch.bool)
     frame_major = power.transpose(1, 2).contiguous().transpose(1, 2)  # same values, strides
     assert float(ex.estimate_tuning(frame_major, mask)) == float(ex.estimate_tuning(power, mask))

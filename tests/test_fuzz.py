@@ -15,9 +15,10 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 
 import emovox
-from emovox import audio, data
+from emovox import audio
 from emovox.cli.commands import main
 from emovox.data import corpora
+from emovox.data.clips import load_clips
 
 from . import fuzzing
 
@@ -140,7 +141,7 @@ def test_inspection_and_training_data_report_every_bad_file(tmp_path, ravdess_ma
     refused = {p.path for p in checked.problems}
     assert {r.path for r in good} <= {r.path for r in checked.rows}
     assert len(refused) + len(checked.rows) == len(rows) and refused
-    clips = data.load_clips(rows)
+    clips = load_clips(rows)
     assert len(clips.waves) == len(checked.rows)
     assert {p for p, _ in clips.errors} == refused
     tsv = tmp_path / "fuzz.tsv"

@@ -13,8 +13,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import emovox
-from emovox.infer import numpy_engine
-from emovox.infer.torch_engine import Predictor
+from emovox.infer import numpy_engine, torch_engine
 from emovox.store import checkpoint, integrity, runs
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "emovox"
@@ -34,7 +33,7 @@ def model(tmp_path) -> Path:
 
 def _refused(path: Path, match: str) -> None:
     """Each loader refuses ``path`` with a ModelError whose message says ``match``."""
-    for load in (Predictor.load, numpy_engine.load, emovox.load_model):
+    for load in (torch_engine.load, numpy_engine.load, emovox.load_model):
         with pytest.raises(integrity.ModelError, match=match):
             load(path)
 
@@ -49,7 +48,7 @@ def _rewrite(stem: Path, change) -> None:
 
 
 def test_a_sound_copy_loads_and_one_changed_byte_is_refused(model):
-    assert Predictor.load(model).labels == numpy_engine.load(model).labels
+    assert torch_engine.load(model).labels == numpy_engine.load(model).labels
     tensors = model / "member0.safetensors"
     blob = bytearray(tensors.read_bytes())
     blob[-3] ^= 0x01  # one bit of one weight
@@ -78,10 +77,10 @@ def test_unknown_config_keys_and_kinds_are_refused(model):
         json.dumps({**meta, "model_config": {**meta["model_config"], "evil": 1}})
     )
     with pytest.raises(integrity.ModelError, match="unknown config keys"):
-        Predictor.load(model)
+        torch_engine.load(model)
     stem.with_suffix(".json").write_text(json.dumps({**meta, "model": "pickle_runner"}))
     with pytest.raises(integrity.ModelError, match="unknown model"):
-        Predictor.load(model)
+        torch_engine.load(model)
 
 
 @pytest.mark.parametrize("name", ["../outside/member0", "/etc/passwd", "sub/member0", "", 3])

@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 
 from emovox import audio, models
-from emovox.infer import numpy_engine
-from emovox.infer.torch_engine import Predictor
+from emovox.infer import numpy_engine, torch_engine
 
 
 def test_lite_matches_torch_predictor_on_the_bundled_model(ravdess_manifest):
-    torch_pred = Predictor.load()  # also converts whisper-base into the cache if needed
+    torch_pred = torch_engine.load()  # also converts whisper-base into the cache if needed
     fast = numpy_engine.load()
     assert fast is not None and fast.labels == torch_pred.labels
     rows = ravdess_manifest.rows[::157][:5]
@@ -35,8 +34,8 @@ def test_erf_and_gelu_match_the_exact_definitions():
     import math
 
     x = np.linspace(-6, 6, 241)
-    assert np.abs(numpy_engine._erf(x) - np.array([math.erf(v) for v in x])).max() < 2e-7
-    g = numpy_engine._gelu(x.astype(np.float32))
+    assert np.abs(numpy_engine.erf(x) - np.array([math.erf(v) for v in x])).max() < 2e-7
+    g = numpy_engine.gelu(x.astype(np.float32))
     exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
     assert g.dtype == np.float32 and np.abs(g - exact).max() < 1e-5
 
@@ -47,7 +46,7 @@ def test_the_numpy_engine_answers_a_clip_without_torch_or_scipy(ravdess_manifest
     import subprocess
     import sys
 
-    numpy_engine.load() or Predictor.load()  # the converted encoder exists (README set-up)
+    numpy_engine.load() or torch_engine.load()  # the converted encoder exists (README set-up)
     code = (
         "import sys, emovox; m = emovox.load_model(engine='numpy'); "
         f"r = m.predict({str(ravdess_manifest.rows[0].path)!r}); "
@@ -64,7 +63,7 @@ def test_both_engines_keep_the_contract_the_analyzer_types_against():
     from emovox.infer.engine import Engine
 
     fast = numpy_engine.load() or pytest.skip("the converted encoder is made by the README set-up")
-    assert isinstance(fast, Engine) and isinstance(Predictor.load(), Engine)
+    assert isinstance(fast, Engine) and isinstance(torch_engine.load(), Engine)
 
     class OnlyProbabilities:  # what a predictor had to be before: the analyzer then guessed
         labels = ("a", "b")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from emovox import train
 from emovox.store import checkpoint, integrity
+from emovox.train.loop import train
 
 from .configs import _cfg, _tiny_encoder_cfg
 
@@ -150,7 +150,7 @@ def test_same_config_and_seed_give_bit_identical_results(subset, tmp_path, kind)
     runs = []
     for name in ("a", "b"):
         cfg = make(subset, tmp_path, epochs=2, cache_dir=str(tmp_path / f"cache-{name}"), **extra)
-        m = train.train(cfg, tmp_path / name, progress=False)
+        m = train(cfg, tmp_path / name, progress=False)
         tensors, _ = checkpoint.load(tmp_path / name / "checkpoints" / "model")
         runs.append((m, tensors))
     (ma, ta), (mb, tb) = runs

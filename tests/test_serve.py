@@ -168,12 +168,12 @@ def _open_page(p, url: str):
 
 def test_a_batch_of_uploads_can_share_one_reference(server, ravdess_manifest):
     """/v1/predict_many: answers in order, an unreadable upload answered with its error, and
-    with adapt_by=group the uploads read against one reference voice (as --adapt-by folder)."""
+    with adapt=folder the uploads read against one reference voice (as --adapt folder)."""
     rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("11")][::4][:12]
     files = [("files", (Path(r.path).name, Path(r.path).read_bytes())) for r in rows]
     files.insert(2, ("files", ("broken.wav", b"RIFF not really")))
     url = f"{server.url}/v1/predict_many"
-    grouped = httpx.post(url, files=files, data={"adapt_by": "group"}, timeout=300)
+    grouped = httpx.post(url, files=files, data={"adapt": "folder"}, timeout=300)
     alone = httpx.post(url, files=files, timeout=300)
     assert grouped.status_code == alone.status_code == 200, grouped.text
     a, b = grouped.json()["answers"], alone.json()["answers"]
@@ -192,8 +192,10 @@ def test_a_batch_of_uploads_can_share_one_reference(server, ravdess_manifest):
         for e in x["probabilities"]
     )
     assert moved > 0.05
-    bad = httpx.post(url, files=files[:1], data={"adapt_by": "speaker"}, timeout=60)
-    assert bad.status_code == 422 and "adapt_by" in bad.text
+    bad = httpx.post(url, files=files[:1], data={"adapt": "speaker"}, timeout=60)
+    assert bad.status_code == 422 and "adapt must be one of recording, folder, none" in bad.text
+    old = httpx.post(url, files=files[:1], data={"adapt_by": "speaker"}, timeout=60)
+    assert old.status_code == 422 and "adapt_by must be group or none" in old.text
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (README test command)")

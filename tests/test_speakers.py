@@ -91,7 +91,9 @@ def test_a_voice_with_too_few_windows_is_read_plain_the_other_adapted(ravdess_ma
     rec = demo.build(man[:8] + woman[:3] + man[8:] + woman[3:], seed=3, shuffle=False)
     cfg = {"speakers": 2, "threshold": 0.0}
     split = emovox.load_model(config=AnalysisConfig(**cfg)).predict(rec.wave, sr=16000)
-    plain = emovox.load_model(config=AnalysisConfig(adapt=False, **cfg)).predict(rec.wave, sr=16000)
+    plain = emovox.load_model(config=AnalysisConfig(adapt="none", **cfg)).predict(
+        rec.wave, sr=16000
+    )
     voices = re.findall(r"(S\d) (\d+) windows \([\d.]+ s(; too few, read plain)?\)", split.adapted)
     short = [name for name, n, few in voices if few]
     assert len(short) == 1 and len(voices) == 2, split.adapted
@@ -111,7 +113,7 @@ def test_a_recording_too_short_to_adapt_says_so(ravdess_manifest):
     # has the recording that is warned)
     assert got.error is None and got.warnings == []
     assert got.adapted.startswith("not adapted: ") and "needs 10" in got.adapted
-    plain = emovox.load_model(config=AnalysisConfig(adapt=False)).predict(rec.wave, sr=16000)
+    plain = emovox.load_model(config=AnalysisConfig(adapt="none")).predict(rec.wave, sr=16000)
     assert plain.adapted is None and plain.warnings == []  # nothing asked, nothing said
 
 

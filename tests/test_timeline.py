@@ -171,23 +171,24 @@ def test_ten_minutes_stream_through_without_holding_the_recording(
 def test_adaptation_moves_the_recordings_statistics_onto_the_training_mean(recording, model):
     from emovox.infer.analyzer import Analyzer
 
-    plain = Analyzer(model.predictor, AnalysisConfig(adapt=False))
-    adapted = Analyzer(model.predictor, AnalysisConfig(adapt=True))
+    plain = Analyzer(model.engine, AnalysisConfig(adapt="none"))
+    adapted = Analyzer(model.engine, AnalysisConfig(adapt="recording"))
     windows = [recording.wave[int(a * 16000) : int(b * 16000)] for a, b, _ in recording.truth]
-    inputs = model.predictor.member_inputs(windows[:12])
-    moved = adapted._adapted(inputs)
+    inputs = model.engine.member_inputs(windows[:12])
+    moved = adapted.steps.adapt(inputs)
     # the recording's mean moves onto the training mean, bar the prior's share ("shrink");
     # the speaker-normalised head's statistics are standardised with the recording's own
     keep = adapt.SHRINK_PRIOR / (len(windows[:12]) + adapt.SHRINK_PRIOR)
-    p = model.predictor
+    p = model.engine
     for x, raw, mean, norm in zip(moved, inputs, p.training_means(), p.speaker_normalised(),
                                   strict=True):  # fmt: skip
         if norm:
             assert np.allclose(x.mean(0), 0, atol=1e-4) and np.allclose(x.std(0), 1, atol=1e-2)
         else:
             assert np.allclose(x.mean(0), mean + keep * (raw.mean(0) - mean), atol=1e-3)
-    assert p.speaker_normalised() == [False, False, False, True]  # the bundled model's kinds
-    assert adapted._adapts(12) and not adapted._adapts(9) and not plain._adapts(12)
+    assert set(p.speaker_normalised()) == {False, True}  # the bundled model has both kinds
+    assert adapted.steps.adapts(12) and not adapted.steps.adapts(9)
+    assert not plain.steps.adapts(12)
     a, b = plain.predict(recording.wave, sr=16000), adapted.predict(recording.wave, sr=16000)
     assert [s.start for s in a.segments][:3] == [s.start for s in b.segments][:3]
     assert a.segments[0].probabilities != b.segments[0].probabilities

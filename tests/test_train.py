@@ -11,18 +11,18 @@ import pytest
 import torch
 from torch import nn
 
-from emovox import train
 from emovox.audio.frontend import Frontend
 from emovox.data.corpora import Manifest
 from emovox.evaluation import evaluate
 from emovox.store import checkpoint, runs
 from emovox.train import config, experiments, prepare
+from emovox.train.loop import build_model, train
 
 from .configs import TINY_MODEL, _cfg, _tiny_encoder_cfg  # noqa: F401
 
 
 def test_run_folder_and_reports(subset, tmp_path):
-    m = train.train(_cfg(subset, tmp_path), tmp_path / "run", progress=False)
+    m = train(_cfg(subset, tmp_path), tmp_path / "run", progress=False)
     run = tmp_path / "run"
     for f in (
         "config.json",
@@ -89,14 +89,14 @@ def _train_killed_after_epoch_1(cfg: config.TrainConfig, run) -> None:
     builtins.print = kill_after_epoch_1
     try:
         with pytest.raises(KeyboardInterrupt):
-            train.train(cfg, run, progress=True)
+            train(cfg, run, progress=True)
     finally:
         builtins.print = real_print
 
 
 def test_same_seed_same_numbers_and_resume_matches(subset, tmp_path):
-    full = train.train(_cfg(subset, tmp_path, epochs=4), tmp_path / "full", progress=False)
-    again = train.train(_cfg(subset, tmp_path, epochs=4), tmp_path / "again", progress=False)
+    full = train(_cfg(subset, tmp_path, epochs=4), tmp_path / "full", progress=False)
+    again = train(_cfg(subset, tmp_path, epochs=4), tmp_path / "again", progress=False)
     assert full["confusion"] == again["confusion"]
 
     killed = tmp_path / "killed"
@@ -104,7 +104,7 @@ def test_same_seed_same_numbers_and_resume_matches(subset, tmp_path):
     _train_killed_after_epoch_1(cfg, killed)
     assert json.loads((killed / "checkpoints" / "last.json").read_text())["epoch"] == 1
     assert not (killed / "metrics.json").exists()
-    resumed = train.train(cfg, killed, resume=True, progress=False)
+    resumed = train(cfg, killed, resume=True, progress=False)
     assert resumed["confusion"] == full["confusion"]
     assert resumed["accuracy"] == full["accuracy"]
     a, _ = checkpoint.load(tmp_path / "full" / "checkpoints" / "last")
@@ -117,9 +117,9 @@ def test_ddp_two_processes_disjoint_data_identical_weights(subset, tmp_path):
     cfg = _cfg(subset, tmp_path, epochs=2)
     (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
     script = (
-        "import json,sys; from emovox import config, train; "
+        "import json,sys; from emovox.train import config; from emovox.train.loop import train; "
         "c=config.TrainConfig.from_dict(json.load(open(sys.argv[1]))); "
-        "train.train(c, sys.argv[2], progress=False)"
+        "train(c, sys.argv[2], progress=False)"
     )
     (tmp_path / "run_ddp.py").write_text(script)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -163,7 +163,7 @@ def test_encoder_models_train_and_reload(subset, tmp_path, model, finetune):
         encoder_layers=[1, 2, 3],
         model_config={"fusion_dim": 32},
     )
-    m = train.train(cfg, tmp_path / model, progress=False)
+    m = train(cfg, tmp_path / model, progress=False)
     assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0
     tensors, meta = checkpoint.load(tmp_path / model / "checkpoints" / "model")
     assert meta["encoder"] == "whisper-tiny" and meta["finetune_layers"] == finetune
@@ -229,18 +229,18 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
     assert len(last["ensemble"]["members"]) == 2 and last["n"] == m["n"]
     assert (fold / "ensemble.json").read_text() == spec_before
 
-    from emovox import data
+    from emovox.data.clips import load_clips
     from emovox.data.corpora import Manifest
-    from emovox.infer.torch_engine import Predictor
+    from emovox.infer import torch_engine
 
     model_dir = runs.export(fold, tmp_path / "model")
     assert not list(model_dir.glob("*.tmp"))
     spec = json.loads((model_dir / "model.json").read_text())
     assert spec["temperature"] == json.loads((fold / "ensemble.json").read_text())["temperature"]
-    pred = Predictor.load(model_dir)
+    pred = torch_engine.load(model_dir)
     test = set(s0["test"])
     rows = [r for r in Manifest.read_tsv(fold / "member0" / "manifest.tsv").rows if r.path in test]
-    clips = data.load_clips(rows)
+    clips = load_clips(rows)
     probs = pred.predict_waves(clips.waves)
     y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
@@ -248,11 +248,11 @@ def test_ensemble_cv_reports_members_votes_and_calibration(subset, tmp_path):
 
 
 def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(subset, tmp_path):
-    from emovox import data
-    from emovox.infer.torch_engine import Predictor
+    from emovox.data.clips import load_clips, speaker_standardise
+    from emovox.infer import torch_engine
 
     arrays = [np.full(4, v, dtype=np.float32) + np.arange(4) for v in (1.0, 3.0, 10.0, 14.0)]
-    out = data.speaker_standardise(arrays, ["a", "a", "b", "b"], enroll=-1)
+    out = speaker_standardise(arrays, ["a", "a", "b", "b"], enroll=-1)
     assert np.allclose(out[0], -1.0) and np.allclose(out[1], 1.0) and np.allclose(out[3], 1.0)
     cfg = _cfg(
         subset,
@@ -265,28 +265,29 @@ def test_speaker_norm_standardises_each_speaker_and_predictor_needs_enrollment(s
         model_config={},
         select="last",
     )
-    m = train.train(cfg, tmp_path / "sn", progress=False)
+    m = train(cfg, tmp_path / "sn", progress=False)
     assert m["n"] > 0
     _, meta = checkpoint.load(tmp_path / "sn" / "checkpoints" / "model")
     assert meta["epoch"] == 1  # select: last keeps the final epoch whatever validation says
-    pred = Predictor.load(tmp_path / "sn")
-    assert pred.members[0].meta["speaker_norm"] == 4
-    clip = data.load_clips(Manifest.read_tsv(subset).rows[:3]).waves
+    pred = torch_engine.load(tmp_path / "sn")
+    assert pred.backend.metas[0]["speaker_norm"] == 4
+    clip = load_clips(Manifest.read_tsv(subset).rows[:3]).waves
     with pytest.raises(ValueError, match="enrollment"):
         pred.predict_waves(clip[:1])
     p = pred.predict_waves(clip[:1], enrollment=clip)
     assert p.shape == (1, 8) and np.isclose(p.sum(), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="speaker_norm needs"):
-        train.train(_cfg(subset, tmp_path, speaker_norm=4), tmp_path / "bad", progress=False)
+        train(_cfg(subset, tmp_path, speaker_norm=4), tmp_path / "bad", progress=False)
 
 
 def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path):
     """trim_db cuts silence before the encoder in training, evaluation and both predictors:
     the exported model's probabilities on the raw test clips equal the evaluation's."""
-    from emovox import data
+    from emovox.data.clips import load_clips
     from emovox.data.corpora import Manifest
-    from emovox.infer import numpy_engine
-    from emovox.infer.torch_engine import Predictor, load_checkpoint
+    from emovox.infer import numpy_engine, torch_engine
+    from emovox.infer.engine import Engine
+    from emovox.models.loading import load_checkpoint
 
     cfg = _tiny_encoder_cfg(
         subset,
@@ -302,7 +303,7 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
     assert meta["trim_db"] == 30
     split = json.loads((tmp_path / "trim" / "member0" / "split.json").read_text())
     rows = [r for r in Manifest.read_tsv(subset).rows if r.path in set(split["test"])]
-    clips = data.load_clips(rows)
+    clips = load_clips(rows)
     cut = clips.through(Frontend(30))
     assert sum(len(w) for w in cut.waves) < 0.8 * sum(len(w) for w in clips.waves)
     assert cut.keys != clips.keys and cut.through(Frontend(30)) is cut
@@ -313,23 +314,24 @@ def test_trimmed_runs_predict_from_untrimmed_waves_as_evaluated(subset, tmp_path
         member, clips, runs.RunFolder(tmp_path / "trim" / "member0").cache(), torch.device("cpu")
     )
     model_dir = runs.export(tmp_path / "trim", tmp_path / "model")
-    pred = Predictor.load(model_dir)
+    pred = torch_engine.load(model_dir)
     probs = pred.predict_waves(clips.waves)
     y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
     assert float((probs.argmax(1) == y).mean()) == pytest.approx(m["accuracy"])
-    one = Predictor([pred.members[0]])  # member 0 alone, temperature 1: the evaluation's
+    # member 0 alone, temperature 1: the evaluation's
+    one = Engine(torch_engine.TorchBackend([pred.backend.members[0]]))
     assert np.abs(one.predict_waves(clips.waves) - evaluated).max() < 1e-5
-    one.frontend = Frontend()  # the same model fed the untrimmed waves answers otherwise
+    one.backend.frontend = Frontend()  # the same model fed the untrimmed waves answers otherwise
     assert np.abs(one.predict_waves(clips.waves) - evaluated).max() > 1e-3
     fast = numpy_engine.load(model_dir)
-    assert fast is not None and fast.frontend == Frontend(30)
+    assert fast is not None and fast.backend.frontend == Frontend(30)
     assert np.abs(fast.predict_waves(clips.waves) - probs).max() < 1e-4
 
 
 def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
     subset, tmp_path, monkeypatch
 ):
-    from emovox import data
+    from emovox.data.clips import Variant
     from emovox.features.handcrafted import FeatureExtractor
     from emovox.models.loading import load_encoder
 
@@ -348,7 +350,7 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
     )
     extractor = FeatureExtractor(cfg.feature)
     encoder = load_encoder(cfg.encoder)
-    model = train.build_model(cfg, extractor.cfg.n_features, 8, encoder)
+    model = build_model(cfg, extractor.cfg.n_features, 8, encoder)
     prep = prepare.prepare(cfg, extractor, model, encoder)
     train_ids = set(prep.split.train.tolist())
     assert set(prep.variants) == set(prep.state_variants) == train_ids
@@ -365,7 +367,7 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
     def boom(*_):
         raise AssertionError("augmented again")
 
-    monkeypatch.setattr(data.Variant, "apply", boom)
+    monkeypatch.setattr(Variant, "apply", boom)
     again = prepare.prepare(cfg, extractor, model, encoder)
     assert np.array_equal(again.variants[i][1], prep.variants[i][1])
     assert np.array_equal(again.state_variants[i][1], prep.state_variants[i][1])
@@ -380,18 +382,18 @@ def test_variants_are_cached_augmented_copies_that_both_pathways_draw(
         assert fk == sk
         picks.append(fk)
     assert set(picks) == {0, 1, 2}
-    m = train.train(cfg, tmp_path / "v", progress=False)
+    m = train(cfg, tmp_path / "v", progress=False)
     assert m["n"] > 0
     with pytest.raises(ValueError, match="variants replace"):
         bad = _cfg(subset, tmp_path, variants=1, augment={"enabled": True})
-        train.train(bad, tmp_path / "bad", progress=False)
+        train(bad, tmp_path / "bad", progress=False)
 
 
 def test_speaker_norm_standardises_copies_with_the_speakers_clean_statistics(subset, tmp_path):
     """With speaker_norm, a training clip's copies go through its speaker's clean statistics
     (what is left of a recording condition after speaker normalisation is what the head
     learns), and each training speaker's clean statistics come out centred."""
-    from emovox import data
+    from emovox.data.clips import mean_std
     from emovox.features.handcrafted import FeatureExtractor
     from emovox.models.loading import load_encoder
 
@@ -399,12 +401,12 @@ def test_speaker_norm_standardises_copies_with_the_speakers_clean_statistics(sub
     cfg = _tiny_encoder_cfg(subset, tmp_path, encoder_layers=[1, 2], variants=1, augment=noisy)
     extractor = FeatureExtractor(cfg.feature)
     encoder = load_encoder(cfg.encoder)
-    model = train.build_model(cfg, extractor.cfg.n_features, 8, encoder)
+    model = build_model(cfg, extractor.cfg.n_features, 8, encoder)
     raw = prepare.prepare(cfg, extractor, model, encoder)
     normed = prepare.prepare(cfg.replace(speaker_norm=4), extractor, model, encoder)
     speaker = raw.manifest.rows[int(raw.split.train[0])].speaker
     ids = [int(i) for i in raw.split.train if raw.manifest.rows[i].speaker == speaker]
-    mean, std = data.mean_std(np.stack([raw.states[i] for i in ids]))
+    mean, std = mean_std(np.stack([raw.states[i] for i in ids]))
     assert np.allclose(np.mean([normed.states[i] for i in ids], axis=0), 0.0, atol=1e-4)
     for i in ids:
         expected = (raw.state_variants[i][0] - mean) / std
@@ -435,7 +437,7 @@ def _tiny_hubert(folder):
 
 def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, tmp_path):
     """The HuBERT path of the engine with a tiny random config of the real model class."""
-    from emovox.infer.torch_engine import Predictor
+    from emovox.infer import torch_engine
 
     hub = _tiny_hubert(tmp_path / "hubert-tiny")
     cfg = _cfg(
@@ -447,14 +449,14 @@ def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, t
         epochs=2,
         model_config={},
     )
-    m = train.train(cfg, tmp_path / "hub", progress=False)
+    m = train(cfg, tmp_path / "hub", progress=False)
     assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0
-    pred = Predictor.load(tmp_path / "hub")
+    pred = torch_engine.load(tmp_path / "hub")
     clips = data_clips(subset, 2)
     p = pred.predict_waves(clips)
     assert p.shape == (2, 8) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="needs a Whisper encoder"):
-        train.train(
+        train(
             _cfg(
                 subset,
                 tmp_path,
@@ -470,18 +472,18 @@ def test_hubert_encoder_from_a_local_folder_trains_frozen_and_predicts(subset, t
 
 
 def data_clips(subset, n):
-    from emovox import data
+    from emovox.data.clips import load_clips
 
-    return data.load_clips(Manifest.read_tsv(subset).rows[:n]).waves
+    return load_clips(Manifest.read_tsv(subset).rows[:n]).waves
 
 
 def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tmp_path):
     """A Whisper tiny.en member and a HuBERT member in one ensemble: evaluation from an empty
-    cache and the Predictor from waveforms run each member on its own encoder, and agree."""
+    cache and the torch engine from waveforms run each member on its own encoder, and agree."""
     import shutil
 
-    from emovox import data
-    from emovox.infer.torch_engine import Predictor
+    from emovox.data.clips import load_clips
+    from emovox.infer import torch_engine
 
     hub = _tiny_hubert(tmp_path / "hubert-tiny")
     cfg = _tiny_encoder_cfg(
@@ -503,11 +505,11 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
     again = evaluate.evaluate_run(tmp_path / "mix", out=tmp_path / "mix-eval")
     assert again["ensemble"]["members"] == m["ensemble"]["members"]
     assert again["confusion"] == m["confusion"]
-    pred = Predictor.load(tmp_path / "mix")
+    pred = torch_engine.load(tmp_path / "mix")
     assert set(pred.encoders) == {"whisper-tiny", str(hub)}
     split = json.loads((tmp_path / "mix" / "member0" / "split.json").read_text())
     rows = [r for r in Manifest.read_tsv(subset).rows if r.path in set(split["test"])]
-    clips = data.load_clips(rows)
+    clips = load_clips(rows)
     y = np.array([pred.labels.index(r.emotion) for r in clips.rows])
     acc = float((pred.predict_waves(clips.waves).argmax(1) == y).mean())
     assert acc == pytest.approx(m["accuracy"])
@@ -516,9 +518,9 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_fp16_training_and_prediction(subset, tmp_path):
     """On a GPU (amp auto): fp16 autocast with a gradient scaler through a fine-tuned hybrid,
-    finite losses, and the Predictor on CUDA gives the CPU's probabilities."""
-    from emovox import data
-    from emovox.infer.torch_engine import Predictor
+    finite losses, and the torch engine on CUDA gives the CPU's probabilities."""
+    from emovox.data.clips import load_clips
+    from emovox.infer import torch_engine
 
     cfg = _cfg(
         subset,
@@ -531,15 +533,15 @@ def test_cuda_fp16_training_and_prediction(subset, tmp_path):
         device="cuda",
         model_config={"fusion_dim": 32},
     )
-    m = train.train(cfg, tmp_path / "gpu", progress=False)
+    m = train(cfg, tmp_path / "gpu", progress=False)
     assert m["n"] > 0
     _, meta = checkpoint.load(tmp_path / "gpu" / "checkpoints" / "last")
     assert "scale" in meta["scaler"]  # a live gradient scaler: fp16, not bf16 or off
     assert all(np.isfinite(h["train_loss"]) for h in meta["history"])
     rows = Manifest.read_tsv(subset).rows[:6]
-    waves = data.load_clips(rows).waves
-    on_cpu = Predictor.load(tmp_path / "gpu").predict_waves(waves)
-    on_gpu = Predictor.load(tmp_path / "gpu", device="cuda").predict_waves(waves)
+    waves = load_clips(rows).waves
+    on_cpu = torch_engine.load(tmp_path / "gpu").predict_waves(waves)
+    on_gpu = torch_engine.load(tmp_path / "gpu", device="cuda").predict_waves(waves)
     assert np.allclose(on_cpu, on_gpu, atol=5e-3)
 
 
@@ -548,12 +550,12 @@ def test_cuda_fp16_run_resumes_with_its_gradient_scaler(subset, tmp_path):
     """A killed fp16 run on a GPU resumes from its checkpoint, gradient scaler state included,
     and ends where the uninterrupted run ends (up to the GPU's nondeterministic reductions)."""
     cfg = _cfg(subset, tmp_path, epochs=4, device="cuda")
-    train.train(cfg, tmp_path / "full", progress=False)
+    train(cfg, tmp_path / "full", progress=False)
     killed = tmp_path / "killed"
     _train_killed_after_epoch_1(cfg, killed)
     _, saved = checkpoint.load(killed / "checkpoints" / "last")
     assert saved["epoch"] == 1 and saved["scaler"]["scale"] > 0
-    train.train(cfg, killed, resume=True, progress=False)
+    train(cfg, killed, resume=True, progress=False)
     a, meta_a = checkpoint.load(tmp_path / "full" / "checkpoints" / "last")
     b, meta_b = checkpoint.load(killed / "checkpoints" / "last")
     assert [h["epoch"] for h in meta_b["history"]] == [0, 1, 2, 3]
@@ -584,7 +586,7 @@ def test_cross_corpus_models_answer_in_the_labels_both_corpora_have(subset, tmp_
         test_corpus="ased",
         epochs=1,
     )
-    m = train.train(cfg, tmp_path / "x", progress=False)
+    m = train(cfg, tmp_path / "x", progress=False)
     _, meta = checkpoint.load(tmp_path / "x" / "checkpoints" / "model")
     shared = ["angry", "fear", "happy", "neutral", "sad"]
     assert meta["labels"] == m["labels"] == shared
@@ -595,17 +597,16 @@ def test_cross_corpus_models_answer_in_the_labels_both_corpora_have(subset, tmp_
 def test_level_front_end_makes_predictions_independent_of_input_gain(subset, tmp_path):
     """Trained and predicting on levelled clips, the model answers the same at any gain (both
     predictors); the same weights fed the raw clips do not."""
-    from emovox import data
-    from emovox.infer import numpy_engine
-    from emovox.infer.torch_engine import Predictor
+    from emovox.data.clips import load_clips
+    from emovox.infer import numpy_engine, torch_engine
 
     cfg = _tiny_encoder_cfg(subset, tmp_path, epochs=2, level_db=-25.0)
     experiments.run(cfg, tmp_path / "level")
     assert checkpoint.load(tmp_path / "level" / "checkpoints" / "model")[1]["level_db"] == -25
     model_dir = runs.export(tmp_path / "level", tmp_path / "model")
     rows = Manifest.read_tsv(subset).rows[:12]
-    waves = data.load_clips(rows).waves
-    pred, fast = Predictor.load(model_dir), numpy_engine.load(model_dir)
+    waves = load_clips(rows).waves
+    pred, fast = torch_engine.load(model_dir), numpy_engine.load(model_dir)
     ref = pred.predict_waves(waves)
     for gain_db in (-20.0, 10.0):  # quieter, and louder than full scale (float input)
         scaled = [w * np.float32(10 ** (gain_db / 20)) for w in waves]
@@ -641,6 +642,6 @@ def test_the_corpus_adversary_reverses_its_gradient_and_mixup_mixes_pairs(subset
     assert reversed_grad.abs().sum() > 0
     step = Step(None, model, None, None, None, None, None, torch.device("cpu"), mixup=0.4)
     y = torch.arange(6)
-    (*_, mixed), lam, y2, _ = step._mixed((None, None, None, None, pooled), y, ())
+    (*_, mixed), lam, y2, _ = step.mixed((None, None, None, None, pooled), y, ())
     partner = pooled[y2]  # labels are row numbers here: y2 names each row's partner
     assert torch.allclose(mixed, lam * pooled + (1 - lam) * partner, atol=1e-6)

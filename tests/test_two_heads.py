@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from emovox import data, load_model
+from emovox import load_model
 from emovox.cli.commands import main
 from emovox.data import demo
+from emovox.data.clips import load_clips
 from emovox.data.corpora import Manifest
-from emovox.infer import numpy_engine
-from emovox.infer.torch_engine import Predictor
+from emovox.infer import numpy_engine, torch_engine
 from emovox.store import runs
 from emovox.train import experiments
 
@@ -40,7 +40,7 @@ def test_export_ships_the_recording_head_and_refuses_what_does_not_fit(two, tmp_
     assert spec["members"] == ["member0", "member1", "member2"]
     assert spec["recording_head"]["members"] == ["member2"]
     assert spec["recording_head"]["train"]["speaker_norm"] == 4
-    assert Predictor.load(both).speaker_normalised() == [False, False, True]
+    assert torch_engine.load(both).speaker_normalised() == [False, False, True]
     with pytest.raises(ValueError, match="not speaker-normalised"):
         runs.export(plain.parent / "plain", tmp_path / "x", recording_head=plain.parent / "plain")
     with pytest.raises(ValueError, match="already speaker-normalised"):
@@ -76,8 +76,8 @@ def test_speech_adapted_to_its_voice_is_answered_by_both_kinds(two, subset):
                 for k in two_heads.probabilities)  # fmt: skip
     assert moved > 1e-3
     # both engines weigh the two kinds alike on adapted statistics
-    pred, fast = Predictor.load(both), numpy_engine.load(both)
-    waves = data.load_clips(rows[:12]).waves
+    pred, fast = torch_engine.load(both), numpy_engine.load(both)
+    waves = load_clips(rows[:12]).waves
     x = pred.member_inputs(waves)
     norm = pred.speaker_normalised()
     x = [(v - v.mean(0)) / v.std(0) if n else v for v, n in zip(x, norm, strict=True)]

@@ -23,7 +23,7 @@ def test_probabilities_and_regions_equal_the_silero_package(ravdess_manifest):
     det = vad.SpeechDetector()
     # fed in odd-sized blocks, as a streamed file arrives
     probs = det.probabilities(wave[i : i + 33333] for i in range(0, len(wave), 33333))
-    reference = SileroVADSequence(str(vad._model_path())).audio_forward(wave)
+    reference = SileroVADSequence(str(vad.model_path())).audio_forward(wave)
     assert np.array_equal(probs, reference)
     ours = vad.regions(probs, len(wave))
     theirs = get_speech_timestamps_from_probs(

@@ -10,16 +10,11 @@ The public API::
     probs = model.predict_waves([wave16k]) # (clips, classes) for 16 kHz clips as they are
 
 ``import emovox`` loads neither torch nor scikit-learn; :func:`load_model` picks the NumPy
-predictor when the model allows it (fast start) and the torch one otherwise.
+engine when the model allows it (fast start) and the torch one otherwise.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.util
-import sys
-import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,18 +59,18 @@ def load_model(
 
     if engine not in ("auto", "numpy", "torch"):
         raise ValueError(f"engine must be auto, numpy or torch, not {engine!r}")
-    predictor = None
+    found = None
     if device == "cpu" and engine != "torch":
         from emovox.infer import numpy_engine
 
-        predictor = numpy_engine.load(path)
-        if predictor is None and engine == "numpy":
+        found = numpy_engine.load(path)
+        if found is None and engine == "numpy":
             raise ValueError(numpy_engine.why_not(path))
-    if predictor is None:
-        from emovox.infer.torch_engine import Predictor
+    if found is None:
+        from emovox.infer import torch_engine
 
-        predictor = Predictor.load(path, _checked_device(device))
-    return Analyzer(predictor, config)
+        found = torch_engine.load(path, _checked_device(device))
+    return Analyzer(found, config)
 
 
 def _checked_device(device: str) -> str:
@@ -88,48 +83,3 @@ def _checked_device(device: str) -> str:
             "(use --device cpu)"
         )
     return device
-
-
-# --- old import paths -----------------------------------------------------------------
-# 0.2's flat modules moved into subpackages by job in 0.3. ``import emovox.infer.torch_engine`` and
-# ``from emovox import lite`` keep working for this release: the old name is the new module
-# (the same object, so patching either patches both), with a DeprecationWarning.
-_MOVED = {
-    "atomic": "store.atomic", "integrity": "store.integrity", "legacy": "store.legacy",
-    "cache": "store.cache", "typed": "store.typed", "runs": "store.runs",
-    "checkpoint": "store.checkpoint", "vad": "audio.vad", "frontend": "audio.frontend",
-    "degrade": "audio.degrade", "augment": "audio.augment", "filters": "audio.filters",
-    "feature_ops": "features.ops", "models.pooling": "features.pooling",
-    "corpora": "data.corpora", "labels": "data.labels", "protocols": "data.protocols",
-    "multicorpus": "data.multicorpus", "demo": "data.demo", "ensemble": "models.ensemble",
-    "inference": "infer.torch_engine", "lite": "infer.numpy_engine",
-    "predict": "infer.analyzer", "timeline": "infer.timeline", "plots": "infer.plots",
-    "formats": "infer.formats", "result": "infer.result", "palette": "infer.palette",
-    "metrics": "evaluation.metrics", "evaluate": "evaluation.evaluate",
-    "analyze": "evaluation.importance", "config": "train.config",
-    "prepare": "train.prepare", "experiments": "train.experiments",
-    "runtime": "train.runtime", "cli_audio": "cli.predict",
-}  # fmt: skip
-
-
-class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, fullname, path=None, target=None):
-        old = fullname.removeprefix("emovox.")
-        if fullname == old or old not in _MOVED:
-            return None
-        return importlib.util.spec_from_loader(fullname, self)
-
-    def create_module(self, spec):
-        new = f"emovox.{_MOVED[spec.name.removeprefix('emovox.')]}"
-        warnings.warn(
-            f"{spec.name} is now {new}; the old path goes in the next release",
-            DeprecationWarning,
-            stacklevel=4,
-        )
-        return importlib.import_module(new)
-
-    def exec_module(self, module) -> None:
-        pass  # the new module ran when it was imported
-
-
-sys.meta_path.append(_OldPaths())

@@ -30,7 +30,7 @@ class VadUnavailableError(RuntimeError):
     """The silero-vad package (or onnxruntime) is missing; the message says what to install."""
 
 
-def _model_path() -> Path:
+def model_path() -> Path:
     spec = importlib.util.find_spec("silero_vad")  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         raise VadUnavailableError(
@@ -71,7 +71,7 @@ class SpeechDetector:
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
         self.session = ort.InferenceSession(
-            str(_model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+            str(model_path()), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
     def probabilities(self, blocks: Iterable[np.ndarray], max_frames: int = 512) -> np.ndarray:

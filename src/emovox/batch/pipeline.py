@@ -38,8 +38,9 @@ class BatchConfig:
     cpus_per_worker: int = 0  # 0: the cluster's CPUs shared out (at most one node's)
     gpus_per_worker: float = 0.0  # >0: actors on GPUs (device cuda), this share of one each
     analysis: dict = field(default_factory=dict)  # AnalysisConfig as keyword arguments
-    # ("folder",) or ("column", NAME): inputs of one group read against one reference voice
-    adapt_by: tuple[str, ...] = ()
+    # what inputs adapt to: "recording", "none", or grouped, "folder" or "column:NAME" (inputs
+    # of one group read against one reference voice)
+    adapt: str = "recording"
 
 
 class Interrupted(Exception):
@@ -64,7 +65,7 @@ def run(cfg: BatchConfig, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     labels = _labels(cfg.model)
     extras = plan.extra_columns(cfg.inputs)
-    group = plan.grouping(cfg.adapt_by, extras)
+    group = plan.grouping(cfg.adapt, extras)
     seen = output.seen(out)
     refs, planned, skipped, live, duplicates = [], 0, 0, set(), []
     run_id = uuid.uuid4().hex[:12]
@@ -146,7 +147,8 @@ def _execute(ray, cfg: BatchConfig, job, labels, extras, terminal, live) -> None
             "model": cfg.model,
             "engine": cfg.engine,
             "device": "cuda" if cfg.gpus_per_worker else "cpu",
-            "analysis": cfg.analysis,
+            # grouped inputs come with their groups (predict(groups=)); the rest as said
+            "analysis": {**cfg.analysis, "adapt": "none" if cfg.adapt == "none" else "recording"},
             "schema": output.result_schema(labels, extras, cfg.segments),
             "run_id": run_id,
             "out": str(cfg.out),
@@ -323,9 +325,9 @@ def _group_blocks(ds, live: set, size: int):
 
 
 class AnalyseGroup(Analyse):
-    """One actor for ``--adapt-by``: a whole group per call, its clips read against the
-    group's own reference voice (rows with no group are read alone, as :class:`Analyse`
-    would)."""
+    """One actor for ``--adapt folder`` or ``column:NAME``: a whole group per call, its clips
+    read against the group's own reference voice (rows with no group are read alone, as
+    :class:`Analyse` would)."""
 
     def __call__(self, table: pa.Table) -> pa.Table:
         rows = table.drop_columns(["adapt_group", "unchanged"]).to_pylist()

@@ -19,7 +19,8 @@ from emovox.audio.files import iter_expanded
 
 MANIFEST_SUFFIXES = (".csv", ".parquet")
 PLAN_COLUMNS = ("path", "size", "mtime_ns", "done_sha256")
-# with --adapt-by: each row's group (None: read alone) and whether the output holds it as is
+# with --adapt folder or column:NAME: each row's group (None: alone) and whether the output
+# holds it as is
 GROUP_COLUMNS = ("adapt_group", "unchanged")
 CHUNK = 16  # rows per plan table by default: one Ray block, small to spread over workers
 
@@ -63,25 +64,24 @@ def _manifest_names(item: str) -> list[str]:
         return next(csv.reader(f), [])
 
 
-def grouping(adapt_by: Sequence[str], extras: Sequence[str]):
-    """The function giving a plan row's group under ``--adapt-by`` (``["folder"]`` or
-    ``["column", NAME]``; None or "": read alone), or None when nothing is grouped; a column
+def grouping(adapt: str, extras: Sequence[str]):
+    """The function giving a plan row's group under ``--adapt`` ("folder" or "column:NAME";
+    None or "": read alone), or None when nothing is grouped ("recording", "none"); a column
     that no manifest has is a ValueError listing the columns there are."""
-    if not adapt_by or adapt_by[0] in ("none", "recording"):
+    if adapt in ("none", "recording"):
         return None
-    if adapt_by[0] == "folder":
-        from emovox.infer.adapt import folder_of  # the folder emovox predict --adapt-by reads
+    if adapt == "folder":
+        from emovox.infer.adapt import folder_of  # the folder emovox predict --adapt reads
 
         return lambda row: folder_of(row["path"])
-    if adapt_by[0] == "column" and len(adapt_by) == 2:
-        name = adapt_by[1]
+    name = adapt.removeprefix("column:")
+    if adapt.startswith("column:") and name:
         if name not in extras:
             has = ", ".join(extras) if extras else "none besides path (or no manifest was given)"
-            raise ValueError(f"--adapt-by column {name}: the manifests have no such column; "
+            raise ValueError(f"--adapt column:{name}: the manifests have no such column; "
                              f"their columns: {has}")  # fmt: skip
         return lambda row: row.get(name) or None  # an empty cell: read alone
-    raise ValueError(f"--adapt-by takes folder, column NAME, recording or none, not "
-                     f"{' '.join(adapt_by)!r}")  # fmt: skip
+    raise ValueError(f"--adapt takes recording, folder, column:NAME or none, not {adapt!r}")
 
 
 def inputs(items: Sequence[str]) -> Iterator[dict]:

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from emovox.cli import adapting
 from emovox.cli.predict import SPEAKERS_HELP
 
 
@@ -17,8 +18,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     require(ray=not args.dry_run)
     from emovox.batch import plan
 
-    args.adapt_by = args.adapt_by.split("=", 1)  # "column=NAME" (joined_adapt_by) or one word
-    plan.grouping(args.adapt_by, plan.extra_columns(args.inputs))  # refused before any start
+    args.adapt = adapting.chosen(args, column=True)
+    plan.grouping(args.adapt, plan.extra_columns(args.inputs))  # refused before any start
     if args.dry_run:
         return _dry_run(args)
     from emovox.batch import pipeline
@@ -34,11 +35,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         engine=args.engine,
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
-        analysis={"adapt": not args.no_adapt}
-        | ({"adapt_by": "none"} if args.adapt_by == ["none"] else {})
-        | ({} if args.speakers is None else {"speakers": args.speakers})
+        analysis=({} if args.speakers is None else {"speakers": args.speakers})
         | ({} if args.threshold is None else {"threshold": args.threshold}),
-        adapt_by=tuple(args.adapt_by),
+        adapt=args.adapt,
     )
     try:
         s = pipeline.run(cfg, progress=not args.no_progress)
@@ -98,20 +97,6 @@ def _estimate(out: Path, seconds: float) -> str:
     return f"about {seconds / rate / 60:.1f} min at the {rate:.0f} h of audio per hour measured"
 
 
-def joined_adapt_by(argv: list[str]) -> list[str]:
-    """``--adapt-by column NAME`` as one value, ``column=NAME``, so that the option takes one
-    word and never swallows the inputs after it (``--adapt-by folder clips/``)."""
-    out, k = [], 0
-    while k < len(argv):
-        if argv[k] == "--adapt-by" and argv[k + 1 : k + 2] == ["column"] and k + 2 < len(argv):
-            out += ["--adapt-by", f"column={argv[k + 2]}"]
-            k += 3
-        else:
-            out.append(argv[k])
-            k += 1
-    return out
-
-
 def add_batch_parser(sub) -> None:
     b = sub.add_parser(
         "batch",
@@ -154,16 +139,7 @@ def add_batch_parser(sub) -> None:
         help="put each model actor on this share of a GPU (runs it on CUDA)",
     )
     b.add_argument("--threshold", type=float, default=None, help="as emovox predict's")
-    b.add_argument("--no-adapt", action="store_true", help="as emovox predict's")
-    b.add_argument(
-        "--adapt-by",
-        default="recording",
-        metavar="HOW",
-        help="folder: the clips of each folder read against one reference voice (one speaker "
-        "or channel); column NAME: the same per value of a manifest column (a speaker or "
-        "channel id; an empty cell: alone); recording (default): only long recordings adapt, "
-        "to themselves; none: nothing adapts",
-    )
+    adapting.add_options(b, column=True)
     b.add_argument("--speakers", type=int, metavar="N", help=SPEAKERS_HELP)
     b.add_argument(
         "--dry-run", action="store_true", help="list the inputs and estimate; analyse nothing"

@@ -54,24 +54,24 @@ def _cmd_data_inspect(args: argparse.Namespace) -> int:
 def _cmd_features_extract(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from emovox import data
     from emovox.data import corpora
+    from emovox.data.clips import clean_features, load_clips, write_feature_table
     from emovox.features.handcrafted import FeatureConfig, FeatureExtractor
     from emovox.store.cache import ArrayCache
 
     manifest = corpora.read_corpus(args.data, args.corpus)
-    clips = data.load_clips(manifest.rows)
+    clips = load_clips(manifest.rows)
     cfg = FeatureConfig(exact_stft=args.exact_stft)
     with Progress() as bar:
         task = bar.add_task("features", total=len(clips.waves))
-        feats = data.clean_features(
+        feats = clean_features(
             clips.waves,
             [r.sha1 for r in clips.rows],
             FeatureExtractor(cfg),
             None if args.no_cache else ArrayCache(),
             progress=lambda n: bar.advance(task, n),
         )
-    path = data.write_feature_table(Path(args.out), clips, feats, cfg)
+    path = write_feature_table(Path(args.out), clips, feats, cfg)
     frames = sum(len(f) for f in feats)
     print(
         f"{len(feats)} clips, {frames} frames x {cfg.n_features} features -> {path}; "
@@ -371,9 +371,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from emovox.cli.batch import joined_adapt_by
+    from emovox.cli.adapting import joined
 
-    args = build_parser().parse_args(joined_adapt_by(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(joined(sys.argv[1:] if argv is None else argv))
     import warnings
 
     warnings.showwarning = _show_warning

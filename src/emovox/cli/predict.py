@@ -10,6 +10,7 @@ from pathlib import Path
 
 from emovox import audio
 from emovox.audio.files import expand as expand_inputs
+from emovox.cli import adapting
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -25,8 +26,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("no inputs: the folders and patterns given hold no audio files")
     timeline = TimelineConfig(window=args.window, hop=args.hop, smooth=args.smooth)
     cfg = AnalysisConfig(
-        adapt=not args.no_adapt,
-        adapt_by=args.adapt_by,
+        adapt=adapting.chosen(args),
         speakers=args.speakers,
         threshold=args.threshold,
         timeline=timeline,
@@ -225,19 +225,7 @@ def add_predict_parser(sub) -> None:
         help="numpy: fastest start (models that allow it); torch: fastest through many or long "
         "recordings; auto (default): numpy for one input up to 30 s, torch otherwise",
     )
-    pr.add_argument(
-        "--no-adapt",
-        action="store_true",
-        help="do not adapt a recording's windows to its own speaker (on by default: +4.5 points)",
-    )
-    pr.add_argument(
-        "--adapt-by",
-        choices=["recording", "folder", "none"],
-        default=d.adapt_by,
-        help="folder: the clips of one folder (one speaker or one channel) share one reference "
-        "voice, read from all of them (10 clips or more; results come once all are read); "
-        "recording (default): only long recordings adapt, to themselves; none: nothing adapts",
-    )
+    adapting.add_options(pr)
     pr.add_argument("--speakers", type=int, default=d.speakers, metavar="N", help=SPEAKERS_HELP)
     pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     pr.set_defaults(func=_cmd_predict)

@@ -22,6 +22,7 @@ from emovox.audio.decode import SAMPLE_RATE
 from emovox.audio.frontend import Frontend
 from emovox.data.corpora import Utterance
 from emovox.features.handcrafted import FeatureConfig, FeatureExtractor, extract
+from emovox.features.standardise import mean_std
 from emovox.store.cache import ArrayCache
 
 
@@ -222,14 +223,6 @@ def encoder_pooled(
     # v2: batched stems fixed for odd frame counts (see WhisperFrames.forward)
     key_cfg = {"encoder": encoder_id, "pool": "meanstd", "dtype": "float32", "v": 2}
     return _cached_per_clip(waves, hashes, key_cfg, compute, cache, batch_size, variant)
-
-
-def mean_std(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std over axis 0 in float64; std 1 from a single row, floored at 1e-5."""
-    stack = stack.astype(np.float64)
-    mean = stack.mean(0)
-    std = np.maximum(stack.std(0), 1e-5) if len(stack) > 1 else np.ones_like(mean)
-    return mean, std
 
 
 def speaker_stats(

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emovox import data
 from emovox.data import corpora, protocols
+from emovox.data.clips import Clips, load_clips
 from emovox.evaluation import metrics
 from emovox.models import ensemble
 from emovox.models.inputs import clip_inputs, predict_proba
@@ -33,7 +33,7 @@ def split_rows(
 
 
 def probabilities(
-    loaded: Loaded, clips: data.Clips, cache: ArrayCache | None, device: torch.device
+    loaded: Loaded, clips: Clips, cache: ArrayCache | None, device: torch.device
 ) -> np.ndarray:
     """A loaded model's probabilities on decoded clips, reading the same caches as training."""
     return predict_proba(loaded.model.to(device), *clip_inputs(loaded, clips, cache), device)
@@ -96,7 +96,7 @@ def evaluate_run(
     device = device or torch.device("cpu")
     loaded = load_checkpoint(run.checkpoint(checkpoint_name))
     labels = tuple(loaded.meta["labels"])
-    clips = data.load_clips(split_rows(run, labels, data_paths))
+    clips = load_clips(split_rows(run, labels, data_paths))
     extra = _training_figures(out, extra)
     extra["decode_errors"] = [{"path": p, "cause": c} for p, c in clips.errors]
     if not clips.rows:  # protocol "all": nothing held out
@@ -129,8 +129,8 @@ def evaluate_ensemble(
     members = load_members([d.checkpoint(checkpoint_name) for d in dirs])
     labels = tuple(members[0].meta["labels"])
     cache = dirs[0].cache()
-    test = data.load_clips(split_rows(dirs[0], labels, data_paths))
-    valid = data.load_clips(split_rows(dirs[0], labels, None, "valid"))
+    test = load_clips(split_rows(dirs[0], labels, data_paths))
+    valid = load_clips(split_rows(dirs[0], labels, None, "valid"))
     p_valid = ensemble.soft_vote([probabilities(m, valid, cache, device) for m in members])
     y_valid = np.array([labels.index(r.emotion) for r in valid.rows])
     temperature = ensemble.fit_temperature(p_valid, y_valid)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emovox import data
+from emovox.data.clips import load_clips
 from emovox.evaluation import metrics
 from emovox.features.handcrafted import FeatureConfig
 from emovox.models.inputs import clip_inputs, predict_proba
@@ -172,7 +172,7 @@ def analyze_run(
     out = Path(out) if out else run
     loaded = load_checkpoint(RunFolder(run).checkpoint("model"))
     labels = tuple(loaded.meta["labels"])
-    clips = data.load_clips(test_rows)
+    clips = load_clips(test_rows)
     named = parts(loaded)
     feats, states = clip_inputs(loaded, clips, cache)
     device = torch.device("cpu")

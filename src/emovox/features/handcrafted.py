@@ -229,7 +229,7 @@ class FeatureExtractor(nn.Module):
             self._fb_cache.update(zip(missing, banks, strict=True))
         return torch.stack([self._fb_cache[v] for v in values.tolist()])[inverse]
 
-    def _power(self, wave: torch.Tensor, frames: int, chunk: int = 96) -> torch.Tensor:
+    def power(self, wave: torch.Tensor, frames: int, chunk: int = 96) -> torch.Tensor:
         """|STFT|^2 (centred, zero-padded frames) written straight into the (b, bins, t)
         layout, ``chunk`` frames at a time: the windowed frames and their spectrum then stay
         in cache instead of passing through memory (README, Features: the speed figures). With
@@ -266,7 +266,7 @@ class FeatureExtractor(nn.Module):
         frames = cfg.n_frames(total)
         n_frames = lengths // cfg.hop_length + 1
         mask = torch.arange(frames, device=wave.device)[None, :] < n_frames[:, None]
-        power = self._power(wave, frames)  # (b, bins, t); padded frames are masked later
+        power = self.power(wave, frames)  # (b, bins, t); padded frames are masked later
         groups: dict[str, torch.Tensor] = {}  # each (b, dims, t)
         want = set(cfg.groups)
         if want & {"mfcc", "delta", "delta2"}:

@@ -5,6 +5,7 @@ for speech detection, once for the windows)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import soxr
@@ -24,20 +25,27 @@ def name_of(x) -> str:
     return "<bytes>" if isinstance(x, bytes | bytearray) else str(x)
 
 
-def opened(
-    x, sr: int | None, block_seconds: float, limits: audio.AudioLimits
-) -> tuple[str, Blocks | str, object | None]:
-    """(name, its blocks or what is wrong with it, the source to check for truncation or
-    None) of any input ``Analyzer.predict`` takes; a wave comes with its ``sr`` (the analyzer
-    refuses one without)."""
+class Opened(NamedTuple):
+    """An input ready to read: its name, its 16 kHz blocks (None when ``problem`` says why it
+    cannot be read) and the source to check for truncation (None: a wave)."""
+
+    name: str
+    blocks: Blocks | None
+    source: object | None = None
+    problem: str | None = None
+
+
+def opened(x, sr: int | None, block_seconds: float, limits: audio.AudioLimits) -> Opened:
+    """Any input ``Analyzer.predict`` takes, opened; a wave comes with its ``sr`` (the
+    analyzer refuses one without)."""
     name = name_of(x)
     if isinstance(x, np.ndarray):
         mono = audio.mono_wave(x, sr)
         if isinstance(mono, str):
-            return name, mono, None
+            return Opened(name, None, problem=mono)
         if sr != SR and len(mono):
             mono = soxr.resample(mono, sr, SR, quality="HQ").astype(np.float32)
         step = int(block_seconds * SR)
-        return name, lambda: (mono[i : i + step] for i in range(0, len(mono), step)), None
+        return Opened(name, lambda: (mono[i : i + step] for i in range(0, len(mono), step)))
     data = x.read() if hasattr(x, "read") else x  # an open file: its bytes, under its name
-    return name, lambda: audio.stream(data, SR, block_seconds, limits), data
+    return Opened(name, lambda: audio.stream(data, SR, block_seconds, limits), data)

@@ -5,7 +5,7 @@ Why a second forward pass: importing torch takes 1.1-1.3 s on 2 CPU cores, most 
 log-mel, conv stem and lower layers, the statistics and a small MLP: a few matrix products
 NumPy does as fast. It reads the same files (the member checkpoints and the converted encoder
 in the cache) and is tested to give the torch path's probabilities. Other models, or a
-missing encoder cache, fall back to :class:`emovox.infer.torch_engine.Predictor`; the model
+missing encoder cache, fall back to :mod:`emovox.infer.torch_engine`; the model
 registry (:mod:`emovox.models`) says which.
 """
 
@@ -20,13 +20,13 @@ from emovox import models
 from emovox.audio.decode import SAMPLE_RATE
 from emovox.audio.filters import mel_filterbank
 from emovox.audio.frontend import Frontend
-from emovox.models.ensemble import apply_temperature, soft_vote, voting
+from emovox.infer.engine import Engine, Logits
 from emovox.store import checkpoint, runs
 from emovox.store.cache import CONVERTED_CONFIG, CONVERTED_WEIGHTS, encoder_dir
 from emovox.store.integrity import ModelError
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
+def erf(x: np.ndarray) -> np.ndarray:
     """erf from Numerical Recipes' Chebyshev fit of erfc (fractional error < 1.2e-7), enough
     for float32 GELU; NumPy has no erf and scipy.special would cost its import."""
     z = np.abs(x)
@@ -60,8 +60,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 - poly, poly - 1.0)
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return (0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2))))).astype(np.float32)
+def gelu(x: np.ndarray) -> np.ndarray:
+    return (0.5 * x * (1.0 + erf(x * np.float32(1 / np.sqrt(2))))).astype(np.float32)
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -91,7 +91,7 @@ def log_mel(wave: np.ndarray, fb: np.ndarray) -> np.ndarray:
     return ((logm + 4.0) / 4.0).astype(np.float32)
 
 
-class LiteWhisper:
+class NumpyWhisper:
     """Whisper encoder layers 0..upto from the converted safetensors cache, NumPy forward."""
 
     def __init__(self, root: Path, upto: int) -> None:
@@ -109,8 +109,8 @@ class LiteWhisper:
     def states(self, wave: np.ndarray) -> list[np.ndarray]:
         """Hidden states 0..upto of one clip, each (frames, d)."""
         w = self.w
-        x = _gelu(_conv1d(log_mel(wave, self.fb), w["conv1.weight"], w["conv1.bias"], 1))
-        x = _gelu(_conv1d(x, w["conv2.weight"], w["conv2.bias"], 2)).T  # (t, d)
+        x = gelu(_conv1d(log_mel(wave, self.fb), w["conv1.weight"], w["conv1.bias"], 1))
+        x = gelu(_conv1d(x, w["conv2.weight"], w["conv2.bias"], 2)).T  # (t, d)
         x = x + w["embed_positions.weight"][: len(x)]
         out = [x]
         t, d = x.shape
@@ -129,7 +129,7 @@ class LiteWhisper:
             a = ((s / s.sum(-1, keepdims=True)) @ v).transpose(1, 0, 2).reshape(t, d)
             x = x + a @ w[p + "self_attn.out_proj.weight"].T + w[p + "self_attn.out_proj.bias"]
             h = _layer_norm(x, w[p + "final_layer_norm.weight"], w[p + "final_layer_norm.bias"])
-            h = _gelu(h @ w[p + "fc1.weight"].T + w[p + "fc1.bias"])
+            h = gelu(h @ w[p + "fc1.weight"].T + w[p + "fc1.bias"])
             x = x + h @ w[p + "fc2.weight"].T + w[p + "fc2.bias"]
             out.append(x)
         if self.upto == self.n_layers:
@@ -137,32 +137,19 @@ class LiteWhisper:
         return out
 
 
-class LitePredictor:
-    """Frozen-Whisper, mean+std-pooled members (soft vote, then the temperature)."""
+class NumpyBackend:
+    """Frozen-Whisper, mean+std-pooled members: the forward of each in NumPy
+    (:class:`emovox.infer.engine.Backend`; the engine votes)."""
+
+    reads_statistics = True
 
     def __init__(
-        self, members: list[tuple[dict, dict]], encoder: LiteWhisper, temperature: float
+        self, members: list[tuple[dict, dict]], encoder: NumpyWhisper, temperature: float
     ) -> None:
         self.members, self.encoder, self.temperature = members, encoder, temperature
+        self.metas = [meta for meta, _ in members]
         self.threshold: float | None = None
-        self.labels = tuple(members[0][0]["labels"])
         self.frontend = Frontend.from_meta(members[0][0])
-
-    def predict_waves(self, waves: list[np.ndarray]) -> np.ndarray:
-        """Calibrated class probabilities (n, classes) for 16 kHz mono waveforms."""
-        return self.predict_scored(waves)[0]
-
-    def predict_scored(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (n, classes), unfamiliarity (n,)): the second is the mean squared
-        standardised statistic each member reads (about 1 on its training data; see
-        :func:`emovox.infer.torch_engine.unfamiliarity`). Read alone, as plain heads read
-        them: a model of speaker-normalised heads only answers through the analyzer, adapted."""
-        if all(self.speaker_normalised()):
-            raise ValueError(
-                "this model standardises each speaker's voice: analyse a recording "
-                "or clips of one speaker together (emovox.Analyzer, groups=)"
-            )
-        return self.classify(self.member_inputs(waves))
 
     def member_inputs(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """Per member, the statistics it reads (n, layers * 2d), before its standardisation."""
@@ -177,62 +164,21 @@ class LitePredictor:
                 inputs[k].append(np.concatenate([stats[j] for j in layers]))
         return [np.stack(x) if x else np.zeros((0, 0), np.float32) for x in inputs]
 
-    def voice_features(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """See :class:`emovox.infer.engine.Engine`."""
-        layers = self.members[0][0]["model_config"]["enc"]["layers"]
-        return inputs[0].reshape(len(inputs[0]), len(layers), -1)[:, int(np.argmin(layers))]
+    def heads(self, k: int, x: np.ndarray, dimensions: bool) -> Logits:
+        w = self.members[k][1]
+        hidden = gelu(((x - w["enc.norm_mean"]) / w["enc.norm_std"]) @ w["enc.mlp.1.weight"].T
+                       + w["enc.mlp.1.bias"])  # fmt: skip
+        logits = hidden @ w["head.weight"].T + w["head.bias"]
+        if not dimensions or "dims.weight" not in w:
+            return logits, None
+        return logits, hidden @ w["dims.weight"].T + w["dims.bias"]
 
-    def classify(
-        self, inputs: list[np.ndarray], adapted: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(calibrated probabilities, unfamiliarity) from each member's statistics, the voting
-        heads chosen and weighed as :func:`emovox.models.ensemble.head_weights` says."""
-        votes = voting(self.speaker_normalised(), adapted)
-        probs, odd = [], []
-        for k, _ in votes:
-            w = self.members[k][1]
-            z, h = _hidden(w, inputs[k])
-            odd.append((z * z).mean(1))
-            probs.append(_softmax(h @ w["head.weight"].T + w["head.bias"]))
-        shares = [share for _, share in votes]
-        out = apply_temperature(soft_vote(probs, shares), self.temperature).astype(np.float32)
-        return out, np.average(odd, axis=0, weights=shares).astype(np.float32)
+    def norm(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        w = self.members[k][1]
+        return w["enc.norm_mean"], w["enc.norm_std"]
 
-    def dimension_scores(
-        self, inputs: list[np.ndarray], adapted: bool = False
-    ) -> np.ndarray | None:
-        """Arousal and valence (n, 2) in [-1, 1] from the voting members' trained heads, as the
-        torch engine computes them; None unless every voting member has them."""
-        votes = voting(self.speaker_normalised(), adapted)
-        if not all("dims.weight" in self.members[k][1] for k, _ in votes):
-            return None
-        out = []
-        for k, _ in votes:
-            w, x = self.members[k][1], inputs[k]
-            logits = _hidden(w, x)[1] @ w["dims.weight"].T + w["dims.bias"]  # (n, 6)
-            p = _softmax(logits.reshape(len(x), 2, 3))
-            out.append(p[..., 2] - p[..., 0])
-        return np.average(out, axis=0, weights=[share for _, share in votes]).astype(np.float32)
-
-    def training_means(self) -> list[np.ndarray]:
-        """Per member, the mean of the statistics it was trained on."""
-        return [w["enc.norm_mean"] for _, w in self.members]
-
-    def speaker_normalised(self) -> list[bool]:
-        return [bool(meta.get("speaker_norm")) for meta, _ in self.members]
-
-    reads_statistics = True
-
-
-def _hidden(w: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(standardised statistics, the hidden layer) a member's heads read."""
-    z = (x - w["enc.norm_mean"]) / w["enc.norm_std"]  # (n, dim)
-    return z, _gelu(z @ w["enc.mlp.1.weight"].T + w["enc.mlp.1.bias"])
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+    def wave_logits(self, waves, heads):
+        raise NotImplementedError("every member of a NumPy model reads statistics")
 
 
 _NEEDED = (
@@ -280,8 +226,8 @@ def why_not(path: str | Path | None = None) -> str:
     return f"{name} needs torch (its members differ in encoder or front end)"
 
 
-def load(path: str | Path | None = None) -> LitePredictor | None:
-    """A torch-free predictor for a model folder or run (default: the bundled model), or None
+def load(path: str | Path | None = None) -> Engine | None:
+    """A torch-free engine for a model folder or run (default: the bundled model), or None
     when the model needs torch (another kind, fine-tuned layers, or an encoder not converted
     into the cache yet: the torch path converts it on first use)."""
     src = runs.find_model(path)
@@ -300,6 +246,6 @@ def load(path: str | Path | None = None) -> LitePredictor | None:
         for m, stem in zip(metas, src.stems, strict=True)
     ]
     upto = max(max(m["model_config"]["enc"]["layers"]) for m in metas)
-    lite = LitePredictor(members, LiteWhisper(weights.parent, upto), src.temperature)
-    lite.threshold = src.threshold
-    return lite
+    backend = NumpyBackend(members, NumpyWhisper(weights.parent, upto), src.temperature)
+    backend.threshold = src.threshold
+    return Engine(backend)

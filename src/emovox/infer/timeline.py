@@ -55,6 +55,21 @@ class Segment:
         return asdict(self)
 
 
+@dataclass
+class Curve:
+    """A recording's scores over time: the grid's times (T,), its smoothed probabilities
+    (T, classes), which points are speech (T,), arousal and valence (T, 2), unfamiliarity
+    (T,), and the segments and summary cut from them."""
+
+    times: np.ndarray
+    probabilities: np.ndarray
+    covered: np.ndarray
+    dimensions: np.ndarray
+    unfamiliarity: np.ndarray
+    segments: list[Segment]
+    summary: dict
+
+
 def windows(
     regions: Sequence[tuple[float, float]], cfg: TimelineConfig
 ) -> list[tuple[float, float]]:

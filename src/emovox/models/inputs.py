@@ -9,8 +9,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emovox import data
 from emovox.audio.frontend import Frontend
+from emovox.data.clips import (
+    Clips,
+    Variant,
+    clean_features,
+    collate,
+    collate_states,
+    encoder_pooled,
+    encoder_states,
+    speaker_standardise,
+)
 from emovox.features.handcrafted import FeatureConfig, FeatureExtractor
 from emovox.models.hybrid import HybridModel
 from emovox.models.loading import Loaded, frozen_split, reads_pooled
@@ -27,12 +36,12 @@ def model_inputs(
     if getattr(model, "cnn", True) is None:  # a hybrid without its CNN-LSTM pathway
         x = mask = None
     else:
-        x, mask = (t.to(device) for t in data.collate(feats))
+        x, mask = (t.to(device) for t in collate(feats))
     if states is None:
         return x, mask
     if reads_pooled(model):
         return x, mask, None, None, torch.from_numpy(np.stack(states)).to(device)
-    st, smask = data.collate_states(states)
+    st, smask = collate_states(states)
     return x, mask, [s.to(device) for s in st], smask.to(device)
 
 
@@ -43,7 +52,7 @@ def encoder_inputs(
     waves: list[np.ndarray],
     hashes: list[str],
     cache: ArrayCache | None,
-    variant: data.Variant | None = None,
+    variant: Variant | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """(what the model's encoder pathway reads per clip, its pooled statistics or None).
 
@@ -54,17 +63,17 @@ def encoder_inputs(
     pooled = None
     if model.enc.cfg.pool == "meanstd":
         layers = list(model.enc.layers)
-        arrs = data.encoder_pooled(waves, hashes, encoder, encoder_id, cache, variant=variant)
+        arrs = encoder_pooled(waves, hashes, encoder, encoder_id, cache, variant=variant)
         pooled = [a[layers] for a in arrs]
         if reads_pooled(model):
             return pooled, pooled
     split = frozen_split(model)
-    states = data.encoder_states(waves, hashes, encoder, split, encoder_id, cache, variant=variant)
+    states = encoder_states(waves, hashes, encoder, split, encoder_id, cache, variant=variant)
     return states, pooled
 
 
 def clip_inputs(
-    loaded: Loaded, clips: data.Clips, cache: ArrayCache | None
+    loaded: Loaded, clips: Clips, cache: ArrayCache | None
 ) -> tuple[list | None, list | None]:
     """(normalised features or None, encoder inputs or None) of decoded clips for a loaded
     model, as training computed them; speaker normalisation uses the clips' own speakers."""
@@ -73,14 +82,14 @@ def clip_inputs(
     feats = states = None
     if loaded.reads_features:
         extractor = FeatureExtractor(FeatureConfig.from_dict(loaded.meta["feature_config"]))
-        raw = data.clean_features(clips.waves, hashes, extractor, cache)
+        raw = clean_features(clips.waves, hashes, extractor, cache)
         feats = [loaded.stats.apply(f) for f in raw]
     if loaded.encoder is not None:
         states, _ = encoder_inputs(
             loaded.model, loaded.encoder, loaded.meta["encoder"], clips.waves, hashes, cache
         )
         if loaded.meta.get("speaker_norm"):
-            states = data.speaker_standardise(
+            states = speaker_standardise(
                 states,
                 [r.speaker for r in clips.rows],
                 loaded.meta["speaker_norm"],

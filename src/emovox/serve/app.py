@@ -8,7 +8,9 @@ than ``max_seconds`` (413), a file that is not audio (415), audio that cannot be
 ``max_pending`` requests waiting or running (429 with Retry-After). ``?stream=true`` sends
 progress lines before the answer. ``POST /v1/predict_many`` takes several (field ``files``,
 up to ``max_files``) and answers each in order, an unreadable one with its error;
-``adapt_by=group`` reads them all against one reference voice (one speaker or channel).
+``adapt=folder`` reads them all against one reference voice, as ``emovox predict --adapt
+folder`` reads a folder (one speaker or channel); ``adapt`` takes the words of
+:data:`emovox.infer.analyzer.ADAPT` (0.5's ``adapt_by=group|none`` until 0.7).
 ``GET /`` is the web page, served from the package (no CDN).
 """
 
@@ -17,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -29,10 +32,13 @@ import emovox
 from emovox import audio
 from emovox.infer import palette
 from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
+from emovox.infer.config import ADAPT, ADAPT_HELP
 from emovox.infer.speakers import MAX_SPEAKERS
 from emovox.serve.config import ServeConfig
 from emovox.serve.schema import ERRORS, Answer, Answers, ModelInfo
 from emovox.store import integrity, runs
+
+logger = logging.getLogger("emovox.serve")
 
 STATIC = Path(__file__).parent / "static"
 STATUS = {  # AudioError class -> HTTP status
@@ -56,24 +62,32 @@ class _Service:
             cfg.model, config=AnalysisConfig(limits=limits), engine=cfg.engine
         )
         self.executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="emovox-infer")
-        self.by_voices = {self.analyzer.cfg.speakers: self.analyzer}
+        self.variants = {(self.analyzer.cfg.speakers, self.analyzer.cfg.adapt): self.analyzer}
 
-    def voices(self, speakers: int | None) -> Analyzer:
-        """The analyzer that splits recordings into ``speakers`` voices (None: the server's
-        own setting); one per count, sharing the loaded model."""
-        if speakers is None:
-            return self.analyzer
+    def voices(self, speakers: int | None, adapt: str | None = None) -> Analyzer:
+        """The analyzer that splits recordings into ``speakers`` voices and adapts to
+        ``adapt`` (None: the server's own settings); one per pair, sharing the loaded model."""
+        cfg = self.analyzer.cfg
+        speakers = cfg.speakers if speakers is None else speakers
         if not 0 <= speakers <= MAX_SPEAKERS:
             raise HTTPException(422, f"speakers must be 0 (estimate) to {MAX_SPEAKERS}")
-        if speakers not in self.by_voices:
-            cfg = replace(self.analyzer.cfg, speakers=speakers)
-            self.by_voices[speakers] = Analyzer(self.analyzer.predictor, cfg)
-        return self.by_voices[speakers]
+        if adapt is not None and adapt not in ADAPT:
+            raise HTTPException(422, f"adapt must be one of {', '.join(ADAPT)}, not {adapt!r}")
+        key = (speakers, adapt or cfg.adapt)
+        if key not in self.variants:
+            changed = replace(cfg, speakers=speakers, adapt=key[1])
+            self.variants[key] = Analyzer(self.analyzer.engine, changed)
+        return self.variants[key]
 
     async def predict(
-        self, request: Request, file: UploadFile, stream: bool, speakers: int | None = None
+        self,
+        request: Request,
+        file: UploadFile,
+        stream: bool,
+        speakers: int | None = None,
+        adapt: str | None = None,
     ):
-        analyzer = self.voices(speakers)
+        analyzer = self.voices(speakers, adapt)
         if self.pending >= self.cfg.max_pending:
             raise HTTPException(
                 429, "too many requests at once; retry shortly", {"Retry-After": "1"}
@@ -96,12 +110,11 @@ class _Service:
             self.pending -= 1
         return self.answer(result, name)
 
-    async def predict_many(self, request: Request, files: list[UploadFile], adapt_by: str):
-        """Several uploads in one request, in order; ``adapt_by="group"``: they share one
+    async def predict_many(self, request: Request, files: list[UploadFile], adapt: str):
+        """Several uploads in one request, in order; ``adapt="folder"``: they share one
         reference voice (one speaker or channel: emovox.infer.adapt), read from all of them.
         An upload that cannot be read gets an error entry; the others are answered."""
-        if adapt_by not in ("group", "none"):
-            raise HTTPException(422, f"adapt_by must be group or none, not {adapt_by!r}")
+        analyzer = self.voices(None, adapt)
         if not 0 < len(files) <= self.cfg.max_files:
             raise HTTPException(422, f"send 1 to {self.cfg.max_files} files, not {len(files)}")
         if self.pending >= self.cfg.max_pending:
@@ -113,8 +126,8 @@ class _Service:
             limit = int(self.cfg.max_upload_mb * 2**20)
             datas = [await _read_chunks(f, limit) for f in files]
             names = [f.filename or f"upload{k}" for k, f in enumerate(files)]
-            groups = ["uploads"] * len(files) if adapt_by == "group" else None
-            job = lambda: self.analyzer.predict(datas, groups=groups)  # noqa: E731
+            groups = ["uploads"] * len(files) if adapt == "folder" else None
+            job = lambda: analyzer.predict(datas, groups=groups)  # noqa: E731
             results = await asyncio.get_running_loop().run_in_executor(self.executor, job)
         finally:
             self.pending -= 1
@@ -181,12 +194,7 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
         redoc_url=None,
     )
 
-    @app.middleware("http")
-    async def api_key(request: Request, call_next):
-        guarded = request.url.path in ("/v1/predict", "/v1/predict_many", "/v1/model")
-        if cfg.api_key and guarded and request.headers.get("x-api-key") != cfg.api_key:
-            return JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)
-        return await call_next(request)
+    _guard(app, cfg.api_key)
 
     @app.get("/v1/health")
     async def health() -> dict:
@@ -197,34 +205,70 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
         labels = list(service.analyzer.labels)
         return {**service.info, "labels": labels, "version": emovox.__version__}
 
-    @app.get("/palette.json", include_in_schema=False)
-    async def colours() -> dict:
-        return palette.palette()  # the timeline pictures' colours, for the page
-
     @app.post("/v1/predict", response_model=Answer, responses=ERRORS)
     async def predict(
-        request: Request, file: UploadFile, stream: bool = False, speakers: int | None = None
+        request: Request,
+        file: UploadFile,
+        stream: bool = False,
+        speakers: int | None = None,
+        adapt: str | None = Query(None, description=ADAPT_HELP + " (default: the server's)"),
     ):
         """The file's emotions. ``stream=true``: JSON lines, ``{"progress": 0..1}`` while it
         is analysed, then ``{"result": ...}`` (or ``{"error": ..., "status": ...}``).
         ``speakers``: split a recording into this many voices (0: estimated), as
         ``emovox predict --speakers``; segments then name the speaker."""
-        return await service.predict(request, file, stream, speakers)
+        return await service.predict(request, file, stream, speakers, adapt)
 
     @app.post("/v1/predict_many", response_model=Answers, responses=ERRORS)
-    async def predict_many(request: Request, files: list[UploadFile], adapt_by: str = Form("none")):
-        """Several files' emotions, in order; ``adapt_by=group``: read against one reference
+    async def predict_many(
+        request: Request,
+        files: list[UploadFile],
+        adapt: str = Form("recording", description=ADAPT_HELP),
+        adapt_by: str | None = Form(None, deprecated=True, description="0.5's adapt: group|none"),
+    ):
+        """Several files' emotions, in order; ``adapt=folder``: read against one reference
         voice estimated from all of them (10 files or more: one speaker, one channel)."""
-        return await service.predict_many(request, files, adapt_by)
+        return await service.predict_many(request, files, _adapt(adapt, adapt_by))
 
+    _page(app)
+
+    app.router.on_shutdown.append(lambda: service.executor.shutdown(wait=False))
+    return app
+
+
+def _page(app: FastAPI) -> None:
+    """The web page at ``/``, its files and the timeline pictures' colours."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    app.router.on_shutdown.append(lambda: service.executor.shutdown(wait=False))
-    return app
+    @app.get("/palette.json", include_in_schema=False)
+    async def colours() -> dict:
+        return palette.palette()
+
+
+def _guard(app: FastAPI, key: str | None) -> None:
+    """The API routes answer only with the right ``X-API-Key`` (when the server has a key)."""
+
+    @app.middleware("http")
+    async def api_key(request: Request, call_next):
+        guarded = request.url.path in ("/v1/predict", "/v1/predict_many", "/v1/model")
+        if key and guarded and request.headers.get("x-api-key") != key:
+            return JSONResponse({"detail": "missing or wrong X-API-Key header"}, status_code=401)
+        return await call_next(request)
+
+
+def _adapt(adapt: str, adapt_by: str | None) -> str:
+    """``adapt``, or what 0.5's ``adapt_by`` (group|none, logged as deprecated) meant."""
+    if adapt_by is None:
+        return adapt
+    logger.warning("adapt_by=%s is deprecated (gone in 0.7): send adapt=folder|recording|none",
+                   adapt_by)  # fmt: skip
+    if adapt_by not in ("group", "none"):
+        raise HTTPException(422, f"adapt_by must be group or none, not {adapt_by!r}")
+    return "folder" if adapt_by == "group" else "recording"
 
 
 async def _read_limited(request: Request, file: UploadFile, limit: int) -> bytes:

@@ -74,22 +74,3 @@ def tensor_name(name: str) -> str:
 
 def tensors(named: dict) -> dict:
     return {tensor_name(k): v for k, v in named.items()}
-
-
-def forward_names(package: str, module: str, folder: str):
-    """A package's ``__getattr__`` that finds the names of the flat module it replaced (0.2's
-    ``emovox.data``, ``emovox.features``, ``emovox.train``) in ``module``, loaded on first use.
-    Submodules are left to the import system: answering for them would load ``module`` (and
-    torch) for nothing, and ``from package import submodule`` asks this first."""
-    import importlib
-    from pathlib import Path
-
-    def __getattr__(name: str):
-        if name.startswith("__") or (Path(folder) / f"{name}.py").exists():
-            raise AttributeError(name)
-        try:
-            return getattr(importlib.import_module(module), name)
-        except AttributeError:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
-
-    return __getattr__

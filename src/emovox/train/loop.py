@@ -207,7 +207,7 @@ class Step:
             dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         ):
-            mix = self._mixed(inputs, y, extra) if self.mixup else None
+            mix = self.mixed(inputs, y, extra) if self.mixup else None
             if mix is not None:
                 inputs, lam, y2, extra2 = mix
             out = self.net(*inputs, **self.kwargs)
@@ -231,7 +231,7 @@ class Step:
         self.sched.step()
         return float(loss.detach())
 
-    def _mixed(self, inputs: tuple, y: torch.Tensor, extra: tuple):
+    def mixed(self, inputs: tuple, y: torch.Tensor, extra: tuple):
         """Mixup of pooled statistics (the last input of a pooled-statistics model) with a
         shuffled partner: (inputs, weight, partner labels, partner's allowed labels); None
         for models that read no pooled statistics."""

@@ -14,10 +14,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 from torch import nn
 
-from emovox import data, models
+from emovox import models
 from emovox.audio.augment import AugmentConfig, augment
 from emovox.audio.frontend import Frontend
 from emovox.data import corpora, multicorpus, protocols
+from emovox.data.clips import (
+    Babble,
+    Variant,
+    clean_features,
+    load_clips,
+    speaker_standardise,
+    speaker_stats,
+)
 from emovox.data.labels import label_set
 from emovox.features.handcrafted import FeatureExtractor, FeatureStats, extract
 from emovox.models.inputs import encoder_inputs
@@ -86,14 +94,12 @@ def prepare(
     manifest, split = split or read_split(cfg)
     idx = np.concatenate([split.train, split.valid, split.test])
     frontend = Frontend(cfg.trim_db, cfg.level_db, cfg.trim_speech)
-    clips = data.load_clips([manifest.rows[i] for i in idx]).through(frontend)
+    clips = load_clips([manifest.rows[i] for i in idx]).through(frontend)
     ok = {r.path for r in clips.rows}
     keep = [i for i in idx if manifest.rows[i].path in ok]
     keys = dict(zip(keep, clips.keys, strict=True))  # cache keys: content (+ trimming)
     cache = ArrayCache(cfg.cache_dir or None)
-    raw = dict(
-        zip(keep, data.clean_features(clips.waves, clips.keys, extractor, cache), strict=True)
-    )
+    raw = dict(zip(keep, clean_features(clips.waves, clips.keys, extractor, cache), strict=True))
     split = _decodable(split, raw)
     stats = FeatureStats.fit([raw[i] for i in split.train])
     prep = Prepared(
@@ -135,10 +141,10 @@ def _speaker_normalise(prep: Prepared, enroll: int, seed: int, by: str = "speake
     learns what a recording condition leaves after the speaker's own statistics are removed."""
     train = list(prep.split.train)
     speakers = [getattr(prep.manifest.rows[i], by) for i in train]
-    stats = data.speaker_stats([prep.states[i] for i in train], speakers, -1)
+    stats = speaker_stats([prep.states[i] for i in train], speakers, -1)
     if prep.state_variants is not None:
         prep.state_variants = {
-            i: data.speaker_standardise(
+            i: speaker_standardise(
                 prep.state_variants[i], [spk] * len(prep.state_variants[i]), -1, stats=stats
             )
             for i, spk in zip(train, speakers, strict=True)
@@ -164,16 +170,15 @@ def _add_variants(
     babble = None
     if aug.p_babble > 0:
         speakers = [prep.manifest.rows[i].speaker for i in train]
-        babble = data.Babble.of(waves, speakers, hashes)
+        babble = Babble.of(waves, speakers, hashes)
     copies = [
-        data.Variant(k, aug, extractor.cfg.sr, prep.frontend, babble)
-        for k in range(1, cfg.variants + 1)
+        Variant(k, aug, extractor.cfg.sr, prep.frontend, babble) for k in range(1, cfg.variants + 1)
     ]
     if models.kind(cfg.model).reads_features(cfg.model_config):
         feats = [
             [
                 prep.stats.apply(f)
-                for f in data.clean_features(waves, hashes, extractor, cache, variant=v)
+                for f in clean_features(waves, hashes, extractor, cache, variant=v)
             ]
             for v in copies
         ]
@@ -205,7 +210,7 @@ def speaker_norm_split(
     ):
         idx = list(part)
         speakers = [getattr(manifest.rows[i], by) for i in idx]  # or their corpus
-        normed = data.speaker_standardise([arrays[i] for i in idx], speakers, n, seed, stats)
+        normed = speaker_standardise([arrays[i] for i in idx], speakers, n, seed, stats)
         out.update(zip(idx, normed, strict=True))
     return out
 
