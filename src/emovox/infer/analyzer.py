@@ -25,6 +25,7 @@ from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.infer import adapt, inputs, scoring, speakers, timeline
 from emovox.infer.config import ADAPT, ADAPT_HELP, DEFAULT_THRESHOLD, AnalysisConfig
 from emovox.infer.engine import Engine
+from emovox.infer.groups import predict_grouped
 from emovox.infer.result import REASONS, Result, headline, internal_error, no_speech
 from emovox.infer.steps import Clip, Scores, Steps
 from emovox.infer.timeline import Segment
@@ -97,7 +98,7 @@ class Analyzer:
         if groups is not None or self.cfg.adapt == "folder":
             # a Sequence stays as it is (it may read lazily: a batch group of many files)
             inputs = inputs if isinstance(inputs, Sequence) else list(inputs)
-            yield from groups.predict_grouped(self.read, self.steps, inputs, sr, plots, progress,
+            yield from predict_grouped(self.read, self.steps, inputs, sr, plots, progress,
                                              groups)  # fmt: skip
             return
         waiting: list[Clip] = []

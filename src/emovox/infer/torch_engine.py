@@ -100,9 +100,9 @@ class TorchBackend:
     def heads(self, k: int, x: np.ndarray, dimensions: bool) -> Logits:
         model = self.members[k].model
         pooled = torch.from_numpy(x).float().to(self.device).view(len(x), len(model.enc.layers), -1)
-        if not dimensions or getattr(model, "dims", None) is None:
-            return model(None, None, pooled=pooled).float().cpu().numpy(), None
-        logits, dims = model(None, None, pooled=pooled, with_dimensions=True)
+        if not dimensions or not model.predicts_dimensions:
+            return model(pooled=pooled).float().cpu().numpy(), None
+        logits, dims = model(pooled=pooled, with_dimensions=True)
         return logits.float().cpu().numpy(), dims.float().cpu().numpy()
 
     def norm(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,17 +135,17 @@ class TorchBackend:
 
     def _member(self, m: Loaded, raw, encoded) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A member's logits on a batch, and its unfamiliarity when it reads statistics."""
-        feats = fmask = None
-        if raw is not None:
-            feats, fmask = (t.to(self.device) for t in collate([m.stats.apply(f) for f in raw]))
+        named: dict = {}
+        if "feats" in m.model.inputs:
+            feats = collate([m.stats.apply(f) for f in raw])
+            named["feats"], named["feat_mask"] = (t.to(self.device) for t in feats)
         states, smask = encoded.get(m.meta["encoder"], (None, None))
-        if m.encoder is None:
-            return m.model(feats, fmask), None
-        if reads_pooled(m.model):
-            pooled = layer_stats([states[i] for i in m.model.enc.layers], smask)
-            return m.model(feats, fmask, pooled=pooled), unfamiliarity(m.model, pooled)
-        st = states[: frozen_split(m.model) + 1]
-        return m.model(feats, fmask, st, smask), None
+        if "pooled" in m.model.inputs:
+            named["pooled"] = layer_stats([states[i] for i in m.model.enc.layers], smask)
+            return m.model(**named), unfamiliarity(m.model, named["pooled"])
+        if "states" in m.model.inputs:
+            named["states"], named["state_mask"] = states[: frozen_split(m.model) + 1], smask
+        return m.model(**named), None
 
 
 def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> Engine:

@@ -154,8 +154,12 @@ class CNNLSTM(nn.Module):
             nn.Linear(cfg.head_hidden, cfg.n_classes),
         )
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x, mask))
+    # the forward contract (emovox.models.kind.Model): what it reads, by name
+    inputs = ("feats", "feat_mask")
+    predicts_dimensions = False
+
+    def forward(self, feats: torch.Tensor, feat_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(feats, feat_mask))
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by component, for per-component learning rates."""

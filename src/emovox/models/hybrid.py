@@ -138,6 +138,22 @@ class HybridModel(nn.Module):
         width = self.fusion.out_dim if self.fusion is not None else dims[0]
         self.dims = nn.Linear(width, 6) if cfg.dimensions > 0 else None
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What the forward reads, by name (emovox.models.kind.Model): the features for the
+        CNN-LSTM pathway; cached per-layer statistics for a frozen ``meanstd`` encoder
+        pathway, else hidden states."""
+        feats = ("feats", "feat_mask") if self.cnn is not None else ()
+        if self.enc is None:
+            return feats
+        pooled = self.enc.cfg.pool == "meanstd" and not len(self.top)
+        return feats + (("pooled",) if pooled else ("states", "state_mask"))
+
+    @property
+    def predicts_dimensions(self) -> bool:
+        """Whether it has arousal and valence heads (``with_dimensions=True`` reads them)."""
+        return self.dims is not None
+
     def run_top(self, states: list[torch.Tensor], mask: torch.Tensor) -> list[torch.Tensor]:
         """Append the trainable top layers' outputs to the cached lower states."""
         if not len(self.top):
@@ -154,8 +170,8 @@ class HybridModel(nn.Module):
 
     def forward(
         self,
-        feats: torch.Tensor | None,
-        feat_mask: torch.Tensor | None,
+        feats: torch.Tensor | None = None,
+        feat_mask: torch.Tensor | None = None,
         states: list[torch.Tensor] | None = None,
         state_mask: torch.Tensor | None = None,
         pooled: torch.Tensor | None = None,

@@ -31,18 +31,18 @@ def model_inputs(
     feats: list[np.ndarray] | None,
     states: list[np.ndarray] | None,
     device: torch.device,
-) -> tuple:
-    """Positional inputs of the model's forward for one batch of per-clip arrays."""
-    if getattr(model, "cnn", True) is None:  # a hybrid without its CNN-LSTM pathway
-        x = mask = None
-    else:
-        x, mask = (t.to(device) for t in collate(feats))
-    if states is None:
-        return x, mask
-    if reads_pooled(model):
-        return x, mask, None, None, torch.from_numpy(np.stack(states)).to(device)
-    st, smask = collate_states(states)
-    return x, mask, [s.to(device) for s in st], smask.to(device)
+) -> dict:
+    """The named inputs the model's forward reads (``model.inputs``: emovox.models.kind.Model)
+    for one batch of per-clip arrays: features, encoder states or pooled statistics."""
+    out: dict = {}
+    if "feats" in model.inputs:
+        out["feats"], out["feat_mask"] = (t.to(device) for t in collate(feats))
+    if "pooled" in model.inputs:
+        out["pooled"] = torch.from_numpy(np.stack(states)).to(device)
+    elif "states" in model.inputs:
+        st, smask = collate_states(states)
+        out["states"], out["state_mask"] = [s.to(device) for s in st], smask.to(device)
+    return out
 
 
 def encoder_inputs(
@@ -119,7 +119,7 @@ def predict_proba(
             [states[i] for i in sel] if states else None,
             device,
         )
-        p = F.softmax(model(*inputs).float(), -1).cpu().numpy()
+        p = F.softmax(model(**inputs).float(), -1).cpu().numpy()
         if out is None:
             out = np.zeros((n, p.shape[1]), dtype=np.float32)
         out[sel] = p

@@ -29,8 +29,7 @@ def load_encoder(source: str) -> nn.Module:
 def reads_pooled(model: nn.Module) -> bool:
     """True when the model's encoder pathway reads cached per-layer statistics (frozen
     encoder, ``meanstd`` pooling) rather than frame states."""
-    enc = getattr(model, "enc", None)
-    return enc is not None and enc.cfg.pool == "meanstd" and not len(model.top)
+    return "pooled" in model.inputs
 
 
 @dataclass

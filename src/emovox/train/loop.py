@@ -133,7 +133,7 @@ def _finish(run: RunFolder, model: nn.Module, state, seen: list[int], device) ->
 def _check(cfg: TrainConfig) -> None:
     """Combinations the engine does not train, refused before any work."""
     if cfg.speaker_norm and not (
-        cfg.model == "encoder"
+        models.kind(cfg.model).speaker_norm
         and cfg.encoder_pool == "meanstd"
         and cfg.finetune_layers == 0
         and cfg.protocol != "random"
@@ -195,7 +195,7 @@ class Step:
     @property
     def kwargs(self) -> dict:
         """The model's auxiliary arousal / valence outputs, when it has those heads."""
-        return {"with_dimensions": True} if getattr(self.model, "dims", None) is not None else {}
+        return {"with_dimensions": True} if self.model.predicts_dimensions else {}
 
     def __call__(self, feats, states, target: list[int], allowed=None, batch=None) -> float:
         """One step on a batch; ``allowed`` (batch, classes) bool: each clip's corpus's labels."""
@@ -210,7 +210,7 @@ class Step:
             mix = self.mixed(inputs, y, extra) if self.mixup else None
             if mix is not None:
                 inputs, lam, y2, extra2 = mix
-            out = self.net(*inputs, **self.kwargs)
+            out = self.net(**inputs, **self.kwargs)
             out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
             loss = self.loss_fn(out, y, *extra)
             if mix is not None:
@@ -231,16 +231,15 @@ class Step:
         self.sched.step()
         return float(loss.detach())
 
-    def mixed(self, inputs: tuple, y: torch.Tensor, extra: tuple):
-        """Mixup of pooled statistics (the last input of a pooled-statistics model) with a
-        shuffled partner: (inputs, weight, partner labels, partner's allowed labels); None
-        for models that read no pooled statistics."""
-        if len(inputs) != 5 or inputs[4] is None:
+    def mixed(self, inputs: dict, y: torch.Tensor, extra: tuple):
+        """Mixup of pooled statistics with a shuffled partner: (inputs, weight, partner
+        labels, partner's allowed labels); None for models that read no pooled statistics."""
+        if inputs.get("pooled") is None:
             return None
         lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
         perm = torch.randperm(len(y), device=y.device)
-        pooled = lam * inputs[4] + (1 - lam) * inputs[4][perm]
-        return (*inputs[:4], pooled), lam, y[perm], tuple(e[perm] for e in extra)
+        pooled = lam * inputs["pooled"] + (1 - lam) * inputs["pooled"][perm]
+        return {**inputs, "pooled": pooled}, lam, y[perm], tuple(e[perm] for e in extra)
 
 
 def _train_epoch(

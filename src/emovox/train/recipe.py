@@ -26,14 +26,16 @@ def build_model(
     enc = {"layers": cfg.encoder_layers, "pool": cfg.encoder_pool}
     d_model = encoder.d_model if encoder is not None else 0
     full = kind.config(cfg.model_config, n_features, n_classes, d_model, enc)
-    return kind.build(full, encoder, cfg.finetune_layers)
+    model = kind.build(full, encoder, cfg.finetune_layers)
+    model.model_config = full  # what its checkpoint's metadata records, to rebuild it
+    return model
 
 
 def model_meta(cfg: TrainConfig, model: nn.Module, labels: tuple[str, ...]) -> dict:
     """What a checkpoint needs to be rebuilt; encoder weights are named, never copied in."""
     return {
         "model": cfg.model,
-        "model_config": model.cfg.to_dict(),
+        "model_config": model.model_config,
         "labels": list(labels),
         "sample_rate": SAMPLE_RATE,  # what the model's audio must be (every engine checks)
         "feature_config": cfg.feature.to_dict(),

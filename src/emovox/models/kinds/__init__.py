@@ -1,0 +1,1 @@
+"""The model kinds, one module each (:class:`emovox.models.kind.ModelKind`)."""
