@@ -18,8 +18,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 
 step tests
-timeout 180 python -m pytest -q -p no:cacheprovider -rs tests/test_features.py \
-  tests/test_train.py tests/models 2>&1 | tail -15
+timeout 180 python -m pytest -q -p no:cacheprovider -rs tests/features/test_handcrafted.py \
+  tests/train tests/models 2>&1 | tail -15
 
 step features
 timeout 60 python benchmarks/features.py --data "$DATA" --n 200 --device cuda --batch-size 64 \

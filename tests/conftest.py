@@ -10,17 +10,28 @@ import pytest
 import soundfile as sf
 
 RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ravdess"
-# the two tiers: `pytest -m "not slow"` is the edit loop (no corpus, no training, no server);
-# `slow` is everything that reads the shared corpora or runs whole processes and models
+# the two tiers, each test file declaring its own (``pytestmark = pytest.mark.fast`` or
+# ``slow``; a slow test in a fast file carries ``@pytest.mark.slow``): ``pytest -m "not slow"``
+# is the edit loop (no corpus, no training, no server); ``slow`` is everything that reads the
+# shared corpora or runs whole processes and models. This hook only checks the declarations.
 CORPUS_FIXTURES = {"ravdess_dir", "ravdess_manifest", "subset"}
-SLOW_FILES = {"test_train.py", "test_reliability.py", "test_serve.py", "test_fuzz.py"}
+TIERS = ("fast", "slow")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
+    undeclared, hidden = set(), []
     for item in items:
+        module_marks = getattr(item.module, "pytestmark", [])
+        module_marks = module_marks if isinstance(module_marks, list) else [module_marks]
+        if not any(m.name in TIERS for m in module_marks):
+            undeclared.add(item.path.name)
         uses_corpus = CORPUS_FIXTURES & set(getattr(item, "fixturenames", ()))
-        if uses_corpus or item.path.name in SLOW_FILES:
-            item.add_marker(pytest.mark.slow)
+        if uses_corpus and item.get_closest_marker("slow") is None:
+            hidden.append(item.nodeid)
+    if undeclared:
+        raise pytest.UsageError(f"test files without a tier (pytestmark): {sorted(undeclared)}")
+    if hidden:
+        raise pytest.UsageError(f"tests reading the corpora but not marked slow: {hidden}")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Hostile inputs for emovox's entry points, shared by tests/test_fuzz.py and
+"""Hostile inputs for emovox's entry points, shared by tests/integration/test_fuzz.py and
 benchmarks/fuzz.py: valid seed files in five formats, their mutations, random bytes, and
 waves with extreme values, wrong dtypes and wrong shapes.
 

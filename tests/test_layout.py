@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.fast  # the file's tier (tests/README.md)
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "emovox"
 # bottom to top: each layer may import those before it (and itself), never those after
@@ -122,6 +124,15 @@ def test_the_readme_draws_the_layers_the_code_has():
     section = text.split("## Architecture", 1)[1].split("\n## ", 1)[0]
     named = re.findall(r"^- `(\w+)/`", section, flags=re.M)
     assert named == LAYERS, f"README's layers {named} are not the code's {LAYERS}"
+
+
+def test_tests_mirror_the_package():
+    """Each test file lives in its layer's folder (or integration/), as tests/README.md says."""
+    here = Path(__file__).parent
+    folders = set(LAYERS) | {"integration"}
+    astray = [str(f.relative_to(here)) for f in here.rglob("test_*.py")
+              if f != Path(__file__) and f.parent.name not in folders]  # fmt: skip
+    assert not astray, f"test files outside a layer's folder: {astray}"
 
 
 # namedtuple's public API, which happens to start with an underscore

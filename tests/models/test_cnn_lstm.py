@@ -3,6 +3,8 @@ import torch
 
 from emovox.models.cnn_lstm import CNNLSTM, CNNLSTMConfig, FeatureMasking, reverse_padded
 
+pytestmark = pytest.mark.fast  # the file's tier (tests/README.md)
+
 
 def test_reverse_padded_keeps_padding():
     x = torch.arange(10.0).view(2, 5, 1)

@@ -12,6 +12,8 @@ from emovox import audio
 from emovox.models import encoders as E
 from emovox.models.whisper import WhisperConfig, WhisperEncoder
 
+pytestmark = pytest.mark.fast  # the file's tier; its slow tests say so (tests/README.md)
+
 
 def _tiny_whisper() -> E.WhisperFrames:
     torch.manual_seed(0)
@@ -50,6 +52,7 @@ def test_our_encoder_equals_transformers_whisper_encoder():
     assert len(low) == 2 and torch.equal(low[1], states[1])
 
 
+@pytest.mark.slow
 def test_ct2_conversion_matches_ctranslate2_encode(ravdess_manifest, tmp_path):
     ctranslate2 = pytest.importorskip("ctranslate2")
     from transformers import WhisperFeatureExtractor
@@ -75,6 +78,7 @@ def test_ct2_conversion_matches_ctranslate2_encode(ravdess_manifest, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_log_mel_equals_whisper_feature_extractor_on_real_frames(ravdess_manifest):
     from transformers import WhisperFeatureExtractor
 

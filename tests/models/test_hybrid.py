@@ -1,5 +1,6 @@
 import copy
 
+import pytest
 import torch
 
 from emovox.models.cnn_lstm import CNNLSTMConfig
@@ -12,6 +13,8 @@ from emovox.models.hybrid import (
     split_encoder,
 )
 from emovox.models.whisper import WhisperConfig, WhisperEncoder
+
+pytestmark = pytest.mark.fast  # the file's tier (tests/README.md)
 
 
 def frozen_states(enc, mel, mask, split):
