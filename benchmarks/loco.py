@@ -127,7 +127,7 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
     ways = {
         "adapted": adapted(predictor, inputs, [r.speaker for r in rows], seed),
         # one reference for the whole held-out corpus (one channel, many speakers), as
-        # emovox predict --adapt-by folder reads a folder of one source
+        # emovox predict --adapt folder reads a folder of one source
         "channel": adapted(predictor, inputs, ["corpus"] * len(rows), seed, CHANNEL),
     }
     if not normalised:  # a speaker-normalised head has no answer without enrollment

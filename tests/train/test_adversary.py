@@ -15,7 +15,7 @@ def test_the_corpus_adversary_reverses_its_gradient_and_mixup_mixes_pairs(subset
     from emovox.models.loading import load_encoder
     from emovox.train import recipe
     from emovox.train.adversary import CorpusAdversary
-    from emovox.train.loop import Step
+    from emovox.train.step import Step
 
     torch.manual_seed(0)
     cfg = _tiny_encoder_cfg(subset, tmp_path)

@@ -1,6 +1,6 @@
 """Mel filter banks in NumPy (float64 maths, written to match librosa.filters.mel).
 
-Kept free of torch so that the torch-free predictor (:mod:`emovox.infer.numpy_engine`) can use them.
+Kept free of torch so that the torch-free engine (:mod:`emovox.infer.numpy_engine`) can use them.
 """
 
 from __future__ import annotations

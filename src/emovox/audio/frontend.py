@@ -3,7 +3,7 @@
 The Whisper encoder's log-mel input is level-dependent: the same clip 20 dB quieter lost 20.8
 points (issue 19), and RAVDESS sits about 14 LU below ASED (median -35.6 against -21.4 LUFS),
 so a level can stand in for a corpus. :class:`Frontend` scales each clip to one gated level
-identically in training, evaluation and both predictors; a model's checkpoint says which front
+identically in training, evaluation and both engines; a model's checkpoint says which front
 end it was trained with.
 """
 

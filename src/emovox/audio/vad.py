@@ -4,7 +4,7 @@ The model is the ONNX export that ships inside the ``silero-vad`` wheel, run by 
 blocks of frames (one call per ~16 s), carrying its recurrent state from block to block so a
 long recording is read in pieces. Written against the model file rather than through the
 package's helpers because importing ``silero_vad`` imports torch (over a second), which would
-undo the NumPy predictor's fast start; ``tests/audio/test_vad.py`` checks that the regions equal the
+undo the NumPy engine's fast start; ``tests/audio/test_vad.py`` checks that the regions equal the
 package's own ``get_speech_timestamps_from_probs``.
 """
 

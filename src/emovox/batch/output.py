@@ -106,8 +106,16 @@ def _segment_table(table: pa.Table) -> pa.Table:
     ):
         for k, s in enumerate(json.loads(segs) if segs else []):
             probs = s.pop("probabilities") or {}
-            rows.append({"path": path, "sha256": sha, "run_id": run_id, "index": k, **s,
-                         **{f"p_{lab}": v for lab, v in probs.items()}})  # fmt: skip
+            rows.append(
+                {
+                    "path": path,
+                    "sha256": sha,
+                    "run_id": run_id,
+                    "index": k,
+                    **s,
+                    **{f"p_{lab}": v for lab, v in probs.items()},
+                }
+            )
     return pa.Table.from_pylist(rows) if rows else pa.table({"path": pa.array([], pa.string())})
 
 

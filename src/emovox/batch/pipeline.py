@@ -171,8 +171,13 @@ def _execute(ray, cfg: BatchConfig, job, labels, extras, terminal, live) -> None
         # reading and hashing is I/O: it takes no CPU slot, so it never waits behind the actors;
         # as many readers as actors at once (a task with no CPU is otherwise started for every
         # block at once: a worker process each, which stalls a small machine)
-        ds = ds.map_batches(read_and_hash, batch_format="pyarrow", batch_size=None, num_cpus=0,
-                            concurrency=max(1, workers))  # fmt: skip
+        ds = ds.map_batches(
+            read_and_hash,
+            batch_format="pyarrow",
+            batch_size=None,
+            num_cpus=0,
+            concurrency=max(1, workers),
+        )
         ds = ds.map_batches(Analyse, batch_size=cfg.batch_size, **actor)
     # the actors write their own parts: a separate write stage would need CPUs the actors
     # hold (and so wait for the last batch) or start processes of its own

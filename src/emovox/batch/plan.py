@@ -78,8 +78,9 @@ def grouping(adapt: str, extras: Sequence[str]):
     if adapt.startswith("column:") and name:
         if name not in extras:
             has = ", ".join(extras) if extras else "none besides path (or no manifest was given)"
-            raise ValueError(f"--adapt column:{name}: the manifests have no such column; "
-                             f"their columns: {has}")  # fmt: skip
+            raise ValueError(
+                f"--adapt column:{name}: the manifests have no such column; their columns: {has}"
+            )
         return lambda row: row.get(name) or None  # an empty cell: read alone
     raise ValueError(f"--adapt takes recording, folder, column:NAME or none, not {adapt!r}")
 

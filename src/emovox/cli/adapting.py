@@ -14,8 +14,9 @@ COLUMN_HELP = "; column:NAME: the same per value of a manifest column (an empty 
 
 def add_options(parser: argparse.ArgumentParser, column: bool = False) -> None:
     """``--adapt`` and the hidden old spellings."""
-    parser.add_argument("--adapt", default=None, metavar="TO",
-                        help=ADAPT_HELP + (COLUMN_HELP if column else ""))  # fmt: skip
+    parser.add_argument(
+        "--adapt", default=None, metavar="TO", help=ADAPT_HELP + (COLUMN_HELP if column else "")
+    )
     parser.add_argument("--adapt-by", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-adapt", action="store_true", help=argparse.SUPPRESS)
 
@@ -24,8 +25,11 @@ def chosen(args: argparse.Namespace, column: bool = False) -> str:
     """What ``--adapt`` (or an old spelling, warned about) says; a ValueError for other words."""
     to = args.adapt
     if args.no_adapt or args.adapt_by is not None:
-        print("emovox: warning: --adapt-by and --no-adapt are now --adapt TO (recording, folder, "
-              "none); they go in 0.7", file=sys.stderr)  # fmt: skip
+        print(
+            "emovox: warning: --adapt-by and --no-adapt are now --adapt TO (recording, folder, "
+            "none); they go in 0.7",
+            file=sys.stderr,
+        )
         old = "none" if args.no_adapt else args.adapt_by.replace("column=", "column:")
         to = to or old
     to = to or "recording"

@@ -43,14 +43,19 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         s = pipeline.run(cfg, progress=not args.no_progress)
     except pipeline.Interrupted as stop:  # Ctrl-C: no traceback, and how to go on
         s = stop.summary
-        print(f"interrupted: {s['written']} of {s['planned']} inputs written to {args.out}; run "
-              "the same command again to resume", file=sys.stderr)  # fmt: skip
+        print(
+            f"interrupted: {s['written']} of {s['planned']} inputs written to {args.out}; run "
+            "the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     if s["duplicates"]:
         same = ", ".join(s["duplicate_examples"]) + (", ..." if s["duplicates"] > 3 else "")
-        print(f"emovox: warning: {s['duplicates']} input(s) name a file listed before (the same "
-              f"path, or a link or another path to it), each analysed as listed: {same}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"emovox: warning: {s['duplicates']} input(s) name a file listed before (the same "
+            f"path, or a link or another path to it), each analysed as listed: {same}",
+            file=sys.stderr,
+        )
     print(
         f"{s['written']} written ({s['done']} done, {s['changed']} changed while running, "
         f"{s['failed']} failed, {s['vanished']} vanished), {s['skipped']} skipped as already "

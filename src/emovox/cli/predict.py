@@ -247,7 +247,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     import emovox
     from emovox.data import corpora, demo
-    from emovox.infer.formats import Writer
+    from emovox.infer.formats import Writer, clock
 
     model = emovox.load_model()
     rows = [r for r in corpora.read_corpus(args.data).rows if r.emotion in model.labels]
@@ -258,7 +258,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     sf.write(args.out, rec.wave, audio.SAMPLE_RATE)
     result = model.predict(args.out, plot=args.plot)
     Writer("text", model.labels).add(result)
-    truth = ", ".join(f"{demo.clock(a)} {e}" for a, _, e in rec.truth)
+    truth = ", ".join(f"{clock(a)} {e}" for a, _, e in rec.truth)
     s = demo.score(result, rec.truth, len(rec.wave) / audio.SAMPLE_RATE)
     print(f"truth: {truth}")
     print(

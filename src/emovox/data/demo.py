@@ -139,12 +139,6 @@ def score_stretches(
     return out
 
 
-def clock(seconds: float) -> str:
-    """``m:ss.s``"""
-    m, s = divmod(seconds, 60)
-    return f"{int(m):d}:{s:04.1f}"
-
-
 def build_long(
     rows,
     seconds: float,

@@ -2,8 +2,8 @@
 
 One STFT feeds every spectral feature; ZCR and energy come from one pass over the waveform.
 Each group follows the librosa function named beside it, with the same defaults, so the
-reference everyone trusts and this fast path give the same numbers (see ``tests/features/test_handcrafted.py``
-and ``benchmarks/features.py``):
+reference everyone trusts and this fast path give the same numbers (see
+``tests/features/test_handcrafted.py`` and ``benchmarks/features.py``):
 
 ==========  ====  ===========================================================================
 group       dims  librosa definition

@@ -77,6 +77,6 @@ def not_adapted(why: str) -> str:
 
 
 def folder_of(x) -> str | None:
-    """The group of an input under ``adapt_by="folder"``: a path's folder (None for bytes,
+    """The group of an input under ``adapt="folder"``: a path's folder (None for bytes,
     open files and waves: those are read alone)."""
     return str(Path(x).absolute().parent) if isinstance(x, str | Path) else None

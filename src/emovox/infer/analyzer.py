@@ -30,8 +30,16 @@ from emovox.infer.result import REASONS, Result, headline, internal_error, no_sp
 from emovox.infer.steps import Clip, Scores, Steps
 from emovox.infer.timeline import Segment
 
-__all__ = ["ADAPT", "ADAPT_HELP", "REASONS", "AnalysisConfig", "Analyzer", "Result", "Segment",
-           "headline"]  # fmt: skip
+__all__ = [
+    "ADAPT",
+    "ADAPT_HELP",
+    "REASONS",
+    "AnalysisConfig",
+    "Analyzer",
+    "Result",
+    "Segment",
+    "headline",
+]
 
 
 Progress = Callable[[float], None]  # told the seconds of audio finished since the last call
@@ -50,8 +58,9 @@ class Analyzer:
         if cfg.speakers < 0:
             raise ValueError(f"--speakers must be 0 (estimate) or a count, not {cfg.speakers}")
         if cfg.reference not in adapt.REFERENCES:
-            raise ValueError(f"reference must be one of {', '.join(adapt.REFERENCES)}, not "
-                             f"{cfg.reference!r}")  # fmt: skip
+            raise ValueError(
+                f"reference must be one of {', '.join(adapt.REFERENCES)}, not {cfg.reference!r}"
+            )
         if cfg.threshold is None:
             cfg = replace(
                 cfg,
@@ -98,8 +107,7 @@ class Analyzer:
         if groups is not None or self.cfg.adapt == "folder":
             # a Sequence stays as it is (it may read lazily: a batch group of many files)
             inputs = inputs if isinstance(inputs, Sequence) else list(inputs)
-            yield from predict_grouped(self.read, self.steps, inputs, sr, plots, progress,
-                                             groups)  # fmt: skip
+            yield from predict_grouped(self.read, self.steps, inputs, sr, plots, progress, groups)
             return
         waiting: list[Clip] = []
 
@@ -196,8 +204,9 @@ class Analyzer:
             return Result(name, error=f"too short for this model: {short}")
         scores = scoring.score(self.steps, blocks(), spans, scan.n, progress)
         curve = self.segment(spans, scores, scan.n / SR)
-        result = Result(name, speech=True, duration=curve.summary["duration"],
-                        warnings=scan.warnings)  # fmt: skip
+        result = Result(
+            name, speech=True, duration=curve.summary["duration"], warnings=scan.warnings
+        )
         result.segments, result.summary = curve.segments, curve.summary
         if short:  # too little of the voice: read plain, and said so; a warning only for a
             # recording (a clip read alone is the usual case, not a problem)
@@ -209,8 +218,8 @@ class Analyzer:
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
         # (each speech second counts once), so label, confidence and threshold agree
         c = curve.covered
-        odd = float(np.nanmean(curve.unfamiliarity[c]))
-        self.steps.decide(result, curve.probabilities[c].mean(0), odd, curve.dimensions[c])
+        far = float(np.nanmean(curve.unfamiliarity[c]))
+        self.steps.decide(result, curve.probabilities[c].mean(0), far, curve.dimensions[c])
         self._draw(plot, result, scan, regions, curve)
         return result
 
@@ -225,16 +234,17 @@ class Analyzer:
 
         times, _, covered = timeline.curve(spans, scores.probabilities[:, :0], duration, cfg.step)
         probs, dims = curve(scores.probabilities), curve(scores.dimensions)
-        odd = curve(scores.unfamiliarity[:, None], smoothed=False)[:, 0]
+        unfamiliarity = curve(scores.unfamiliarity[:, None], smoothed=False)[:, 0]
         voice = None
         if scores.voices is not None:  # a grid point's voice: the one most of its windows had
             n_voices = int(scores.voices.max()) + 1
             voice = curve(np.eye(n_voices, dtype=np.float32)[scores.voices]).argmax(1)
-        unsure = odd > self.cfg.unfamiliar
-        segs = timeline.segments(times, probs, covered, self.labels, self.cfg.threshold, cfg,
-                                 unsure, dims, voice)  # fmt: skip
+        unsure = unfamiliarity > self.cfg.unfamiliar
+        segs = timeline.segments(
+            times, probs, covered, self.labels, self.cfg.threshold, cfg, unsure, dims, voice
+        )
         summ = timeline.summary(segs, self.labels, duration)
-        return timeline.Curve(times, probs, covered, dims, odd, segs, summ)
+        return timeline.Curve(times, probs, covered, dims, unfamiliarity, segs, summ)
 
     def _draw(self, plot, result: Result, scan: timeline.Scan, regions, curve=None) -> None:
         """The picture of ``result`` at ``plot`` (nothing when no picture was asked for)."""
@@ -242,8 +252,11 @@ class Analyzer:
             return
         from emovox.infer import plots
 
-        times, grid, covered, dims = (curve.times, curve.probabilities, curve.covered,
-                                      curve.dimensions) if curve else (None,) * 4  # fmt: skip
+        times, grid, covered, dims = (
+            (curve.times, curve.probabilities, curve.covered, curve.dimensions)
+            if curve
+            else (None,) * 4
+        )
         view = plots.View(
             labels=self.labels,
             duration=scan.n / SR,
@@ -265,8 +278,11 @@ class Analyzer:
     @property
     def predictor(self) -> Engine:
         """0.5's name for :attr:`engine` (until 0.7)."""
-        warnings.warn("Analyzer.predictor is now Analyzer.engine; the old name goes in 0.7",
-                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            "Analyzer.predictor is now Analyzer.engine; the old name goes in 0.7",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.engine
 
     @property

@@ -26,7 +26,11 @@ DEFAULT_THRESHOLD = 0.3  # the "unsure" gate of models that do not carry their o
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    """Settings of the analysis around the model (defaults measured: docs/analysis.md)."""
+    """Settings of the analysis around the model (defaults measured: docs/analysis.md).
+
+    ``adapt``: what inputs adapt to, in the words every front end uses (``--adapt``, the
+    service's ``adapt`` field): "recording" (default), "folder" or "none"; a column's groups
+    are ``predict(groups=...)`` here and ``--adapt column:NAME`` in ``emovox batch``."""
 
     # below this calibrated top probability the answer is "unsure"; None: the model's own
     # (fitted with its temperature: MODEL_CARD.md), else DEFAULT_THRESHOLD

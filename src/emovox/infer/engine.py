@@ -96,8 +96,8 @@ class Engine:
         whether they were adapted to the voice, which decides the heads that vote."""
         votes = voting(self.speaker_normalised(), adapted)
         probs = [softmax(self.backend.heads(k, inputs[k], False)[0]) for k, _ in votes]
-        odd = [self.unfamiliarity(k, inputs[k]) for k, _ in votes]
-        return self._voted(probs, [share for _, share in votes]), _mean(odd, votes)
+        unfamiliar = [self.unfamiliarity(k, inputs[k]) for k, _ in votes]
+        return self._voted(probs, [share for _, share in votes]), _mean(unfamiliar, votes)
 
     def dimension_scores(
         self, inputs: list[np.ndarray], adapted: bool = False
@@ -127,9 +127,9 @@ class Engine:
             votes = voting(self.speaker_normalised(), False)
             scored = self.backend.wave_logits(waves, [k for k, _ in votes])
             probs = self._voted([softmax(z) for z, _ in scored], [s for _, s in votes])
-            odd = [o for _, o in scored if o is not None]
+            unfamiliar = [o for _, o in scored if o is not None]
             nan = np.full(len(waves), np.nan, dtype=np.float32)
-            return probs, np.mean(odd, 0).astype(np.float32) if odd else nan
+            return probs, np.mean(unfamiliar, 0).astype(np.float32) if unfamiliar else nan
         inputs = self.member_inputs(waves)
         if enrollment:
             own = self.member_inputs(enrollment)

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from emovox.data.demo import clock
 from emovox.infer.analyzer import Result
 from emovox.infer.timeline import Segment, time_held
 from emovox.store.atomic import write_text
@@ -24,6 +23,12 @@ from emovox.store.atomic import write_text
 FORMATS = ("text", "json", "jsonl", "csv", "srt", "vtt", "audacity")
 #: formats that hold one input's timeline each, and their file endings
 TIMELINE_FORMATS = {"srt": ".srt", "vtt": ".vtt", "audacity": ".txt"}
+
+
+def clock(seconds: float) -> str:
+    """``m:ss.s``"""
+    m, s = divmod(seconds, 60)
+    return f"{int(m):d}:{s:04.1f}"
 
 
 def check(fmt: str, every: float | None) -> None:

@@ -27,8 +27,10 @@ def predict_grouped(
     recordings adapt to themselves as always. ``read`` (the analyzer's) reads each input and
     ``steps`` encode, adapt and decide: this is the analysis's second way of batching."""
     if not steps.engine.reads_statistics:
-        raise ValueError("adapting to a folder or group needs a model whose members read pooled "
-                         "encoder statistics (the encoder kind)")  # fmt: skip
+        raise ValueError(
+            "adapting to a folder or group needs a model whose members read pooled "
+            "encoder statistics (the encoder kind)"
+        )
     if groups is not None and len(groups) != len(inputs):
         raise ValueError(f"groups: one key per input ({len(inputs)}), not {len(groups)}")
     keys = list(groups) if groups is not None else [folder_of(x) for x in inputs]
@@ -98,9 +100,13 @@ def _decide_group(steps: Steps, key, members: list, out: list) -> None:
     scores = steps.classify(inputs, adapted)
     for (k, _, _), r in zip(members, steps.decide_clips(clips, scores), strict=True):
         if adapted:
-            r.adapted = (f"group {key}: {len(members)} clips, {seconds:.1f} s of speech; "
-                         f"heads: {steps.heads()}")  # fmt: skip
+            r.adapted = (
+                f"group {key}: {len(members)} clips, {seconds:.1f} s of speech; "
+                f"heads: {steps.heads()}"
+            )
         elif key is not None and r.error is None:
-            r.adapted = not_adapted(f"group {key} has {len(members)} clip(s); adapting to a "
-                                    f"group needs {cfg.adapt_min_windows}")  # fmt: skip
+            r.adapted = not_adapted(
+                f"group {key} has {len(members)} clip(s); adapting to a "
+                f"group needs {cfg.adapt_min_windows}"
+            )
         out[k] = r

@@ -166,8 +166,10 @@ class NumpyBackend:
 
     def heads(self, k: int, x: np.ndarray, dimensions: bool) -> Logits:
         w = self.members[k][1]
-        hidden = gelu(((x - w["enc.norm_mean"]) / w["enc.norm_std"]) @ w["enc.mlp.1.weight"].T
-                       + w["enc.mlp.1.bias"])  # fmt: skip
+        hidden = gelu(
+            ((x - w["enc.norm_mean"]) / w["enc.norm_std"]) @ w["enc.mlp.1.weight"].T
+            + w["enc.mlp.1.bias"]
+        )
         logits = hidden @ w["head.weight"].T + w["head.bias"]
         if not dimensions or "dims.weight" not in w:
             return logits, None

@@ -99,8 +99,10 @@ def no_speech(result: Result, scan: timeline.Scan, labels, limits, shortest: flo
         )
     elif scan.n <= round(shortest * SAMPLE_RATE):
         result.reason = "too_short"
-        result.detail = (f"{seconds:.3f} s is too short to find speech in: the detector keeps "
-                         f"speech longer than {shortest:g} s")  # fmt: skip
+        result.detail = (
+            f"{seconds:.3f} s is too short to find speech in: the detector keeps "
+            f"speech longer than {shortest:g} s"
+        )
     else:
         result.reason = "no_speech"
         result.detail = f"the speech detector found none in {seconds:.1f} s of audio"

@@ -94,8 +94,10 @@ def too_short(steps: Steps, windows: int) -> str | None:
     if not steps.asks_adapting() or windows >= cfg.adapt_min_windows:
         return None
     about = cfg.adapt_min_windows * cfg.timeline.hop
-    return (f"{windows} window(s) of speech; adapting to a voice needs "
-            f"{cfg.adapt_min_windows} (about {about:.0f} s)")  # fmt: skip
+    return (
+        f"{windows} window(s) of speech; adapting to a voice needs "
+        f"{cfg.adapt_min_windows} (about {about:.0f} s)"
+    )
 
 
 def adapted_text(steps: Steps, spans, voices: np.ndarray | None) -> str:

@@ -89,27 +89,34 @@ class Steps:
     def adapt(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Member statistics of one voice relative to that voice's own reference."""
         e = self.engine
-        return adapt.to_recording(inputs, e.training_means(), e.speaker_normalised(),
-                                  self.cfg.reference, lambda x: e.classify(x, True)[0])  # fmt: skip
+        return adapt.to_recording(
+            inputs,
+            e.training_means(),
+            e.speaker_normalised(),
+            self.cfg.reference,
+            lambda x: e.classify(x, True)[0],
+        )
 
     def classify(self, inputs: list[np.ndarray], adapted: bool = False) -> Scores:
         """Scores from member statistics (``adapted`` to the voice, or not: which heads vote):
         arousal and valence from the trained heads, or where the probabilities sit on the two
         axes when the model has none."""
-        probs, odd = self.engine.classify(inputs, adapted)
+        probs, unfamiliar = self.engine.classify(inputs, adapted)
         dims = self.engine.dimension_scores(inputs, adapted)
-        return Scores(probs, odd, dims if dims is not None else probs @ axes(self.labels))
+        return Scores(probs, unfamiliar, dims if dims is not None else probs @ axes(self.labels))
 
     def alone(self, waves: list[np.ndarray]) -> Scores:
         """Scores of waves read alone, nothing adapted."""
         e = self.engine
         if e.reads_statistics and not all(e.speaker_normalised()):
             return self.classify(self.encode(waves))
-        probs, odd = e.predict_scored(waves)
-        return Scores(probs, odd, probs @ axes(self.labels))
+        probs, unfamiliar = e.predict_scored(waves)
+        return Scores(probs, unfamiliar, probs @ axes(self.labels))
 
     # --- decide -----------------------------------------------------------------------------
-    def decide(self, result: Result, probs: np.ndarray, odd: float, dims: np.ndarray) -> Result:
+    def decide(
+        self, result: Result, probs: np.ndarray, unfamiliarity: float, dims: np.ndarray
+    ) -> Result:
         """Top emotion, or None with a reason when its probability is under the threshold or
         the input is unlike the speech the model learned from; arousal and valence, the mean
         of ``dims`` (n, 2)."""
@@ -121,9 +128,10 @@ class Steps:
         result.arousal, result.valence = (round(float(v), 4) for v in dims.mean(0))
         cfg = self.cfg
         result.emotion, result.reason, result.detail = self.labels[k], None, None
-        if odd > cfg.unfamiliar:
+        if unfamiliarity > cfg.unfamiliar:
             result.emotion, result.reason = None, "unfamiliar"
-            result.detail = f"unlike the speech it learned from ({odd:.1f} > {cfg.unfamiliar:g})"
+            far = f"{unfamiliarity:.1f} > {cfg.unfamiliar:g}"
+            result.detail = f"unlike the speech it learned from ({far})"
         elif probs[k] < cfg.threshold:
             result.emotion, result.reason = None, "unsure"
             result.detail = f"top probability {probs[k]:.2f} < threshold {cfg.threshold:.2f}"
@@ -153,8 +161,16 @@ class Steps:
         for c, p, o, d in each:
             r = self.decide(c.result, p, float(o), d[None])
             start, end = (round(t, 3) for t in c.span)
-            seg = Segment(start, end, r.emotion, r.confidence, dict(r.probabilities), r.reason,
-                          r.arousal, r.valence)  # fmt: skip
+            seg = Segment(
+                start,
+                end,
+                r.emotion,
+                r.confidence,
+                dict(r.probabilities),
+                r.reason,
+                r.arousal,
+                r.valence,
+            )
             r.segments, r.summary = [seg], timeline.summary([seg], self.labels, r.duration)
             if c.draw:
                 c.draw(r)

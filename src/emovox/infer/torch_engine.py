@@ -119,7 +119,7 @@ class TorchBackend:
         order = np.argsort([len(w) for w in waves])
         n, upto = len(waves), self._upto()
         logits = [np.zeros((n, len(self.metas[0]["labels"])), np.float32) for _ in heads]
-        odd: list[np.ndarray | None] = [None for _ in heads]
+        unfamiliar: list[np.ndarray | None] = [None for _ in heads]
         for s in range(0, n, BATCH):
             sel = order[s : s + BATCH]
             batch = [waves[i] for i in sel]
@@ -129,9 +129,10 @@ class TorchBackend:
                 z, z2 = self._member(self.members[k], raw, encoded)
                 logits[j][sel] = z.float().cpu().numpy()
                 if z2 is not None:
-                    odd[j] = np.full(n, np.nan, np.float32) if odd[j] is None else odd[j]
-                    odd[j][sel] = z2.cpu().numpy()
-        return list(zip(logits, odd, strict=True))
+                    if unfamiliar[j] is None:
+                        unfamiliar[j] = np.full(n, np.nan, np.float32)
+                    unfamiliar[j][sel] = z2.cpu().numpy()
+        return list(zip(logits, unfamiliar, strict=True))
 
     def _member(self, m: Loaded, raw, encoded) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A member's logits on a batch, and its unfamiliarity when it reads statistics."""

@@ -264,8 +264,9 @@ def _adapt(adapt: str, adapt_by: str | None) -> str:
     """``adapt``, or what 0.5's ``adapt_by`` (group|none, logged as deprecated) meant."""
     if adapt_by is None:
         return adapt
-    logger.warning("adapt_by=%s is deprecated (gone in 0.7): send adapt=folder|recording|none",
-                   adapt_by)  # fmt: skip
+    logger.warning(
+        "adapt_by=%s is deprecated (gone in 0.7): send adapt=folder|recording|none", adapt_by
+    )
     if adapt_by not in ("group", "none"):
         raise HTTPException(422, f"adapt_by must be group or none, not {adapt_by!r}")
     return "folder" if adapt_by == "group" else "recording"

@@ -10,7 +10,7 @@ Run folders written before 0.3 call the kept model ``best``; it is read under ei
 An ensemble run holds ``ensemble.json`` (members, temperature), ``config.json`` and one run
 folder per member (``member0`` ...). An exported model folder (``emovox export``, the bundled
 model) holds ``model.json`` and ``member{k}.{safetensors,json}``. :func:`find_model` reads any
-of them (or a checkpoint stem) for both predictors. Torch-free: safetensors is read as NumPy.
+of them (or a checkpoint stem) for both engines. Torch-free: safetensors is read as NumPy.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class RunFolder:
 
 @dataclass(frozen=True)
 class ModelSource:
-    """What a predictor loads: member checkpoint stems, the soft vote's temperature and the
+    """What an engine loads: member checkpoint stems, the soft vote's temperature and the
     model's own "unsure" gate (None: the analysis default)."""
 
     path: Path

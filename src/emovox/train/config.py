@@ -76,7 +76,7 @@ class TrainConfig:
     speaker_norm: int = 0  # >0: encoder statistics standardised per speaker, test speakers
     #   from this many of their own (unlabelled) clips, training speakers from all of theirs
     speaker_norm_by: str = "speaker"  # what speaker_norm standardises per: speaker | corpus
-    #   (corpus: one reference per recording source, as --adapt-by folder reads a channel)
+    #   (corpus: one reference per recording source, as --adapt folder reads a channel)
     corpus_adversary: float = 0.0  # >0: a gradient-reversal corpus branch at this weight
     #   (train/adversary.py: the emotion head's input taught to hide the recording source)
     mixup: float = 0.0  # >0: pooled statistics of two clips of a batch mixed, the weight drawn

@@ -23,7 +23,7 @@ from emovox.data import multicorpus
 from emovox.evaluation import metrics
 from emovox.evaluation.evaluate import evaluate_run
 from emovox.features.handcrafted import FeatureExtractor
-from emovox.models.inputs import model_inputs, predict_proba
+from emovox.models.inputs import predict_proba
 from emovox.models.loading import load_encoder
 from emovox.store import checkpoint
 from emovox.store.atomic import write_json, write_text
@@ -41,6 +41,7 @@ from emovox.train.runtime import (
     state_hash,
     versions,
 )
+from emovox.train.step import Step
 
 
 @dataclass
@@ -82,15 +83,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     # optimiser, schedule, loss; state from the last checkpoint when resuming
     model.to(device)
     steps = max(1, len(prep.split.train) // world // cfg.batch_size)
-    opt, sched = recipe.optimiser(cfg, model, steps)
-    amp = amp_dtype(cfg.amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    step = Step(
-        net, model, recipe.loss(cfg, prep, len(labels), device), opt, sched, scaler, amp, device,
-        cfg.mixup, _adversary(cfg, model, prep, device),
-    )  # fmt: skip
-    state = _resume(run, model, opt, sched, scaler) if resume else Progress()
+    step = _step(cfg, model, prep, len(labels), device, steps)
+    state = _resume(run, model, step.opt, step.sched, step.scaler) if resume else Progress()
 
     # the epochs: train, validate, keep the best (or last) model, save everything to resume
     seen: list[int] = []
@@ -104,9 +98,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
                 dist.broadcast(buf, 0)
         vm = _validate(model, prep, labels, device)
         state.seconds += time.perf_counter() - t0
-        improved = _record(state, cfg, epoch, loss, vm, sched, t0)
+        improved = _record(state, cfg, epoch, loss, vm, step.sched, t0)
         if rank == 0:
-            _save(run, cfg, model, labels, prep, state, vm, improved, opt, sched, scaler)
+            _save(run, cfg, step, labels, prep, state, vm, improved)
             if progress:
                 _print_epoch(state.history[-1], improved)
 
@@ -148,6 +142,27 @@ def _check(cfg: TrainConfig) -> None:
         raise ValueError("variants replace on-the-fly augmentation (set augment.enabled false)")
 
 
+def _step(
+    cfg: TrainConfig, model: nn.Module, prep: Prepared, n_classes: int, device, steps: int
+) -> Step:
+    """The optimiser under its schedule, the loss, mixed precision and (under DDP) the
+    wrapped model: one optimisation step, ready."""
+    opt, sched = recipe.optimiser(cfg, model, steps)
+    amp = amp_dtype(cfg.amp, device)
+    return Step(
+        net=nn.parallel.DistributedDataParallel(model) if rank_and_size()[1] > 1 else model,
+        model=model,
+        loss_fn=recipe.loss(cfg, prep, n_classes, device),
+        opt=opt,
+        sched=sched,
+        scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16),
+        amp_dtype=amp,
+        device=device,
+        mixup=cfg.mixup,
+        adversary=_adversary(cfg, model, prep, device),
+    )
+
+
 def _write_run_files(run: RunFolder, cfg: TrainConfig, prep: Prepared) -> None:
     run.root.mkdir(parents=True, exist_ok=True)
     prep.manifest.write_tsv(run.manifest)
@@ -175,71 +190,6 @@ def _resume(run: RunFolder, model: nn.Module, opt, sched, scaler) -> Progress:
     return Progress(
         meta["epoch"] + 1, meta["best"], meta["bad_epochs"], meta["history"], meta["train_seconds"]
     )
-
-
-@dataclass
-class Step:
-    """One optimisation step: forward under autocast, scaled backward, clipped update."""
-
-    net: nn.Module  # the model, or its DDP wrapper
-    model: nn.Module
-    loss_fn: nn.Module
-    opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    amp_dtype: torch.dtype | None
-    device: torch.device
-    mixup: float = 0.0  # Beta(mixup, mixup) weights of pooled-statistics mixup; 0: none
-    adversary: tuple | None = None  # (CorpusAdversary, its optimiser, corpus index per clip)
-
-    @property
-    def kwargs(self) -> dict:
-        """The model's auxiliary arousal / valence outputs, when it has those heads."""
-        return {"with_dimensions": True} if self.model.predicts_dimensions else {}
-
-    def __call__(self, feats, states, target: list[int], allowed=None, batch=None) -> float:
-        """One step on a batch; ``allowed`` (batch, classes) bool: each clip's corpus's labels."""
-        inputs = model_inputs(self.model, feats, states, self.device)
-        y = torch.tensor(target, device=self.device)
-        extra = () if allowed is None else (torch.from_numpy(allowed).to(self.device),)
-        with torch.autocast(
-            self.device.type,
-            dtype=self.amp_dtype or torch.float32,
-            enabled=self.amp_dtype is not None,
-        ):
-            mix = self.mixed(inputs, y, extra) if self.mixup else None
-            if mix is not None:
-                inputs, lam, y2, extra2 = mix
-            out = self.net(**inputs, **self.kwargs)
-            out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
-            loss = self.loss_fn(out, y, *extra)
-            if mix is not None:
-                loss = lam * loss + (1 - lam) * self.loss_fn(out, y2, *extra2)
-            if self.adversary is not None:
-                branch, _, corpus_of = self.adversary
-                loss = loss + branch.loss(torch.tensor(corpus_of[batch], device=self.device))
-        self.opt.zero_grad(set_to_none=True)
-        if self.adversary is not None:
-            self.adversary[1].zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.opt)
-        nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-        self.scaler.step(self.opt)
-        if self.adversary is not None:
-            self.scaler.step(self.adversary[1])
-        self.scaler.update()
-        self.sched.step()
-        return float(loss.detach())
-
-    def mixed(self, inputs: dict, y: torch.Tensor, extra: tuple):
-        """Mixup of pooled statistics with a shuffled partner: (inputs, weight, partner
-        labels, partner's allowed labels); None for models that read no pooled statistics."""
-        if inputs.get("pooled") is None:
-            return None
-        lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
-        perm = torch.randperm(len(y), device=y.device)
-        pooled = lam * inputs["pooled"] + (1 - lam) * inputs["pooled"][perm]
-        return {**inputs, "pooled": pooled}, lam, y[perm], tuple(e[perm] for e in extra)
 
 
 def _train_epoch(
@@ -338,17 +288,16 @@ def _record(
 def _save(
     run: RunFolder,
     cfg: TrainConfig,
-    model: nn.Module,
+    step: Step,
     labels,
     prep: Prepared,
     state: Progress,
     vm: dict,
     improved: bool,
-    opt,
-    sched,
-    scaler,
 ) -> None:
-    """The kept model as ``model``; everything needed to resume as ``last``; the log."""
+    """The kept model as ``model``; everything needed to resume as ``last`` (the step's
+    optimiser, schedule and gradient scaler too); the log."""
+    model, opt, sched, scaler = step.model, step.opt, step.sched, step.scaler
     meta = model_meta(cfg, model, labels) | {"epoch": state.epoch - 1}
     mean, std = checkpoint.FEATURE_STATS
     stats = {mean: torch.from_numpy(prep.stats.mean), std: torch.from_numpy(prep.stats.std)}
