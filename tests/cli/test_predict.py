@@ -31,11 +31,12 @@ def test_bundled_model_is_small_safetensors_and_json():
     assert sum(p.stat().st_size for p in DEFAULT_MODEL.iterdir()) <= 30e6
     spec = json.loads((DEFAULT_MODEL / "model.json").read_text())
     assert spec["labels"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
-    # three plain heads and one speaker-normalised head for speech adapted to its voice
-    assert spec["recording_head"]["members"] == ["member3"]
-    norm = [json.loads((DEFAULT_MODEL / f"{m}.json").read_text()).get("speaker_norm", 0)
-            for m in spec["members"]]  # fmt: skip
-    assert norm == [0, 0, 0, 10]
+    # plain heads, and the speaker-normalised ones (for speech adapted to its voice) named as
+    # the recording head: what the model's metadata says, whatever its size
+    norm = {m: json.loads((DEFAULT_MODEL / f"{m}.json").read_text()).get("speaker_norm", 0)
+            for m in spec["members"]}  # fmt: skip
+    assert spec["recording_head"]["members"] == [m for m, n in norm.items() if n]
+    assert 0 < len(spec["recording_head"]["members"]) < len(norm)
 
 
 @pytest.mark.slow

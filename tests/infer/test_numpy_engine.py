@@ -1,4 +1,4 @@
-"""The torch-free predictor gives the torch path's probabilities on real clips."""
+"""The NumPy backend gives the torch backend's probabilities on real clips, enrollment too."""
 
 import numpy as np
 import pytest
@@ -87,3 +87,17 @@ def test_engine_numpy_says_how_to_get_the_converted_encoder(tmp_path, monkeypatc
     monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "fresh"))
     with pytest.raises(ValueError, match=r"not converted for engine numpy yet.*--engine torch"):
         emovox.load_model(engine="numpy")
+
+
+def test_both_backends_take_enrollment_and_agree():
+    """Enrollment is the engine's, not a backend's: the NumPy backend standardises a speaker's
+    statistics as the torch one does, and the speaker-normalised head then votes."""
+    from ..conftest import speechlike
+
+    waves = [speechlike(2.0 + 0.3 * k, seed=k) for k in range(5)]
+    fast, slow = numpy_engine.load(), torch_engine.load()
+    assert any(fast.speaker_normalised()) and not all(fast.speaker_normalised())
+    a = fast.predict_waves(waves[:2], enrollment=waves)
+    b = slow.predict_waves(waves[:2], enrollment=waves)
+    assert np.abs(a - b).max() < 1e-4
+    assert np.abs(a - fast.predict_waves(waves[:2])).max() > 1e-3  # the normalised head voted

@@ -33,7 +33,9 @@ def test_the_corpus_adversary_reverses_its_gradient_and_mixup_mixes_pairs(subset
     assert torch.allclose(reversed_grad, -0.5 * model.enc.mlp[1].weight.grad, atol=1e-6)
     assert reversed_grad.abs().sum() > 0
     step = Step(None, model, None, None, None, None, None, torch.device("cpu"), mixup=0.4)
+    assert step.mixed({"feats": None}, torch.zeros(2), ()) is None  # nothing pooled to mix
     y = torch.arange(6)
-    (*_, mixed), lam, y2, _ = step.mixed((None, None, None, None, pooled), y, ())
+    inputs, lam, y2, _ = step.mixed({"pooled": pooled}, y, ())
+    mixed = inputs["pooled"]
     partner = pooled[y2]  # labels are row numbers here: y2 names each row's partner
     assert torch.allclose(mixed, lam * pooled + (1 - lam) * partner, atol=1e-6)

@@ -11,7 +11,6 @@ package's own ``get_speech_timestamps_from_probs``.
 from __future__ import annotations
 
 import importlib.util
-import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,32 +92,54 @@ class SpeechDetector:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(Silero's probabilities (frames,), :func:`voicing.frame_cues` (frames, 3) or an
         empty array) of the concatenated ``blocks``, in one pass, block by block."""
-        hidden = cell = np.zeros((1, 1, 128), dtype=np.float32)
-        context = np.zeros(CONTEXT, dtype=np.float32)
-        carry = np.zeros(0, dtype=np.float32)
-        out: list[np.ndarray] = []
-        cue_rows: list[np.ndarray] = []
-        previous = np.zeros(FRAME, dtype=np.float32)
-        for block in itertools.chain(blocks, [None]):  # lazily: a stream stays a stream
-            samples = carry if block is None else np.concatenate([carry, block.astype(np.float32)])
-            if block is None and len(samples):
-                samples = np.pad(samples, (0, -len(samples) % FRAME))
-            usable = len(samples) - len(samples) % FRAME
-            carry = samples[usable:]
-            for start in range(0, usable, FRAME * max_frames):
-                frames = samples[start : min(usable, start + FRAME * max_frames)].reshape(-1, FRAME)
-                contexts = np.concatenate([context[None], frames[:-1, -CONTEXT:]])
-                batch = np.concatenate([contexts, frames], axis=1)
-                probs, hidden, cell = self.session.run(
-                    ["speech_probs", "hn", "cn"], {"input": batch, "h": hidden, "c": cell}
-                )
-                context = frames[-1, -CONTEXT:].copy()
-                out.append(np.asarray(probs, dtype=np.float32).reshape(-1))
-                if cues:
-                    cue_rows.append(voicing.frame_cues(frames, previous))
-                    previous = frames[-1].copy()
-        probs = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
-        return probs, np.concatenate(cue_rows) if cue_rows else np.zeros((0, 3), np.float32)
+        frames = Frames(self, max_frames, cues)
+        parts = [frames.push(block) for block in blocks]  # lazily: a stream stays a stream
+        parts.append(frames.finish())
+        probs, found = np.concatenate([p for p, _ in parts]), [c for _, c in parts]
+        return probs, np.concatenate(found) if cues else np.zeros((0, 3), np.float32)
+
+
+class Frames:
+    """:meth:`SpeechDetector.detect` one block at a time, for audio that is still arriving:
+    each :meth:`push` gives the frames it completed, :meth:`finish` the zero-padded last."""
+
+    def __init__(self, detector: SpeechDetector, max_frames: int = 512, cues: bool = True):
+        self.detector, self.max_frames, self.cues = detector, max_frames, cues
+        self.hidden = self.cell = np.zeros((1, 1, 128), dtype=np.float32)
+        self.context = np.zeros(CONTEXT, dtype=np.float32)
+        self.carry = np.zeros(0, dtype=np.float32)
+        self.previous = np.zeros(FRAME, dtype=np.float32)
+
+    def push(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, cues) of the frames ``block`` completes."""
+        return self._frames(np.concatenate([self.carry, block.astype(np.float32)]))
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, cues) of what is left, zero-padded to a whole frame."""
+        samples = self.carry
+        return self._frames(
+            np.pad(samples, (0, -len(samples) % FRAME)) if len(samples) else samples
+        )
+
+    def _frames(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        usable = len(samples) - len(samples) % FRAME
+        self.carry = samples[usable:]
+        out, cue_rows = [np.zeros(0, np.float32)], [np.zeros((0, 3), np.float32)]
+        for start in range(0, usable, FRAME * self.max_frames):
+            frames = samples[start : min(usable, start + FRAME * self.max_frames)].reshape(
+                -1, FRAME
+            )
+            contexts = np.concatenate([self.context[None], frames[:-1, -CONTEXT:]])
+            feed = {"input": np.concatenate([contexts, frames], axis=1)}
+            probs, self.hidden, self.cell = self.detector.session.run(
+                ["speech_probs", "hn", "cn"], {**feed, "h": self.hidden, "c": self.cell}
+            )
+            self.context = frames[-1, -CONTEXT:].copy()
+            out.append(np.asarray(probs, dtype=np.float32).reshape(-1))
+            if self.cues:
+                cue_rows.append(voicing.frame_cues(frames, self.previous))
+                self.previous = frames[-1].copy()
+        return np.concatenate(out), np.concatenate(cue_rows)
 
 
 def regions(
