@@ -206,7 +206,7 @@ def test_ensemble_members_with_different_encoders_each_read_their_own(subset, tm
     assert again["ensemble"]["members"] == m["ensemble"]["members"]
     assert again["confusion"] == m["confusion"]
     pred = torch_engine.load(tmp_path / "mix")
-    assert set(pred.encoders) == {"whisper-tiny", str(hub)}
+    assert set(pred.backend.encoders) == {"whisper-tiny", str(hub)}
     split = json.loads((tmp_path / "mix" / "member0" / "split.json").read_text())
     rows = [r for r in Manifest.read_tsv(subset).rows if r.path in set(split["test"])]
     clips = load_clips(rows)

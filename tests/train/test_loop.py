@@ -179,6 +179,6 @@ def test_level_front_end_makes_predictions_independent_of_input_gain(subset, tmp
         scaled = [w * np.float32(10 ** (gain_db / 20)) for w in waves]
         assert np.abs(pred.predict_waves(scaled) - ref).max() < 1e-4
         assert np.abs(fast.predict_waves(scaled) - ref).max() < 1e-4
-    pred.frontend = Frontend()  # the raw level reaches the encoder: the answer moves
+    pred.backend.frontend = Frontend()  # the raw level reaches the encoder: the answer moves
     quiet = [w * np.float32(0.1) for w in waves]
     assert np.abs(pred.predict_waves(quiet) - pred.predict_waves(waves)).max() > 1e-2

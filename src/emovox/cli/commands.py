@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from emovox.cli.batch import add_batch_parser
+from emovox.cli.listen import add_listen_parser
 from emovox.cli.predict import add_demo_parser, add_predict_parser
 from emovox.cli.serve import add_serve_parser
 from emovox.models import KINDS
@@ -359,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_predict_parser,
         add_serve_parser,
         add_batch_parser,
+        add_listen_parser,
         add_demo_parser,
     ):
         add(sub)

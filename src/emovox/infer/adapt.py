@@ -54,14 +54,53 @@ def _shifted(inputs, training_means, standardise, reference: str, weights) -> li
             mu = np.average(x, 0, weights.astype(np.float64))
         else:
             mu = x.mean(0, dtype=np.float64)  # float64 sums, float32 arrays: no copy of x grows
-        if reference == "shrink" and not std_norm:  # (a standardising member's training
-            # mean is of standardised statistics: nothing in this space to shrink toward)
-            mu = (len(x) * mu + SHRINK_PRIOR * mean) / (len(x) + SHRINK_PRIOR)
-        if std_norm:
-            out.append(std.standardise(x, mu, std.mean_std(x)[1]))
-        else:
-            out.append(x + (mean - mu).astype(np.float32))
+        sd = std.mean_std(x)[1] if std_norm else None
+        out.append(relative(x, mu, sd, len(x), mean, reference))
     return out
+
+
+def relative(x: np.ndarray, mu, sd, n: int, mean: np.ndarray, reference: str) -> np.ndarray:
+    """One member's statistics ``x`` relative to a voice whose ``n`` windows have mean ``mu``
+    (and, for a standardising member, spread ``sd``; else None): standardised, or shifted so
+    ``mu`` (under "shrink", pulled toward the training ``mean``) lands on ``mean``."""
+    if sd is not None:
+        return std.standardise(x, mu, sd)
+    if reference == "shrink":  # (a standardising member's training mean is of standardised
+        # statistics: nothing in that space to shrink toward)
+        mu = (n * mu + SHRINK_PRIOR * mean) / (n + SHRINK_PRIOR)
+    return x + (mean - mu).astype(np.float32)
+
+
+class Running:
+    """A voice's reference kept as sums while its windows arrive (live analysis): memory
+    stays the same however long it speaks. Only the references a mean defines ("mean",
+    "shrink") can be kept so."""
+
+    def __init__(self, reference: str) -> None:
+        self.reference = "shrink" if reference not in ("mean", "shrink") else reference
+        self.n, self.sums, self.squares = 0, None, None
+
+    def add(self, inputs: list[np.ndarray]) -> None:
+        """Windows' statistics, per member (windows, dims)."""
+        if self.sums is None:
+            self.sums = [np.zeros(x.shape[1]) for x in inputs]
+            self.squares = [np.zeros(x.shape[1]) for x in inputs]
+        for k, x in enumerate(inputs):
+            self.sums[k] += x.sum(0, dtype=np.float64)
+            self.squares[k] += (x.astype(np.float64) ** 2).sum(0)
+        self.n += len(inputs[0])
+
+    def adapt(self, inputs, training_means, standardise) -> list[np.ndarray]:
+        """``inputs`` relative to the voice heard so far."""
+        out = []
+        for k, (x, mean, std_norm) in enumerate(
+            zip(inputs, training_means, standardise, strict=True)
+        ):
+            mu = self.sums[k] / self.n
+            var = np.maximum(self.squares[k] / self.n - mu * mu, 0.0)
+            sd = np.maximum(np.sqrt(var), std.STD_FLOOR) if self.n > 1 else np.ones_like(mu)
+            out.append(relative(x, mu, sd if std_norm else None, self.n, mean, self.reference))
+        return out
 
 
 # an input up to this long is a clip (Whisper's context is 30 s): in a group it is read whole,

@@ -275,6 +275,14 @@ class Analyzer:
         )
         plots.draw(plot, view)
 
+    def stream(self, sr: int = SR):
+        """A live stream (:class:`emovox.infer.live.Stream`): ``feed`` it samples at ``sr``
+        as they arrive for events (speech, segments, the running answer), then ``close`` it
+        for the final result, the same as :meth:`predict` on the same audio."""
+        from emovox.infer.live import Stream
+
+        return Stream(self, sr)
+
     @property
     def predictor(self) -> Engine:
         """0.5's name for :attr:`engine` (until 0.7)."""

@@ -11,7 +11,8 @@ up to ``max_files``) and answers each in order, an unreadable one with its error
 ``adapt=folder`` reads them all against one reference voice, as ``emovox predict --adapt
 folder`` reads a folder (one speaker or channel); ``adapt`` takes the words of
 :data:`emovox.infer.analyzer.ADAPT` (0.5's ``adapt_by=group|none`` until 0.7).
-``GET /`` is the web page, served from the package (no CDN).
+``GET /`` is the web page, served from the package (no CDN). ``/v1/stream`` is a WebSocket
+for live analysis (emovox.serve.live: its protocol, limits and close codes).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
 from emovox.infer.config import ADAPT, ADAPT_HELP
 from emovox.infer.speakers import MAX_SPEAKERS
 from emovox.serve.config import ServeConfig
+from emovox.serve.live import add_stream
 from emovox.serve.schema import ERRORS, Answer, Answers, ModelInfo
 from emovox.store import integrity, runs
 
@@ -231,6 +233,7 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
         return await service.predict_many(request, files, _adapt(adapt, adapt_by))
 
     _page(app)
+    service.streams = add_stream(app, service)
 
     app.router.on_shutdown.append(lambda: service.executor.shutdown(wait=False))
     return app
