@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import emovox
 from emovox import audio
@@ -64,6 +65,7 @@ def test_the_loader_stays_within_memory_on_mutations():
 import resource, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from emovox import audio
 from tests import fuzzing
 def peak():
@@ -156,3 +158,37 @@ def test_seed_files_are_real_audio():
     for name, blob in fuzzing.SEEDS.items():
         assert len(audio.load(blob)) > 8000, name
     assert Path(fuzzing.__file__).exists()
+
+
+@fast(60)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["float32", "float64", "int16", "int32", "uint8", "2d", "nan"]),
+            st.integers(0, 6000),
+            st.floats(-1e6, 1e6, allow_nan=False),
+        ),
+        max_size=8,
+    ),
+    st.sampled_from([8000, 16000, 44100]),
+)
+def test_a_live_stream_answers_any_frames_with_events_or_a_value_error(analyzer, frames, sr):
+    """Frames of any type, size and value: events, or a ValueError that says what is wrong;
+    the stream still closes with a result."""
+    stream = analyzer.stream(sr)
+    rng = np.random.default_rng(len(frames))
+    try:
+        for kind, n, scale in frames:
+            x = rng.standard_normal(n) * scale
+            x = {"2d": x.reshape(1, -1), "nan": np.where(x > 0, np.nan, x)}.get(kind, x)
+            x = x.astype(kind) if kind in ("float32", "float64", "int16", "int32", "uint8") else x
+            try:
+                events = stream.feed(x)
+            except ValueError as exc:
+                assert re.search(r"mono|float or int16|NaN", str(exc)), exc
+                continue
+            assert all(e.type in ("speech_started", "speech_ended", "segment", "answer",
+                                  "adapted") for e in events)  # fmt: skip
+    finally:
+        result = stream.close()
+    assert result.path == "<stream>" and (result.error is not None or result.summary)

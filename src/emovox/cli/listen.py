@@ -57,12 +57,18 @@ def _file(path: str, block_ms: float, speed: float) -> Iterator[np.ndarray]:
 
 
 def _microphone(args: argparse.Namespace) -> Iterator[np.ndarray]:
+    """The default input device's blocks; a RuntimeError saying how to install what it
+    needs, before anything starts, when sounddevice (or PortAudio) is missing."""
     try:
         import sounddevice
-    except ImportError:  # also raised when PortAudio itself is missing
+    except ImportError:
         raise RuntimeError(INSTALL) from None
-    except OSError as exc:
+    except OSError as exc:  # sounddevice without PortAudio
         raise RuntimeError(f"{INSTALL} ({exc})") from None
+    return _heard(sounddevice, args)
+
+
+def _heard(sounddevice, args: argparse.Namespace) -> Iterator[np.ndarray]:
     heard: queue.Queue = queue.Queue()
     step = int(args.rate * args.block_ms / 1000)
 

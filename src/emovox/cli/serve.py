@@ -26,6 +26,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_pending=args.max_pending,
         api_key=None if args.no_auth else key,
+        max_streams=args.max_streams,
+        max_message_kb=args.max_message_kb,
     )
     uvicorn.run(create_app(cfg), host=args.host, port=args.port, log_level=args.log_level)
     return 0
@@ -35,7 +37,9 @@ def add_serve_parser(sub) -> None:
     from emovox.serve.config import ServeConfig
 
     d = ServeConfig()
-    sv = sub.add_parser("serve", help="HTTP service and web page (GET /, POST /v1/predict)")
+    sv = sub.add_parser(
+        "serve", help="HTTP service and web page (GET /, POST /v1/predict, WebSocket /v1/stream)"
+    )
     sv.add_argument("--model", help="model folder or run (default: the bundled model)")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     sv.add_argument("--port", type=int, default=8000)
@@ -50,6 +54,18 @@ def add_serve_parser(sub) -> None:
         type=int,
         default=d.max_pending,
         help="requests waiting or running before 429 (default %(default)s)",
+    )
+    sv.add_argument(
+        "--max-streams",
+        type=int,
+        default=d.max_streams,
+        help="live streams (/v1/stream) at once before 4429 (default %(default)s)",
+    )
+    sv.add_argument(
+        "--max-message-kb",
+        type=float,
+        default=d.max_message_kb,
+        help="one live stream message's limit (default %(default)s)",
     )
     sv.add_argument(
         "--log-level", default="info", help="info (default): the address and each request"

@@ -76,6 +76,7 @@ class Stream:
         self.analyzer, self.steps, self.sr = analyzer, analyzer.steps, sr
         self.cfg = analyzer.cfg
         self.n = 0  # samples at 16 kHz so far
+        self.fed = 0  # samples at the stream's own rate so far
         self.frames = vad.Frames(analyzer.detector)
         self.resampler = soxr.ResampleStream(sr, SR, 1, dtype="float32", quality="HQ") \
             if sr != SR else None  # fmt: skip
@@ -91,7 +92,12 @@ class Stream:
     def feed(self, samples: np.ndarray) -> list[Event]:
         """Mono samples at the stream's rate (float in [-1, 1], or int16); the events they
         complete, in order."""
+        if self.closed:
+            raise ValueError("the stream is closed")
         wave = _as_float(samples)
+        if not np.isfinite(wave).all():  # refused before the resampler's state holds any
+            raise ValueError("samples hold NaN or infinity")
+        self.fed += len(wave)
         if self.resampler is not None:
             wave = self.resampler.resample_chunk(wave)
         return list(self._take(wave))
@@ -121,13 +127,9 @@ class Stream:
     @property
     def seconds(self) -> float:
         """Seconds of audio fed so far."""
-        return self.n / SR
+        return self.fed / self.sr
 
     def _take(self, wave: np.ndarray) -> Iterator[Event]:
-        if self.closed:
-            raise ValueError("the stream is closed")
-        if not np.isfinite(wave).all():
-            raise ValueError("samples hold NaN or infinity")
         self.file.write(wave)
         live = self.live
         live.audio = np.concatenate([live.audio, wave])
