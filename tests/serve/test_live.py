@@ -77,6 +77,33 @@ def test_a_stream_answers_as_it_goes_and_ends_with_predicts_answer(live_server, 
     assert len(m["result"]["segments"]) == len(want["segments"])
 
 
+def test_a_browser_s_webm_opus_chunks_are_decoded_as_they_come(live_server, talk, tmp_path):
+    from ..media import encode
+
+    wave, _ = sf.read(talk, dtype="float32")
+    webm = encode(tmp_path / "talk.webm", wave, 16000, "libopus", rate=48000).read_bytes()
+    with _socket(live_server) as ws:
+        ws.send(json.dumps({"format": "webm"}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        for i in range(0, len(webm), 4000):  # MediaRecorder-sized chunks
+            ws.send(webm[i : i + 4000])
+        ws.send(json.dumps({"type": "close"}))
+        kinds = []
+        while (m := json.loads(ws.recv(timeout=120)))["type"] != "result":
+            kinds.append(m["type"])
+    assert "segment" in kinds
+    want = live_server.post(tmp_path / "talk.webm", headers={"X-API-Key": "k3y"}).json()
+    assert m["result"]["duration"] == pytest.approx(want["duration"], abs=0.05)
+    assert m["result"]["emotion"] == want["emotion"]
+    with _socket(live_server) as ws:  # chunks that are not a container: said, and closed
+        ws.send(json.dumps({"format": "ogg"}))
+        ws.recv(timeout=30)
+        ws.send(b"not an ogg stream at all" * 100)
+        ws.send(json.dumps({"type": "close"}))
+        code, why = _closed(ws)
+        assert code == 4400 and "cannot be decoded" in why
+
+
 def test_stream_limits_auth_and_bad_input_close_with_a_reason(live_server):
     with _socket(live_server, key=None) as ws:
         assert _closed(ws) == (4401, "missing or wrong API key (X-API-Key header or ?api_key=)")

@@ -1,15 +1,17 @@
 """``/v1/stream``: live analysis over a WebSocket (:mod:`emovox.infer.live`).
 
 The client's first message is JSON, ``{"format": "f32le" | "s16le", "sample_rate": 48000}``
-(little-endian float32 or 16-bit PCM, mono, any rate); then binary messages of samples in that
-format. The server answers ``{"type": "ready", ...}``, then each event as one JSON text
-message (``speech_started``, ``speech_ended``, ``segment``, ``answer``, ``adapted``) as soon as
-it is known. The client's text message ``{"type": "close"}`` asks for the final result:
-``{"type": "result", "result": {...}}`` (what ``/v1/predict`` answers for the same audio),
-then a normal close. Limits close the socket with a code and a reason, never affecting another
-stream or the HTTP API: 4400 a message that is not what the protocol says (bad JSON, a frame
-not a whole number of samples, NaN, a rate that changes mid-stream), 4401 a missing or wrong
-API key (header ``X-API-Key`` or, from a browser, ``?api_key=``), 4413 a message over
+(little-endian float32 or 16-bit PCM, mono, any rate), or ``{"format": "webm"}`` (also
+``"ogg"``: a browser MediaRecorder's chunks, decoded as they come, :mod:`emovox.audio.chunks`);
+then binary messages of samples (or chunks) in that format. The server answers
+``{"type": "ready", ...}``, then each event as one JSON text message (``speech_started``,
+``speech_ended``, ``segment``, ``answer``, ``adapted``) as soon as it is known. The client's
+text message ``{"type": "close"}`` asks for the final result: ``{"type": "result",
+"result": {...}}`` (what ``/v1/predict`` answers for the same audio), then a normal close.
+Limits close the socket with a code and a reason, never affecting another stream or the HTTP
+API: 4400 a message that is not what the protocol says (bad JSON, a frame not a whole number
+of samples, NaN, chunks that do not decode, a rate that changes mid-stream), 4401 a missing or
+wrong API key (header ``X-API-Key`` or, from a browser, ``?api_key=``), 4413 a message over
 ``max_message_kb`` or a stream over ``max_seconds``, 4429 more than ``max_streams`` at once.
 """
 
@@ -19,11 +21,16 @@ import asyncio
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
+from emovox.audio.chunks import ChunkDecoder
+from emovox.audio.decode import SAMPLE_RATE
+
 FORMATS = {"f32le": np.dtype("<f4"), "s16le": np.dtype("<i2")}
+COMPRESSED = ("webm", "ogg")  # containers a MediaRecorder writes; FFmpeg finds the codec
 logger = logging.getLogger("emovox.serve")
 
 
@@ -66,17 +73,23 @@ class Streams:
             self.open -= 1
             if stream is not None:
                 stream.abort()
+                if stream.decoder is not None:
+                    stream.decoder.pipe.end()  # the decoding thread ends too
 
     async def _start(self, ws: WebSocket):
         """The stream the first message describes."""
         first = _json(await ws.receive_text())
         fmt, sr = first.get("format", "f32le"), first.get("sample_rate")
-        if fmt not in FORMATS:
-            raise Refused(4400, f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        if fmt not in (*FORMATS, *COMPRESSED):
+            known = ", ".join((*FORMATS, *COMPRESSED))
+            raise Refused(4400, f"format must be one of {known}, not {fmt!r}")
+        if fmt in COMPRESSED:
+            sr = SAMPLE_RATE  # what the decoder gives
         if not isinstance(sr, int) or isinstance(sr, bool) or not 1 <= sr <= 768_000:
             raise Refused(4400, f"sample_rate must be a whole number of Hz, not {sr!r}")
         stream = self.service.analyzer.stream(sr)
-        stream.dtype = FORMATS[fmt]
+        stream.dtype = FORMATS.get(fmt)
+        stream.decoder = ChunkDecoder() if fmt in COMPRESSED else None
         labels = list(self.service.analyzer.labels)
         await ws.send_text(json.dumps({"type": "ready", "sample_rate": sr, "labels": labels}))
         return stream
@@ -92,6 +105,8 @@ class Streams:
                 if said.get("type") != "close":
                     raise Refused(4400, "after the first message, only samples or a close; "
                                   "the rate cannot change mid-stream")  # fmt: skip
+                if stream.decoder is not None:  # what is still being decoded
+                    await self._feed(ws, stream, stream.decoder.finish)
                 result = await loop.run_in_executor(self.executor, stream.close)
                 await ws.send_text(json.dumps({"type": "result", "result": result.to_dict()}))
                 await ws.close(1000, "done")
@@ -99,17 +114,29 @@ class Streams:
             data = msg.get("bytes") or b""
             if len(data) > limit:
                 raise Refused(4413, f"a message of {len(data)} bytes is over {limit}")
+            if stream.decoder is not None:
+                stream.decoder.push(data)
+                await self._feed(ws, stream, stream.decoder.take)
+                continue
             if len(data) % stream.dtype.itemsize:
                 raise Refused(4400, f"{len(data)} bytes is not a whole number of samples")
-            samples = np.frombuffer(data, stream.dtype)
-            if stream.seconds + len(samples) / stream.sr > self.cfg.max_seconds:
+            await self._feed(ws, stream, partial(np.frombuffer, data, stream.dtype))
+
+    async def _feed(self, ws: WebSocket, stream, samples) -> None:
+        """``samples()`` (called on a stream thread) through the stream; its events out."""
+
+        def work():
+            got = samples()
+            if stream.seconds + len(got) / stream.sr > self.cfg.max_seconds:
                 raise Refused(4413, f"longer than the maximum of {self.cfg.max_seconds:g} s")
-            try:
-                events = await loop.run_in_executor(self.executor, stream.feed, samples)
-            except ValueError as exc:
-                raise Refused(4400, str(exc)) from None
-            for event in events:
-                await ws.send_text(json.dumps(event.to_dict()))
+            return stream.feed(got)
+
+        try:
+            events = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        except ValueError as exc:
+            raise Refused(4400, str(exc)) from None
+        for event in events:
+            await ws.send_text(json.dumps(event.to_dict()))
 
 
 def _json(text: str) -> dict:
