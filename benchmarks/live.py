@@ -5,12 +5,13 @@ the final result against ``predict`` on the same audio.
   final result ``predict``'s on the file (probabilities and segments)?
 - one stream, in-process, the NumPy engine, fed at real time for ``--paced`` minutes: latency
   from the end of a window's audio (its context included) to its event, median and p99;
-- ``--streams`` streams at once through one ``emovox serve --engine numpy`` (WebSocket), each
-  at real time for ``--paced`` minutes: the same latency, over all streams;
+- ``--streams`` streams at once through one ``emovox serve`` (WebSocket; its default engine,
+  torch, or ``--serve-engine numpy``), each at real time for ``--paced`` minutes: the same
+  latency, over all streams;
 - one stream fed ``--minutes`` of audio as fast as it is analysed: real-time factor and memory
   (RSS) after each 10 minutes, against the first minute's.
 
-    python benchmarks/live.py --equal 10 --paced 3 --streams 4 --minutes 60
+    python benchmarks/live.py --equal 10 --paced 2 --streams 4 --minutes 60 --block-ms 20
 
 The recording: RAVDESS clips (24 actors) joined with pauses (emovox.data.demo.build_long).
 """
@@ -37,7 +38,7 @@ from emovox.data import demo  # noqa: E402
 from emovox.data.corpora import read_corpus  # noqa: E402
 
 SR = 16000
-BLOCK = 1600  # 100 ms a message, as the page's worklet sends (--block-ms)
+BLOCK = 320  # 20 ms a message, as the page's worklet sends (--block-ms)
 
 
 def rss_mb() -> float:
@@ -165,11 +166,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/datasets/ravdess")
     ap.add_argument("--equal", type=float, default=10.0, help="minutes fed in random chunks")
-    ap.add_argument("--paced", type=float, default=3.0, help="minutes at real time")
+    ap.add_argument("--paced", type=float, default=2.0, help="minutes at real time")
     ap.add_argument("--streams", type=int, default=4)
     ap.add_argument("--minutes", type=float, default=60.0, help="minutes for RTF and memory")
-    ap.add_argument("--block-ms", type=float, default=100.0, help="audio per message")
-    ap.add_argument("--serve-engine", default="numpy", help="the served streams' engine")
+    ap.add_argument("--block-ms", type=float, default=20.0, help="audio per message")
+    ap.add_argument("--serve-engine", default="torch", help="as emovox serve's default")
     args = ap.parse_args()
     global BLOCK
     BLOCK = int(SR * args.block_ms / 1000)

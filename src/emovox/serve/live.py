@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -28,6 +29,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from emovox.audio.chunks import ChunkDecoder
 from emovox.audio.decode import SAMPLE_RATE
+from emovox.infer.live import Stream
 
 FORMATS = {"f32le": np.dtype("<f4"), "s16le": np.dtype("<i2")}
 COMPRESSED = ("webm", "ogg")  # containers a MediaRecorder writes; FFmpeg finds the codec
@@ -40,6 +42,21 @@ class Refused(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code, self.reason = code, reason
+
+
+@dataclass
+class _Source:
+    """One connection's stream and how its messages become samples: a sample type, or a
+    decoder of compressed chunks."""
+
+    stream: Stream
+    dtype: np.dtype | None
+    decoder: ChunkDecoder | None
+
+    def close(self) -> None:
+        self.stream.abort()
+        if self.decoder is not None:
+            self.decoder.pipe.end()  # the decoding thread ends too
 
 
 class Streams:
@@ -60,10 +77,10 @@ class Streams:
             await ws.close(4429, f"more than {self.cfg.max_streams} streams at once; retry later")
             return
         self.open += 1
-        stream = None
+        source = None
         try:
-            stream = await self._start(ws)
-            await self._run(ws, stream)
+            source = await self._start(ws)
+            await self._run(ws, source)
         except Refused as why:
             logger.info("stream closed %d: %s", why.code, why.reason)
             await ws.close(why.code, why.reason[:120])
@@ -71,13 +88,11 @@ class Streams:
             logger.info("stream: the client went away")
         finally:
             self.open -= 1
-            if stream is not None:
-                stream.abort()
-                if stream.decoder is not None:
-                    stream.decoder.pipe.end()  # the decoding thread ends too
+            if source is not None:
+                source.close()
 
     async def _start(self, ws: WebSocket):
-        """The stream the first message describes."""
+        """The stream (and decoder) the first message describes."""
         first = _json(await ws.receive_text())
         fmt, sr = first.get("format", "f32le"), first.get("sample_rate")
         if fmt not in (*FORMATS, *COMPRESSED):
@@ -87,14 +102,14 @@ class Streams:
             sr = SAMPLE_RATE  # what the decoder gives
         if not isinstance(sr, int) or isinstance(sr, bool) or not 1 <= sr <= 768_000:
             raise Refused(4400, f"sample_rate must be a whole number of Hz, not {sr!r}")
-        stream = self.service.analyzer.stream(sr)
-        stream.dtype = FORMATS.get(fmt)
-        stream.decoder = ChunkDecoder() if fmt in COMPRESSED else None
+        decoder = ChunkDecoder() if fmt in COMPRESSED else None
+        source = _Source(self.service.analyzer.stream(sr), FORMATS.get(fmt), decoder)
         labels = list(self.service.analyzer.labels)
         await ws.send_text(json.dumps({"type": "ready", "sample_rate": sr, "labels": labels}))
-        return stream
+        return source
 
-    async def _run(self, ws: WebSocket, stream) -> None:
+    async def _run(self, ws: WebSocket, source: _Source) -> None:
+        stream = source.stream
         loop, limit = asyncio.get_running_loop(), int(self.cfg.max_message_kb * 1024)
         while True:
             msg = await ws.receive()
@@ -105,8 +120,8 @@ class Streams:
                 if said.get("type") != "close":
                     raise Refused(4400, "after the first message, only samples or a close; "
                                   "the rate cannot change mid-stream")  # fmt: skip
-                if stream.decoder is not None:  # what is still being decoded
-                    await self._feed(ws, stream, stream.decoder.finish)
+                if source.decoder is not None:  # what is still being decoded
+                    await self._feed(ws, stream, source.decoder.finish)
                 result = await loop.run_in_executor(self.executor, stream.close)
                 await ws.send_text(json.dumps({"type": "result", "result": result.to_dict()}))
                 await ws.close(1000, "done")
@@ -114,13 +129,13 @@ class Streams:
             data = msg.get("bytes") or b""
             if len(data) > limit:
                 raise Refused(4413, f"a message of {len(data)} bytes is over {limit}")
-            if stream.decoder is not None:
-                stream.decoder.push(data)
-                await self._feed(ws, stream, stream.decoder.take)
+            if source.decoder is not None:
+                source.decoder.push(data)
+                await self._feed(ws, stream, source.decoder.take)
                 continue
-            if len(data) % stream.dtype.itemsize:
+            if len(data) % source.dtype.itemsize:
                 raise Refused(4400, f"{len(data)} bytes is not a whole number of samples")
-            await self._feed(ws, stream, partial(np.frombuffer, data, stream.dtype))
+            await self._feed(ws, stream, partial(np.frombuffer, data, source.dtype))
 
     async def _feed(self, ws: WebSocket, stream, samples) -> None:
         """``samples()`` (called on a stream thread) through the stream; its events out."""

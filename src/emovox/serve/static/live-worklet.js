@@ -1,4 +1,5 @@
-// emovox live: the microphone's samples, in blocks of about 100 ms, to the page's thread.
+// emovox live: the microphone's samples, in blocks of about 20 ms, to the page's thread
+// (short blocks: less waiting before a window is complete; benchmarks/live.py --block-ms).
 class Frames extends AudioWorkletProcessor {
   constructor() {
     super();
@@ -11,7 +12,7 @@ class Frames extends AudioWorkletProcessor {
     if (channel) {
       this.parts.push(channel.slice());
       this.length += channel.length;
-      if (this.length >= sampleRate / 10) {
+      if (this.length >= sampleRate / 50) {
         const block = new Float32Array(this.length);
         let at = 0;
         for (const p of this.parts) { block.set(p, at); at += p.length; }
