@@ -327,20 +327,24 @@ $("player").addEventListener("timeupdate", () => {
   else drawTimeline();
 });
 
+async function microphone(possible, what) { // the microphone's stream, or null and why not
+  if (!navigator.mediaDevices || !possible) {
+    status(`This browser cannot ${what} here (it needs https or localhost).`, true);
+    return null;
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    status(`The microphone was refused: ${err.message}`, true);
+    return null;
+  }
+}
+
 let recorder = null;
 $("record").addEventListener("click", async () => {
   if (recorder) { recorder.stop(); return; }
-  if (!navigator.mediaDevices || !window.MediaRecorder) {
-    status("This browser cannot record here (recording needs https or localhost).", true);
-    return;
-  }
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-  } catch (err) {
-    status(`No microphone: ${err.message}`, true);
-    return;
-  }
+  const stream = await microphone(window.MediaRecorder, "record");
+  if (!stream) return;
   const chunks = [];
   recorder = new MediaRecorder(stream);
   recorder.ondataavailable = (e) => chunks.push(e.data);

@@ -11,17 +11,8 @@ function liveKey() {
 }
 
 async function startLive() {
-  if (!navigator.mediaDevices || !window.AudioWorkletNode) {
-    status("This browser cannot listen here (live analysis needs https or localhost).", true);
-    return;
-  }
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-  } catch (err) {
-    status(`The microphone was refused: ${err.message}`, true);
-    return;
-  }
+  const stream = await microphone(window.AudioWorkletNode, "listen");
+  if (!stream) return;
   const context = new AudioContext();
   await context.audioWorklet.addModule("/static/live-worklet.js");
   const source = context.createMediaStreamSource(stream);
