@@ -26,6 +26,7 @@ from emovox.audio import vad, voicing
 from emovox.audio.decode import SAMPLE_RATE as SR
 from emovox.infer import adapt, timeline
 from emovox.infer.result import Result
+from emovox.infer.steps import segment_of
 from emovox.infer.timeline import Segment
 
 # what an event is; "segment": a window decided; "answer": the running overall answer;
@@ -215,9 +216,7 @@ class Stream:
         for (s, e), p, o, d in zip(spans, scores.probabilities, scores.unfamiliarity,
                                    scores.dimensions, strict=True):  # fmt: skip
             r = self.steps.decide(Result("<stream>"), p, float(o), d[None])
-            seg = Segment(round(s, 3), round(e, 3), r.emotion, r.confidence, r.probabilities,
-                          r.reason, r.arousal, r.valence)  # fmt: skip
-            yield Event("segment", round(e, 3), segment=seg)
+            yield Event("segment", round(e, 3), segment=segment_of(r, s, e))
             live.sums = p if live.sums is None else live.sums + p
             live.dims = d if live.dims is None else live.dims + d
             live.unfamiliar += float(o)

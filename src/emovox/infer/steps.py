@@ -160,18 +160,17 @@ class Steps:
         each = zip(clips, s.probabilities, s.unfamiliarity, s.dimensions, strict=True)
         for c, p, o, d in each:
             r = self.decide(c.result, p, float(o), d[None])
-            start, end = (round(t, 3) for t in c.span)
-            seg = Segment(
-                start,
-                end,
-                r.emotion,
-                r.confidence,
-                dict(r.probabilities),
-                r.reason,
-                r.arousal,
-                r.valence,
-            )
+            seg = segment_of(r, *c.span)
             r.segments, r.summary = [seg], timeline.summary([seg], self.labels, r.duration)
             if c.draw:
                 c.draw(r)
         return [c.result for c in clips]
+
+
+def segment_of(result: Result, start: float, end: float) -> Segment:
+    """A decided result as the segment spanning ``start``-``end`` (a clip's one segment, a
+    live window's)."""
+    r = result
+    span = round(start, 3), round(end, 3)
+    return Segment(*span, r.emotion, r.confidence, dict(r.probabilities), r.reason, r.arousal,
+                   r.valence)  # fmt: skip
