@@ -57,7 +57,7 @@ def fold_predictions(
         )
         predictor = torch_engine.load(fold_dir)
         if temperature is not None:
-            predictor.temperature = temperature
+            predictor.backend.temperature = temperature
         probs = predictor.predict_waves(clips.waves)
         y = np.array([predictor.labels.index(r.emotion) for r in clips.rows])
         top.append(probs.max(1))

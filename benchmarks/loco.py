@@ -133,9 +133,9 @@ def score(run: Path, seed: int, raw: dict | None = None) -> dict:
     if not normalised:  # a speaker-normalised head has no answer without enrollment
         ways["plain"] = inputs
     if raw is not None and "plain" in ways:
-        fitted, predictor.temperature = predictor.temperature, 1.0
+        fitted, predictor.backend.temperature = predictor.temperature, 1.0
         raw["probs"], raw["y"] = predictor.classify(inputs)[0], y
-        predictor.temperature = fitted
+        predictor.backend.temperature = fitted
     for name, x in ways.items():
         probs = predictor.classify(x, name != "plain")[0]  # adapted: every kind of head votes
         m = metrics(y, probs.argmax(1), labels)

@@ -7,7 +7,7 @@ import pytest
 
 import emovox
 from emovox.data.clips import load_clips
-from emovox.infer import adapt
+from emovox.infer import adapt, prior
 from emovox.infer.analyzer import AnalysisConfig
 
 from ..cli.test_predict import _cli
@@ -87,3 +87,37 @@ def test_the_old_spellings_of_adapt_still_say_the_same_with_a_warning():
         assert AnalysisConfig(adapt=True).adapt == "recording"
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="adapt must be"):
         AnalysisConfig(adapt_by="speaker")
+
+
+@pytest.mark.slow
+def test_a_folder_is_read_under_its_own_prior(ravdess_manifest, tmp_path):
+    """--prior group: a folder's answers are the plain ones re-weighted to the prior its own
+    answers give (emovox.infer.prior), which each result reports; one clip fewer than a
+    group needs reads plain and says why."""
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("13")][: prior.MIN_CLIPS]
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for k, r in enumerate(rows):
+        (folder / f"c{k:02d}.flac").symlink_to(r.path)
+    out = _cli(str(folder), "--prior", "group", "--adapt", "none", "--format", "jsonl")
+    assert out.returncode == 0, out.stderr.decode()
+    got = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    plain = emovox.load_model(config=AnalysisConfig(adapt="none"))
+    probs = np.array([[r.probabilities[k] for k in plain.labels] for r in
+                      plain.predict(load_clips(rows).waves, sr=16000)])  # fmt: skip
+    want = prior.correct(probs, plain.labels)
+    assert want.applied
+    for k, r in enumerate(got):
+        assert r["prior"] == pytest.approx(want.prior, abs=2e-3)
+        answer = np.array([r["probabilities"][x] for x in plain.labels])
+        assert np.abs(answer - want.probabilities[k]).max() < 2e-3
+        said = f"group {folder.absolute()}: {len(rows)} clips, not adapted; prior: the group's own"
+        assert r["adapted"] == said + ", estimated from its answers"
+    assert np.abs(want.probabilities - probs).max() > 0.05  # the prior moved the answers
+    short = emovox.load_model(config=AnalysisConfig(adapt="none", prior="group"))
+    fewer = short.predict(load_clips(rows[1:]).waves, sr=16000, groups=["a"] * (len(rows) - 1))
+    for r in fewer:
+        assert r.prior is None and r.adapted.endswith(
+            f"prior: the model's ({len(rows) - 1} clip(s); estimating a group's prior needs "
+            f"{prior.MIN_CLIPS})"
+        )

@@ -45,6 +45,7 @@ def result_schema(labels: Sequence[str], extras: Sequence[str], segments: bool) 
         ("valence", pa.float64()),
         *[(f"p_{label}", pa.float64()) for label in labels],
         ("adapted", pa.string()),
+        *[(f"prior_{label}", pa.float64()) for label in labels],  # the group's, if estimated
         ("warnings", pa.string()),
         ("error", pa.string()),
         *[(k, pa.string()) for k in extras],
@@ -56,7 +57,7 @@ def result_schema(labels: Sequence[str], extras: Sequence[str], segments: bool) 
 
 def result_row(result: Result, labels: Sequence[str], segments: bool) -> dict:
     """One input's answer as a results row (its identity columns are added by the caller)."""
-    probs = result.probabilities or {}
+    probs, prior = result.probabilities or {}, result.prior or {}
     row = {
         "duration": result.duration,
         "speech": result.speech,
@@ -67,6 +68,7 @@ def result_row(result: Result, labels: Sequence[str], segments: bool) -> dict:
         "valence": result.valence,
         **{f"p_{label}": probs.get(label) for label in labels},
         "adapted": result.adapted,
+        **{f"prior_{label}": prior.get(label) for label in labels},
         "warnings": "; ".join(result.warnings) or None,
         "error": result.error,
     }

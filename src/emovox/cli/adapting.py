@@ -1,5 +1,6 @@
 """One option for adaptation in every command: ``--adapt TO``, the words of
-:data:`emovox.infer.analyzer.ADAPT` (batch adds ``column:NAME``). 0.5's ``--adapt-by`` and
+:data:`emovox.infer.analyzer.ADAPT` (batch adds ``column:NAME``), and ``--prior`` for the class
+prior a folder or group is read under. 0.5's ``--adapt-by`` and
 ``--no-adapt`` still work, with a warning, until 0.7."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from emovox.infer.config import ADAPT, ADAPT_HELP
+from emovox.infer.config import ADAPT, ADAPT_HELP, PRIOR_HELP, PRIORS
 
 COLUMN_HELP = "; column:NAME: the same per value of a manifest column (an empty cell: alone)"
 
@@ -17,6 +18,7 @@ def add_options(parser: argparse.ArgumentParser, column: bool = False) -> None:
     parser.add_argument(
         "--adapt", default=None, metavar="TO", help=ADAPT_HELP + (COLUMN_HELP if column else "")
     )
+    parser.add_argument("--prior", default=PRIORS[0], choices=PRIORS, help=PRIOR_HELP)
     parser.add_argument("--adapt-by", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-adapt", action="store_true", help=argparse.SUPPRESS)
 

@@ -19,6 +19,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from emovox.batch import plan
 
     args.adapt = adapting.chosen(args, column=True)
+    if args.prior == "group" and args.adapt in ("none", "recording"):
+        raise ValueError(
+            "--prior group reads each group's own prior: give the groups with --adapt folder "
+            "or --adapt column:NAME"
+        )
     plan.grouping(args.adapt, plan.extra_columns(args.inputs))  # refused before any start
     if args.dry_run:
         return _dry_run(args)
@@ -36,7 +41,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
         analysis=({} if args.speakers is None else {"speakers": args.speakers})
-        | ({} if args.threshold is None else {"threshold": args.threshold}),
+        | ({} if args.threshold is None else {"threshold": args.threshold})
+        | {"prior": args.prior},
         adapt=args.adapt,
     )
     try:

@@ -27,6 +27,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     timeline = TimelineConfig(window=args.window, hop=args.hop, smooth=args.smooth)
     cfg = AnalysisConfig(
         adapt=adapting.chosen(args),
+        prior=args.prior,
         speakers=args.speakers,
         threshold=args.threshold,
         timeline=timeline,

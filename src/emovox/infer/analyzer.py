@@ -103,8 +103,9 @@ class Analyzer:
         takes them); clips wait for up to ``cfg.batch`` others so the model reads them in
         one batch. ``progress`` is told the seconds of audio finished. ``groups`` (a key per
         input, None: alone) or ``cfg.adapt == "folder"``: clips of one group share one
-        reference voice (:mod:`emovox.infer.adapt`); then results come once all are read."""
-        if groups is not None or self.cfg.adapt == "folder":
+        reference voice (:mod:`emovox.infer.adapt`); ``cfg.prior == "group"``: each group's
+        own class prior (:mod:`emovox.infer.prior`); then results come once all are read."""
+        if groups is not None or self.cfg.adapt == "folder" or self.cfg.prior == "group":
             # a Sequence stays as it is (it may read lazily: a batch group of many files)
             inputs = inputs if isinstance(inputs, Sequence) else list(inputs)
             yield from predict_grouped(self.read, self.steps, inputs, sr, plots, progress, groups)

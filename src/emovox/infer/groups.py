@@ -19,18 +19,19 @@ Read = Callable[..., "Result | Clip"]  # Analyzer.read: an input to its result o
 def predict_grouped(
     read: Read, steps: Steps, inputs: list, sr, plots, progress, groups
 ) -> Iterator[Result]:
-    """:meth:`Analyzer.predict_many` with clips adapted to their group: every input is read
-    first (each clip's statistics kept, its samples let go), then each group of at least
-    ``adapt_min_windows`` clips is shifted onto the training mean by its own mean (or
-    standardised, for speaker-normalised members) and decided; smaller groups and clips
-    without one are decided alone. Files up to ``CLIP_SECONDS`` are clips here; longer
-    recordings adapt to themselves as always. ``read`` (the analyzer's) reads each input and
-    ``steps`` encode, adapt and decide: this is the analysis's second way of batching."""
+    """:meth:`Analyzer.predict_many` with clips read with their group: every input is read
+    first (statistics kept, samples let go), then each group is decided together: adapted
+    (``groups`` given, or ``adapt="folder"``; :mod:`.adapt`) and, with ``prior="group"``,
+    re-weighted to its own class prior (:mod:`.prior`). Files up to ``CLIP_SECONDS`` are
+    clips here; longer recordings adapt to themselves as always. ``read`` (the analyzer's)
+    reads each input and ``steps`` encode, adapt and decide."""
     if not steps.engine.reads_statistics:
         raise ValueError(
-            "adapting to a folder or group needs a model whose members read pooled "
-            "encoder statistics (the encoder kind)"
+            "reading clips with their folder or group needs a model whose members read "
+            "pooled encoder statistics (the encoder kind)"
         )
+    cfg = steps.cfg
+    adapting = cfg.adapt == "folder" or (groups is not None and cfg.adapt != "none")
     if groups is not None and len(groups) != len(inputs):
         raise ValueError(f"groups: one key per input ({len(inputs)}), not {len(groups)}")
     keys = list(groups) if groups is not None else [folder_of(x) for x in inputs]
@@ -65,10 +66,11 @@ def predict_grouped(
                 encode()
     if pending:
         encode()
-    _warn_small(held, steps.cfg.adapt_min_windows)
+    if adapting:
+        _warn_small(held, cfg.adapt_min_windows)
     for key, members in held.items():
         try:
-            _decide_group(steps, key, members, out)
+            _decide_group(steps, key, members, out, adapting)
         except Exception as exc:  # noqa: BLE001 - the group's inputs fail, not the list
             for k, c, _ in members:
                 out[k] = internal_error(c.result.path, exc)
@@ -88,25 +90,38 @@ def _warn_small(held: dict, least: int) -> None:
         )
 
 
-def _decide_group(steps: Steps, key, members: list, out: list) -> None:
-    """One group's clips decided together (adapted when there are enough of them)."""
+def _decide_group(steps: Steps, key, members: list, out: list, adapting: bool) -> None:
+    """One group's clips decided together: adapted when asked and there are enough of them,
+    re-weighted to the group's own prior when asked."""
     cfg = steps.cfg
     inputs = [np.stack([m[2][i] for m in members]) for i in range(len(members[0][2]))]
     seconds = sum(c.span[1] - c.span[0] for _, c, _ in members)
-    adapted = key is not None and len(members) >= cfg.adapt_min_windows
+    adapted = adapting and key is not None and len(members) >= cfg.adapt_min_windows
     if adapted:
         inputs = steps.adapt(inputs)
     clips = [c for _, c, _ in members]
     scores = steps.classify(inputs, adapted)
+    shift = steps.shift(scores) if key is not None else None
     for (k, _, _), r in zip(members, steps.decide_clips(clips, scores), strict=True):
-        if adapted:
-            r.adapted = (
-                f"group {key}: {len(members)} clips, {seconds:.1f} s of speech; "
-                f"heads: {steps.heads()}"
-            )
-        elif key is not None and r.error is None:
-            r.adapted = not_adapted(
-                f"group {key} has {len(members)} clip(s); adapting to a "
-                f"group needs {cfg.adapt_min_windows}"
-            )
+        if r.error is None:
+            r.adapted = _said(steps, key, len(members), seconds, adapted, adapting, shift)
+            r.prior = shift.prior if shift is not None and shift.applied else None
         out[k] = r
+
+
+def _said(steps: Steps, key, n: int, seconds: float, adapted: bool, adapting: bool, shift):
+    """What ``adapted`` says of a group's clip: what it was adapted to (or why not), and the
+    prior it was read under (estimated, or why not)."""
+    if key is None:
+        return None
+    about = ""
+    if shift is not None and shift.applied:
+        about = "; prior: the group's own, estimated from its answers"
+    elif shift is not None:
+        about = f"; prior: the model's ({shift.reason})"
+    if adapted:
+        return f"group {key}: {n} clips, {seconds:.1f} s of speech; heads: {steps.heads()}{about}"
+    if adapting:
+        least = steps.cfg.adapt_min_windows
+        return not_adapted(f"group {key} has {n} clip(s); adapting to a group needs {least}{about}")
+    return f"group {key}: {n} clips, not adapted{about}"

@@ -38,6 +38,9 @@ class Result:
     segments: list[Segment] | None = None
     summary: dict | None = None
     adapted: str | None = None  # what the model was adapted to (None: the input alone)
+    # the class prior estimated for the input's folder or group, its answer re-weighted to it
+    # (None: read under the model's own; ``adapted`` says why)
+    prior: dict[str, float] | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     error_type: str | None = field(default=None, repr=False)  # the AudioError class, for servers

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from emovox.data.labels import axes
-from emovox.infer import adapt, timeline
+from emovox.infer import adapt, prior, timeline
 from emovox.infer.config import AnalysisConfig
 from emovox.infer.engine import Engine
 from emovox.infer.result import Result, internal_error
@@ -104,6 +104,15 @@ class Steps:
         probs, unfamiliar = self.engine.classify(inputs, adapted)
         dims = self.engine.dimension_scores(inputs, adapted)
         return Scores(probs, unfamiliar, dims if dims is not None else probs @ axes(self.labels))
+
+    def shift(self, scores: Scores) -> prior.Shift | None:
+        """A group's scores re-weighted to its own estimated class prior (label shift), in
+        place; None when the settings read it under the model's."""
+        if self.cfg.prior != "group":
+            return None
+        got = prior.correct(scores.probabilities, self.labels)
+        scores.probabilities = got.probabilities
+        return got
 
     def alone(self, waves: list[np.ndarray]) -> Scores:
         """Scores of waves read alone, nothing adapted."""

@@ -41,6 +41,7 @@ class Answer(BaseModel):
     segments: list[SegmentOut]
     summary: SummaryOut | None
     adapted: str | None = None  # what the model was adapted to (None: the input alone)
+    prior: dict[str, float] | None = None  # the group's class prior, where it was estimated
     warnings: list[str]
     error: str | None = None  # why the input could not be read (then the rest is null)
     model: str
