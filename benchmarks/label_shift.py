@@ -154,12 +154,48 @@ def one_emotion(got: dict, size: int, rng) -> str:
             "plain by the guard")  # fmt: skip
 
 
+def offsets(got: dict) -> str:
+    """The decision's bias as per-class offsets on the log answers, fitted on two held-out
+    corpora's answers (each class of each weighing the same) and applied to the third's: does
+    the model's off-corpus bias carry from corpus to corpus? UA plain and offset."""
+    from scipy.optimize import minimize
+
+    def logs(o: dict, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        p = np.full((len(o["y"]), len(labels)), 1e-6)
+        for i, lab in enumerate(o["labels"]):
+            if lab in labels:
+                p[:, labels.index(lab)] = o["plain"][:, i]
+        keep = np.array([o["labels"][c] in labels for c in o["y"]])
+        y = np.array([labels.index(o["labels"][c]) for c in o["y"][keep]])
+        return np.log(p[keep] / p[keep].sum(1, keepdims=True)), y
+
+    def loss(b: np.ndarray, others: list) -> float:
+        total = 0.0
+        for lp, y in others:
+            z = lp + b
+            z = z - z.max(1, keepdims=True)
+            z = z - np.log(np.exp(z).sum(1, keepdims=True))
+            total -= np.mean([z[y == c, c].mean() for c in set(y.tolist())])
+        return total / len(others)
+
+    lines = []
+    for name, f in got.items():
+        others = [logs(o, f["labels"]) for n, o in got.items() if n != name]
+        b = minimize(loss, np.zeros(len(f["labels"])), args=(others,), method="L-BFGS-B").x
+        lp, y = logs(f, f["labels"])
+        before, after = (scores(np.exp(z), y, f["labels"])[0] for z in (lp, lp + b))
+        lines.append(f"{name} {100 * before:.1f}% -> {100 * after:.1f}%")
+    return "per-class offsets fitted on the other held-out corpora, UA plain -> offset: " + (
+        ", ".join(lines)
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("runs", type=Path, help="a benchmarks/loco.py name folder (runs/loco/NAME)")
     ap.add_argument("--size", type=int, default=120, help="clips per folder")
-    ap.add_argument("--draws", type=int, default=5, help="folders per corpus and mix")
+    ap.add_argument("--draws", type=int, default=20, help="folders per corpus and mix")
     ap.add_argument("--ridge", type=float, default=0.1, help="RLLS's pull (BBSE's row)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -189,6 +225,7 @@ def main() -> None:
         mean = " / ".join(f"{100 * np.mean(v):.1f}" for v in means.values())
         print(f"| {way} | " + " | ".join(row) + f" | {mean} |")
     print("\n" + one_emotion(got, 60, rng))
+    print(offsets(got))
 
 
 if __name__ == "__main__":

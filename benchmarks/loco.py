@@ -37,6 +37,7 @@ from emovox.evaluation.metrics import expected_calibration_error, metrics  # noq
 from emovox.infer import torch_engine  # noqa: E402
 from emovox.infer.adapt import REFERENCES  # noqa: E402
 from emovox.infer.analyzer import AnalysisConfig, Analyzer  # noqa: E402
+from emovox.infer.config import PRIORS  # noqa: E402
 from emovox.infer.engine import Engine  # noqa: E402
 from emovox.models.ensemble import apply_temperature  # noqa: E402
 from emovox.models.inputs import encoder_inputs  # noqa: E402
@@ -91,7 +92,9 @@ def arousal_ua(arousal: np.ndarray, truth: list[str]) -> float | None:
     return float(np.mean(hits))
 
 
-def recordings(run: Path, clips: int, speakers: int, reference: str = "mean") -> dict:
+def recordings(
+    run: Path, clips: int, speakers: int, reference: str = "mean", prior: str = "model"
+) -> dict:
     """Speech frames right on recordings of held-out speakers (each speaker's ``clips`` clips,
     drawn at random, joined with pauses and noise bursts: benchmarks/timeline.py), the first
     ``speakers`` of the corpus, analysed as ``emovox predict`` does: plain, and adapted to the
@@ -99,11 +102,11 @@ def recordings(run: Path, clips: int, speakers: int, reference: str = "mean") ->
     recs = actor_recordings(RunFolder(run), (0.6, 2.0), clips, speakers)
     predictor = torch_engine.load(run)
     out = {"recordings": len(recs)}
-    ways = (("plain", False), ("adapted", True))
+    ways = (("plain", "none"), ("adapted", "recording"))
     if all(predictor.speaker_normalised()):  # no plain answer without the speaker's voice
         ways = ways[1:]
     for name, adapt in ways:
-        cfg = AnalysisConfig(adapt=adapt, reference=reference)
+        cfg = AnalysisConfig(adapt=adapt, reference=reference, prior=prior)
         out[name] = frames_right(Analyzer(predictor, cfg), recs)
     return out
 
@@ -257,6 +260,8 @@ def main() -> None:
                     "held-out speakers (frames right, plain and adapted)")  # fmt: skip
     ap.add_argument("--reference", default=AnalysisConfig.reference, choices=REFERENCES,
                     help="how the recordings' speaker reference is estimated")  # fmt: skip
+    ap.add_argument("--prior", default=AnalysisConfig.prior, choices=PRIORS,
+                    help="the prior recordings are read under (group: their own)")  # fmt: skip
     args = ap.parse_args()
     overrides: dict = {}
     for item in args.set:
@@ -266,7 +271,8 @@ def main() -> None:
         run = train(held, args.runs / args.name / held, overrides)
         results[held] = score(run, args.seed, raw.setdefault(held, {}))
         if args.recordings:
-            results[held]["recordings"] = recordings(run, *args.recordings, args.reference)
+            results[held]["recordings"] = recordings(run, *args.recordings, args.reference,
+                                                     args.prior)  # fmt: skip
     (args.runs / args.name / "loco.json").write_text(
         json.dumps({"set": args.set, "results": results}, indent=1)
     )

@@ -18,6 +18,8 @@ import pytest
 import soundfile as sf
 
 from emovox.batch import output
+from emovox.infer import prior
+from emovox.infer.config import AnalysisConfig
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -233,7 +235,8 @@ def test_adapt_to_a_column_reads_each_speaker_against_its_own_voice(archive, tmp
     import emovox
 
     files = sorted(str(p) for p in (archive / "clips").glob("*.flac"))[:24]
-    keys = ["a" if k % 2 else "b" for k in range(len(files))]
+    # group a: exactly the clips a group's prior needs; b: too few even to adapt
+    keys = ["a" if k <= prior.MIN_CLIPS else "b" for k in range(len(files))]
     keys[0] = ""  # an empty cell: read alone
     files.append(str(archive / "clips" / "broken.wav"))
     keys.append("a")
@@ -245,13 +248,17 @@ def test_adapt_to_a_column_reads_each_speaker_against_its_own_voice(archive, tmp
     # a column no manifest has is refused, naming the columns there are
     bad = _emovox("batch", str(manifest), "--out", str(out), "--adapt", "column:who", check=False)
     assert bad.returncode == 2 and "no such column" in bad.stderr and "spk" in bad.stderr
+    alone = _emovox("batch", str(manifest), "--out", str(out), "--prior", "group", check=False)
+    assert alone.returncode == 2 and "give the groups with --adapt folder" in alone.stderr
     _emovox("batch", str(manifest), "--out", str(out), "--adapt", "column:spk",
-            "--workers", "2", "--no-progress")  # fmt: skip
+            "--prior", "group", "--workers", "2", "--no-progress")  # fmt: skip
     rows = {r["path"]: r for r in _results(out)}
     assert sorted(rows) == sorted(files)
-    # the same answers as the Python API given the same groups
-    model = emovox.load_model()
-    want = model.predict(files, groups=[k or None for k in keys])
+    # the same answers as the Python API given the same groups, each group's prior too
+    model = emovox.load_model(config=AnalysisConfig(prior="group"))
+    with pytest.warns(UserWarning, match="fewer than 10 clips"):
+        want = model.predict(files, groups=[k or None for k in keys])
+    assert [w.prior is not None for w in want] == [k == "a" for k in keys[:-1]] + [False]
     for w, key in zip(want, keys, strict=True):
         got = rows[w.path]
         if w.error:
@@ -260,8 +267,9 @@ def test_adapt_to_a_column_reads_each_speaker_against_its_own_voice(archive, tmp
         assert got["emotion"] == w.emotion
         probs = np.array([got[f"p_{k}"] for k in w.probabilities])
         assert np.abs(probs - np.array(list(w.probabilities.values()))).max() < 1e-4
-        assert (got["adapted"] or "").startswith(f"group {key}:" if key else "")
-        assert bool(got["adapted"]) == bool(key)
+        assert got["adapted"] == w.adapted and bool(got["adapted"]) == bool(key)
+        assert [got[f"prior_{k}"] for k in model.labels] == [(w.prior or {}).get(k) for k in
+                                                            model.labels]  # fmt: skip
     plain = {r.path: r for r in model.predict(files)}
     assert any(
         abs(rows[p]["p_angry"] - plain[p].probabilities["angry"]) > 1e-3 for p in files[1:-1]

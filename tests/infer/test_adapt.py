@@ -1,11 +1,13 @@
 """Clips adapted to their folder or group: one reference voice read from all of them."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 import emovox
+from emovox.data import demo
 from emovox.data.clips import load_clips
 from emovox.infer import adapt, prior
 from emovox.infer.analyzer import AnalysisConfig
@@ -111,13 +113,32 @@ def test_a_folder_is_read_under_its_own_prior(ravdess_manifest, tmp_path):
         assert r["prior"] == pytest.approx(want.prior, abs=2e-3)
         answer = np.array([r["probabilities"][x] for x in plain.labels])
         assert np.abs(answer - want.probabilities[k]).max() < 2e-3
-        said = f"group {folder.absolute()}: {len(rows)} clips, not adapted; prior: the group's own"
+        said = f"group {folder.absolute()}: {len(rows)} clips, not adapted; prior: its own"
         assert r["adapted"] == said + ", estimated from its answers"
     assert np.abs(want.probabilities - probs).max() > 0.05  # the prior moved the answers
     short = emovox.load_model(config=AnalysisConfig(adapt="none", prior="group"))
     fewer = short.predict(load_clips(rows[1:]).waves, sr=16000, groups=["a"] * (len(rows) - 1))
     for r in fewer:
         assert r.prior is None and r.adapted.endswith(
-            f"prior: the model's ({len(rows) - 1} clip(s); estimating a group's prior needs "
+            f"prior: the model's ({len(rows) - 1} clip(s); estimating a prior needs "
             f"{prior.MIN_CLIPS})"
         )
+
+
+@pytest.mark.slow
+def test_a_recording_is_read_under_its_own_prior(ravdess_manifest):
+    """--prior group on a recording: its windows are the group, the estimate is reported and
+    the answer moves; a recording of too few windows reads plain and says how many."""
+    rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("15") and r.emotion != "calm"]
+    wave = demo.build(rows[::3][:16], seed=2).wave
+    own = emovox.load_model(config=AnalysisConfig(prior="group")).predict(wave, sr=16000)
+    plain = emovox.load_model().predict(wave, sr=16000)
+    assert own.prior is not None and abs(sum(own.prior.values()) - 1) < 1e-3
+    assert own.adapted == plain.adapted + "; prior: its own, estimated from its answers"
+    moved = max(abs(own.probabilities[k] - plain.probabilities[k]) for k in own.probabilities)
+    assert moved > 0.01 and plain.prior is None
+    short = demo.build(rows[::3][:3], seed=2).wave
+    few = emovox.load_model(config=AnalysisConfig(prior="group")).predict(short, sr=16000)
+    assert few.prior is None
+    assert re.search(r"prior: the model's \(\d+ window\(s\); estimating a prior needs 20\)$",
+                     few.adapted), few.adapted  # fmt: skip

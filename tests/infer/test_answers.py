@@ -26,6 +26,7 @@ pytestmark = pytest.mark.fast  # the file's tier; its slow tests say so (tests/R
 LABELS = label_set(7)
 KEYS = {"path", "emotion", "confidence", "probabilities", "speech", "reason", "detail"}
 KEYS |= {"duration", "segments", "summary", "warnings", "arousal", "valence", "adapted", "error"}
+KEYS |= {"prior"}
 CLI = [sys.executable, "-m", "emovox.cli", "predict", "--no-progress"]
 
 

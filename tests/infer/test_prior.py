@@ -61,7 +61,7 @@ def test_a_group_needs_min_clips(n):
     assert shift.applied == (n >= prior.MIN_CLIPS)
     if n < prior.MIN_CLIPS:
         assert shift.prior is None and shift.probabilities is probs
-        assert shift.reason == f"{n} clip(s); estimating a group's prior needs {prior.MIN_CLIPS}"
+        assert shift.reason == f"{n} clip(s); estimating a prior needs {prior.MIN_CLIPS}"
 
 
 @pytest.mark.parametrize("delta", [-0.01, 0.0, 0.01])

@@ -47,6 +47,9 @@ def test_the_quick_tours_cheap_commands_run_as_written(ravdess_manifest, tmp_pat
     (tmp_path / "clips").mkdir()  # a folder of one speaker's clips, read against their voice
     for k, r in enumerate(rows[3:15]):
         sf.write(tmp_path / "clips" / f"c{k:02d}.flac", audio.load(r.path), 16000)
+    (tmp_path / "archive").mkdir()  # enough clips for a folder's own prior
+    for k, r in enumerate(rows[15:37]):
+        (tmp_path / "archive" / f"a{k:02d}.flac").symlink_to(r.path)
     (tmp_path / "list.txt").write_text(f"{tmp_path / 'clip.wav'}\n")
     data = str(ROOT.parent / "shared" / "datasets" / "ravdess")
     bin_dir = Path(sys.executable).parent

@@ -27,7 +27,7 @@ from emovox.infer.config import ADAPT, ADAPT_HELP, DEFAULT_THRESHOLD, AnalysisCo
 from emovox.infer.engine import Engine
 from emovox.infer.groups import predict_grouped
 from emovox.infer.result import REASONS, Result, headline, internal_error, no_speech
-from emovox.infer.steps import Clip, Scores, Steps
+from emovox.infer.steps import Clip, Scores, Steps, prior_said
 from emovox.infer.timeline import Segment
 
 __all__ = [
@@ -204,6 +204,7 @@ class Analyzer:
         if short and all(self.engine.speaker_normalised()):
             return Result(name, error=f"too short for this model: {short}")
         scores = scoring.score(self.steps, blocks(), spans, scan.n, progress)
+        shift = self.steps.shift(scores, "window")  # the recording's own prior, when asked
         curve = self.segment(spans, scores, scan.n / SR)
         result = Result(
             name, speech=True, duration=curve.summary["duration"], warnings=scan.warnings
@@ -216,6 +217,9 @@ class Analyzer:
                 result.warnings.append(f"not adapted to the speaker: {short}")
         if self.steps.adapts(len(spans)):
             result.adapted = scoring.adapted_text(self.steps, spans, scores.voices)
+        if shift is not None:
+            result.adapted = (result.adapted or "not adapted") + prior_said(shift)
+            result.prior = shift.prior if shift.applied else None
         # the overall answer is decided as a clip's is, from the mean of the curve over speech
         # (each speech second counts once), so label, confidence and threshold agree
         c = curve.covered

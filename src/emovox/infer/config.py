@@ -21,15 +21,15 @@ ADAPT_HELP = (
     "(one speaker or channel) share one reference voice, read from all of them (10 clips or "
     "more; results come once all are read); none: nothing adapts"
 )
-# which class prior clips are read under: "model", the balanced one the model learned (each
-# clip on its own), or "group", each folder's (or group's) own, estimated from its answers
-# (label-shift correction: .prior)
+# which class prior inputs are read under: "model", the balanced one the model learned (each
+# clip on its own), or "group", each folder's, group's or recording's own, estimated from its
+# answers (label-shift correction: .prior)
 PRIORS = ("model", "group")
 PRIOR_HELP = (
-    "which mix of emotions clips are read under: model (default): the balanced one the model "
-    "learned, each clip on its own; group: each folder's (or group's) own, estimated from "
-    "its answers and shrunk toward balanced (20 clips or more; each result's 'prior' holds "
-    "the estimate)"
+    "which mix of emotions inputs are read under: model (default): the balanced one the model "
+    "learned, each clip on its own; group: each folder's (or group's, or recording's) own, "
+    "estimated from its answers and shrunk toward balanced (20 clips or windows or more; "
+    "each result's 'prior' holds the estimate)"
 )
 DEFAULT_THRESHOLD = 0.3  # the "unsure" gate of models that do not carry their own
 
@@ -48,8 +48,8 @@ class AnalysisConfig:
     unfamiliar: float = 4.5  # above this unfamiliarity (about 1 on training data) too
     adapt: str = "recording"  # what inputs adapt to (ADAPT): "recording", "folder" or "none"
     adapt_min_windows: int = 10  # fewer windows (or clips) than this: too little to adapt
-    prior: str = "model"  # the class prior clips are read under (PRIORS): the model's, or
-    #   each folder's or group's own, estimated from its answers
+    prior: str = "model"  # the class prior inputs are read under (PRIORS): the model's, or
+    #   each folder's, group's or recording's own, estimated from its answers
     # how a voice's reference is estimated from its windows or clips (adapt.REFERENCES):
     # "shrink" holds up best when one emotion dominates (benchmarks/skewed.py)
     reference: str = "shrink"

@@ -11,7 +11,7 @@ import numpy as np
 
 from emovox.infer.adapt import CLIP_SECONDS, folder_of, not_adapted
 from emovox.infer.result import Result, internal_error
-from emovox.infer.steps import Clip, Steps
+from emovox.infer.steps import Clip, Steps, prior_said
 
 Read = Callable[..., "Result | Clip"]  # Analyzer.read: an input to its result or its clip
 
@@ -114,11 +114,7 @@ def _said(steps: Steps, key, n: int, seconds: float, adapted: bool, adapting: bo
     prior it was read under (estimated, or why not)."""
     if key is None:
         return None
-    about = ""
-    if shift is not None and shift.applied:
-        about = "; prior: the group's own, estimated from its answers"
-    elif shift is not None:
-        about = f"; prior: the model's ({shift.reason})"
+    about = prior_said(shift)
     if adapted:
         return f"group {key}: {n} clips, {seconds:.1f} s of speech; heads: {steps.heads()}{about}"
     if adapting:

@@ -59,11 +59,13 @@ def reweight(probs: np.ndarray, q: np.ndarray, source: np.ndarray) -> np.ndarray
     return out / np.maximum(out.sum(1, keepdims=True), 1e-12)
 
 
-def correct(probs: np.ndarray, labels: tuple[str, ...], shrink: float = SHRINK) -> Shift:
-    """A group's answers corrected to its estimated prior, or left plain with the reason
-    (:func:`why_plain`). The answers are taken as made under the group's mean answer, the
-    prior the model's own answers imply for it."""
-    why = why_plain(probs, labels)
+def correct(
+    probs: np.ndarray, labels: tuple[str, ...], shrink: float = SHRINK, unit: str = "clip"
+) -> Shift:
+    """A group's answers (one per ``unit``: a clip, or a recording's window) corrected to its
+    estimated prior, or left plain with the reason (:func:`why_plain`). The answers are taken
+    as made under the group's mean answer, the prior the model's own answers imply for it."""
+    why = why_plain(probs, labels, unit)
     if why is not None:
         return Shift(None, probs, why)
     k = probs.shape[1]
@@ -72,12 +74,12 @@ def correct(probs: np.ndarray, labels: tuple[str, ...], shrink: float = SHRINK) 
     return Shift({lab: round(float(v), 4) for lab, v in zip(labels, q, strict=True)}, out)
 
 
-def why_plain(probs: np.ndarray, labels: tuple[str, ...]) -> str | None:
-    """Why a group's answers ``probs`` are read plain: too few clips, answers that are not
+def why_plain(probs: np.ndarray, labels: tuple[str, ...], unit: str = "clip") -> str | None:
+    """Why a group's answers ``probs`` are read plain: too few of them, answers that are not
     numbers, or mostly one emotion; None: correct them."""
     n = len(probs)
     if n < MIN_CLIPS:
-        return f"{n} clip(s); estimating a group's prior needs {MIN_CLIPS}"
+        return f"{n} {unit}(s); estimating a prior needs {MIN_CLIPS}"
     if not np.isfinite(probs).all():
         return "the answers are not finite numbers"
     mu = probs.mean(0, dtype=np.float64)

@@ -105,12 +105,13 @@ class Steps:
         dims = self.engine.dimension_scores(inputs, adapted)
         return Scores(probs, unfamiliar, dims if dims is not None else probs @ axes(self.labels))
 
-    def shift(self, scores: Scores) -> prior.Shift | None:
-        """A group's scores re-weighted to its own estimated class prior (label shift), in
-        place; None when the settings read it under the model's."""
+    def shift(self, scores: Scores, unit: str = "clip") -> prior.Shift | None:
+        """A group's scores (of clips, or of a recording's windows) re-weighted to its own
+        estimated class prior (label shift), in place; None when the settings read it under
+        the model's."""
         if self.cfg.prior != "group":
             return None
-        got = prior.correct(scores.probabilities, self.labels)
+        got = prior.correct(scores.probabilities, self.labels, unit=unit)
         scores.probabilities = got.probabilities
         return got
 
@@ -183,3 +184,12 @@ def segment_of(result: Result, start: float, end: float) -> Segment:
     span = round(start, 3), round(end, 3)
     return Segment(*span, r.emotion, r.confidence, dict(r.probabilities), r.reason, r.arousal,
                    r.valence)  # fmt: skip
+
+
+def prior_said(shift: prior.Shift | None) -> str:
+    """What ``adapted`` adds of the prior a group or recording was read under."""
+    if shift is None:
+        return ""
+    if shift.applied:
+        return "; prior: its own, estimated from its answers"
+    return f"; prior: the model's ({shift.reason})"
