@@ -130,14 +130,14 @@ def test_a_recording_is_read_under_its_own_prior(ravdess_manifest):
     """--prior group on a recording: its windows are the group, the estimate is reported and
     the answer moves; a recording of too few windows reads plain and says how many."""
     rows = [r for r in ravdess_manifest.rows if r.speaker.endswith("15") and r.emotion != "calm"]
-    wave = demo.build(rows[::3][:16], seed=2).wave
+    wave = demo.build(rows[::2][:26], seed=2).wave
     own = emovox.load_model(config=AnalysisConfig(prior="group")).predict(wave, sr=16000)
     plain = emovox.load_model().predict(wave, sr=16000)
     assert own.prior is not None and abs(sum(own.prior.values()) - 1) < 1e-3
     assert own.adapted == plain.adapted + "; prior: its own, estimated from its answers"
     moved = max(abs(own.probabilities[k] - plain.probabilities[k]) for k in own.probabilities)
-    assert moved > 0.01 and plain.prior is None
-    short = demo.build(rows[::3][:3], seed=2).wave
+    assert moved > 0.005 and plain.prior is None  # halfway to its own prior: a mild move
+    short = demo.build(rows[::3][:16], seed=2).wave  # over 30 s: a recording, 16 windows
     few = emovox.load_model(config=AnalysisConfig(prior="group")).predict(short, sr=16000)
     assert few.prior is None
     assert re.search(r"prior: the model's \(\d+ window\(s\); estimating a prior needs 20\)$",
