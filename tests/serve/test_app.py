@@ -194,6 +194,15 @@ def test_a_batch_of_uploads_can_share_one_reference(server, ravdess_manifest):
         for e in x["probabilities"]
     )
     assert moved > 0.05
+    # prior=group: the request's uploads under their own mix of emotions, not adapted
+    more = [r for r in ravdess_manifest.rows if r.speaker.endswith("11")][1::3][:20]
+    twenty = [("files", (Path(r.path).name, Path(r.path).read_bytes())) for r in more]
+    own = httpx.post(url, files=twenty, data={"prior": "group", "adapt": "none"}, timeout=300)
+    assert own.status_code == 200, own.text
+    said = "group uploads: 20 clips, not adapted; prior: its own, estimated from its answers"
+    assert all(x["adapted"] == said and x["prior"] for x in own.json()["answers"])
+    wrong = httpx.post(url, files=files[:1], data={"prior": "folder"}, timeout=60)
+    assert wrong.status_code == 422 and "prior must be one of model, group" in wrong.text
     bad = httpx.post(url, files=files[:1], data={"adapt": "speaker"}, timeout=60)
     assert bad.status_code == 422 and "adapt must be one of recording, folder, none" in bad.text
     old = httpx.post(url, files=files[:1], data={"adapt_by": "speaker"}, timeout=60)

@@ -98,17 +98,21 @@ class Analyzer:
         plots: Sequence[str | Path | None] | None = None,
         progress: Progress | None = None,
         groups: Sequence | None = None,
+        adapt_groups: bool | None = None,
     ) -> Iterator[Result]:
         """Results in input order, each as soon as it is known (inputs as :meth:`predict`
         takes them); clips wait for up to ``cfg.batch`` others so the model reads them in
         one batch. ``progress`` is told the seconds of audio finished. ``groups`` (a key per
         input, None: alone) or ``cfg.adapt == "folder"``: clips of one group share one
         reference voice (:mod:`emovox.infer.adapt`); ``cfg.prior == "group"``: each group's
-        own class prior (:mod:`emovox.infer.prior`); then results come once all are read."""
+        own class prior (:mod:`emovox.infer.prior`); then results come once all are read.
+        ``adapt_groups``: whether groups adapt (None: with ``groups`` given or
+        ``adapt="folder"``, unless ``adapt="none"``)."""
         if groups is not None or self.cfg.adapt == "folder" or self.cfg.prior == "group":
             # a Sequence stays as it is (it may read lazily: a batch group of many files)
             inputs = inputs if isinstance(inputs, Sequence) else list(inputs)
-            yield from predict_grouped(self.read, self.steps, inputs, sr, plots, progress, groups)
+            yield from predict_grouped(self.read, self.steps, inputs, sr, plots, progress, groups,
+                                       adapt_groups)  # fmt: skip
             return
         waiting: list[Clip] = []
 

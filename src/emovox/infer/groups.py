@@ -17,7 +17,7 @@ Read = Callable[..., "Result | Clip"]  # Analyzer.read: an input to its result o
 
 
 def predict_grouped(
-    read: Read, steps: Steps, inputs: list, sr, plots, progress, groups
+    read: Read, steps: Steps, inputs: list, sr, plots, progress, groups, adapting=None
 ) -> Iterator[Result]:
     """:meth:`Analyzer.predict_many` with clips read with their group: every input is read
     first (statistics kept, samples let go), then each group is decided together: adapted
@@ -31,7 +31,8 @@ def predict_grouped(
             "pooled encoder statistics (the encoder kind)"
         )
     cfg = steps.cfg
-    adapting = cfg.adapt == "folder" or (groups is not None and cfg.adapt != "none")
+    if adapting is None:
+        adapting = cfg.adapt == "folder" or (groups is not None and cfg.adapt != "none")
     if groups is not None and len(groups) != len(inputs):
         raise ValueError(f"groups: one key per input ({len(inputs)}), not {len(groups)}")
     keys = list(groups) if groups is not None else [folder_of(x) for x in inputs]

@@ -33,7 +33,7 @@ import emovox
 from emovox import audio
 from emovox.infer import palette
 from emovox.infer.analyzer import AnalysisConfig, Analyzer, Result
-from emovox.infer.config import ADAPT, ADAPT_HELP
+from emovox.infer.config import ADAPT, ADAPT_HELP, PRIOR_HELP, PRIORS
 from emovox.infer.speakers import MAX_SPEAKERS
 from emovox.serve.config import ServeConfig
 from emovox.serve.live import add_stream
@@ -64,20 +64,26 @@ class _Service:
             cfg.model, config=AnalysisConfig(limits=limits), engine=cfg.engine
         )
         self.executor = ThreadPoolExecutor(cfg.workers, thread_name_prefix="emovox-infer")
-        self.variants = {(self.analyzer.cfg.speakers, self.analyzer.cfg.adapt): self.analyzer}
+        cfg = self.analyzer.cfg
+        self.variants = {(cfg.speakers, cfg.adapt, cfg.prior): self.analyzer}
 
-    def voices(self, speakers: int | None, adapt: str | None = None) -> Analyzer:
-        """The analyzer that splits recordings into ``speakers`` voices and adapts to
-        ``adapt`` (None: the server's own settings); one per pair, sharing the loaded model."""
+    def voices(
+        self, speakers: int | None, adapt: str | None = None, prior: str | None = None
+    ) -> Analyzer:
+        """The analyzer that splits recordings into ``speakers`` voices, adapts to ``adapt``
+        and reads under ``prior`` (None: the server's own settings); one per setting, sharing
+        the loaded model."""
         cfg = self.analyzer.cfg
         speakers = cfg.speakers if speakers is None else speakers
         if not 0 <= speakers <= MAX_SPEAKERS:
             raise HTTPException(422, f"speakers must be 0 (estimate) to {MAX_SPEAKERS}")
         if adapt is not None and adapt not in ADAPT:
             raise HTTPException(422, f"adapt must be one of {', '.join(ADAPT)}, not {adapt!r}")
-        key = (speakers, adapt or cfg.adapt)
+        if prior is not None and prior not in PRIORS:
+            raise HTTPException(422, f"prior must be one of {', '.join(PRIORS)}, not {prior!r}")
+        key = (speakers, adapt or cfg.adapt, prior or cfg.prior)
         if key not in self.variants:
-            changed = replace(cfg, speakers=speakers, adapt=key[1])
+            changed = replace(cfg, speakers=speakers, adapt=key[1], prior=key[2])
             self.variants[key] = Analyzer(self.analyzer.engine, changed)
         return self.variants[key]
 
@@ -112,11 +118,14 @@ class _Service:
             self.pending -= 1
         return self.answer(result, name)
 
-    async def predict_many(self, request: Request, files: list[UploadFile], adapt: str):
+    async def predict_many(
+        self, request: Request, files: list[UploadFile], adapt: str, prior: str = "model"
+    ):
         """Several uploads in one request, in order; ``adapt="folder"``: they share one
-        reference voice (one speaker or channel: emovox.infer.adapt), read from all of them.
+        reference voice (one speaker or channel: emovox.infer.adapt), read from all of them;
+        ``prior="group"``: they are read under their own mix of emotions (emovox.infer.prior).
         An upload that cannot be read gets an error entry; the others are answered."""
-        analyzer = self.voices(None, adapt)
+        analyzer = self.voices(None, adapt, prior)
         if not 0 < len(files) <= self.cfg.max_files:
             raise HTTPException(422, f"send 1 to {self.cfg.max_files} files, not {len(files)}")
         if self.pending >= self.cfg.max_pending:
@@ -128,8 +137,11 @@ class _Service:
             limit = int(self.cfg.max_upload_mb * 2**20)
             datas = [await _read_chunks(f, limit) for f in files]
             names = [f.filename or f"upload{k}" for k, f in enumerate(files)]
-            groups = ["uploads"] * len(files) if adapt == "folder" else None
-            job = lambda: analyzer.predict(datas, groups=groups)  # noqa: E731
+            grouped = adapt == "folder" or prior == "group"  # one request, one group
+            groups = ["uploads"] * len(files) if grouped else None
+            job = lambda: list(  # noqa: E731
+                analyzer.predict_many(datas, groups=groups, adapt_groups=adapt == "folder")
+            )
             results = await asyncio.get_running_loop().run_in_executor(self.executor, job)
         finally:
             self.pending -= 1
@@ -227,10 +239,12 @@ def create_app(cfg: ServeConfig | None = None, analyzer: Analyzer | None = None)
         files: list[UploadFile],
         adapt: str = Form("recording", description=ADAPT_HELP),
         adapt_by: str | None = Form(None, deprecated=True, description="0.5's adapt: group|none"),
+        prior: str = Form("model", description=PRIOR_HELP),
     ):
         """Several files' emotions, in order; ``adapt=folder``: read against one reference
-        voice estimated from all of them (10 files or more: one speaker, one channel)."""
-        return await service.predict_many(request, files, _adapt(adapt, adapt_by))
+        voice estimated from all of them (10 files or more: one speaker, one channel);
+        ``prior=group``: under their own mix of emotions (20 files or more)."""
+        return await service.predict_many(request, files, _adapt(adapt, adapt_by), prior)
 
     _page(app)
     service.streams = add_stream(app, service)
