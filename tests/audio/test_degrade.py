@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -154,6 +156,11 @@ def test_union_folds_balanced_epochs_and_class_masks():
     assert len(order) == len(split.train)
     assert abs(drawn.count("ravdess") - drawn.count("ased")) <= 1
     assert corpora.count("ased") > 1.5 * corpora.count("ravdess")  # unequal before
+    rows = [manifest.rows[i] for i in split.train]  # each corpus's each class equally
+    order = multicorpus.balanced_order(split.train, multicorpus.shares(rows, True),
+                                       np.random.default_rng(0))  # fmt: skip
+    pairs = Counter(f"{manifest.rows[i].corpus}/{manifest.rows[i].emotion}" for i in order)
+    assert len(pairs) == 12 and max(pairs.values()) - min(pairs.values()) <= 1
     one = Manifest(rav, [])
     assert multicorpus.class_masks(one, protocols.speaker_fold(one, labels, 1)) is None
 

@@ -29,6 +29,11 @@ def class_masks(manifest: Manifest, split: Split) -> dict[str, np.ndarray] | Non
     return masks if not all(m.all() for m in masks.values()) else None
 
 
+def shares(rows: list, by_class: bool = False) -> list[str]:
+    """What each training clip's equal share is of: its corpus, or its corpus's class."""
+    return [f"{r.corpus}/{r.emotion}" if by_class else r.corpus for r in rows]
+
+
 def balanced_order(train: np.ndarray, corpora: list[str], rng: np.random.Generator) -> np.ndarray:
     """One epoch's order of ``len(train)`` clips, an equal share from each corpus (a smaller
     corpus repeats, a larger one is subsampled; each pass over a corpus is a permutation)."""

@@ -85,6 +85,7 @@ class TrainConfig:
     #   and cached; each epoch reads every training clip as itself or one of its copies
     #   (replaces on-the-fly augmentation: with variants, augment.enabled must be false)
     balance_corpora: bool = True  # several corpora: each epoch draws equal shares of each
+    balance_classes: bool = False  # with balance_corpora: equal shares of each corpus's classes
     valid_fraction: float = 0.1
     amp: str = "auto"  # auto (fp16 on CUDA, off on CPU) | bf16 | fp16 | off
     device: str = "auto"

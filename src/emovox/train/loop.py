@@ -242,10 +242,12 @@ def _adversary(cfg: TrainConfig, model: nn.Module, prep: Prepared, device) -> tu
 
 def _epoch_order(cfg: TrainConfig, prep: Prepared, rng: np.random.Generator) -> np.ndarray:
     """The training clips in this epoch's order: a permutation, or with several corpora (and
-    ``balance_corpora``) equal shares of each."""
-    corpora = [prep.manifest.rows[i].corpus for i in prep.split.train]
-    if cfg.balance_corpora and len(set(corpora)) > 1:
-        return multicorpus.balanced_order(prep.split.train, corpora, rng)
+    ``balance_corpora``) equal shares of each (``balance_classes``: of each corpus's each
+    class)."""
+    rows = [prep.manifest.rows[i] for i in prep.split.train]
+    if cfg.balance_corpora and len({r.corpus for r in rows}) > 1:
+        shares = multicorpus.shares(rows, cfg.balance_classes)
+        return multicorpus.balanced_order(prep.split.train, shares, rng)
     return rng.permutation(prep.split.train)
 
 
