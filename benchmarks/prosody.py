@@ -26,13 +26,14 @@ from label_shift import answers  # noqa: E402
 from loco import CORPORA, arousal_ua, statistics  # noqa: E402
 
 from emovox.data.corpora import read_corpus  # noqa: E402
-from emovox.data.labels import axes  # noqa: E402
+from emovox.data.labels import AROUSAL, axes  # noqa: E402
 from emovox.evaluation.metrics import metrics  # noqa: E402
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # the prosodic view's weight in the late fusion
 # the views: all 88 functionals, and eGeMAPSv02's temporal six alone (loudness peaks and voiced
 # segments per second, voiced and unvoiced segments' mean and spread of length: pauses and
 # rhythm, where sadness showed across corpora)
+AROUSAL_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)  # the arousal-only input's weight
 VIEWS = {"eGeMAPS": slice(None), "pauses and rhythm": slice(81, 87)}
 
 
@@ -115,6 +116,28 @@ def _scored(probs, y, labels, truth, present) -> tuple:
     return ua, arousal_ua(probs @ axes(labels)[:, 0], truth), low
 
 
+def arousal_only(feats: dict, engine, inputs, rows, train_rows, truth, per_speaker) -> list:
+    """The prosodic view as an arousal-only input: a class-balanced logistic regression of
+    high against low arousal on eGeMAPS, its P(high) - P(low) added to the trained arousal
+    head's score at each weight of AROUSAL_WEIGHTS; binary arousal UA at each."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = [r for r in train_rows if AROUSAL.get(r.emotion, 0) != 0]
+    xtr = np.stack([feats[str(Path(r.path).resolve())] for r in train]).astype(float)
+    xte = np.stack([feats[str(Path(r.path).resolve())] for r in rows]).astype(float)
+    if per_speaker:
+        xtr = standardised(xtr, [r.corpus + r.speaker for r in train])
+        xte = standardised(xte, [r.speaker for r in rows])
+    else:
+        ref = xtr.mean(0), xtr.std(0) + 1e-6
+        xtr, xte = standardised(xtr, None, ref), standardised(xte, None, ref)
+    high = [AROUSAL[r.emotion] > 0 for r in train]
+    lr = LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced").fit(xtr, high)
+    score = 2 * lr.predict_proba(xte)[:, 1] - 1
+    head = engine.dimension_scores(inputs)[:, 0]
+    return [arousal_ua(head + w * score, truth) for w in AROUSAL_WEIGHTS]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -124,6 +147,7 @@ def main() -> None:
     feats = egemaps(args.features)
     every = {c: read_corpus(root).rows for c, root in CORPORA.items()}
     table: dict[str, dict[str, tuple]] = {}
+    aro: dict[bool, list] = {}  # per_speaker -> per held-out corpus, UA at each weight
     for held in sorted(p for p in args.runs.iterdir() if (p / "metrics.json").exists()):
         got = answers(held)
         labels, y = got["labels"], got["y"]
@@ -133,7 +157,10 @@ def main() -> None:
         own = engine.classify(adapted(engine, inputs, speakers, 0), True)[0]
         train_rows = [r for c, rs in every.items() if c != held.name for r in rs
                       if r.emotion in labels]  # fmt: skip
+        truth = [labels[i] for i in y]
         for per_speaker in (False, True):
+            got_ar = arousal_only(feats, engine, inputs, rows, train_rows, truth, per_speaker)
+            aro.setdefault(per_speaker, []).append(got_ar)
             base = own if per_speaker else got["plain"]  # each beside its like
             for what, cols in VIEWS.items():
                 pros = view(feats, train_rows, rows, labels, per_speaker, cols)
@@ -148,6 +175,12 @@ def main() -> None:
         ua = 100 * np.mean([c[0] for c in cells.values()])
         ar = 100 * np.mean([c[1] for c in cells.values()])
         print(f"| {way} | " + " | ".join(row) + f" | {ua:.1f} | {ar:.1f} |")
+    print("\narousal-only input beside the trained arousal head (plain answers), binary arousal")
+    for per_speaker, per in aro.items():
+        tag = "speaker-normalised" if per_speaker else "plain"
+        means = 100 * np.mean(per, 0)
+        print(f"eGeMAPS {tag}: " + ", ".join(
+            f"x {w:g} {m:.1f}%" for w, m in zip(AROUSAL_WEIGHTS, means, strict=True)))  # fmt: skip
 
 
 if __name__ == "__main__":
