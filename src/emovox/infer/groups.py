@@ -121,4 +121,4 @@ def _said(steps: Steps, key, n: int, seconds: float, adapted: bool, adapting: bo
     if adapting:
         least = steps.cfg.adapt_min_windows
         return not_adapted(f"group {key} has {n} clip(s); adapting to a group needs {least}{about}")
-    return f"group {key}: {n} clips, not adapted{about}"
+    return f"group {key}: {n} clip{'s' * (n != 1)}, not adapted{about}"
