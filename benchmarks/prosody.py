@@ -71,23 +71,35 @@ def standardised(x: np.ndarray, speakers: list[str] | None, ref=None) -> np.ndar
     return out
 
 
+def matrices(feats: dict, train_rows, test_rows, per_speaker: bool, cols=slice(None)) -> tuple:
+    """The training and test clips' functionals (``cols`` of them), standardised over the
+    training clips, or per speaker."""
+
+    def stack(rows) -> np.ndarray:
+        return np.stack([feats[str(Path(r.path).resolve())][cols] for r in rows]).astype(float)
+
+    xtr, xte = stack(train_rows), stack(test_rows)
+    if per_speaker:
+        xtr = standardised(xtr, [r.corpus + r.speaker for r in train_rows])
+        return xtr, standardised(xte, [r.speaker for r in test_rows])
+    ref = xtr.mean(0), xtr.std(0) + 1e-6
+    return standardised(xtr, None, ref), standardised(xte, None, ref)
+
+
+def regression(x: np.ndarray, y: list):
+    """A class-balanced logistic regression (one setting for every view)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced").fit(x, y)
+
+
 def view(
     feats: dict, train_rows, test_rows, labels: list[str], per_speaker: bool, cols=slice(None)
 ) -> np.ndarray:
     """The prosodic view's class probabilities (test clips, ``labels``), from a logistic
     regression trained on ``train_rows`` (class-balanced)."""
-    from sklearn.linear_model import LogisticRegression
-
-    xtr = np.stack([feats[str(Path(r.path).resolve())][cols] for r in train_rows]).astype(float)
-    xte = np.stack([feats[str(Path(r.path).resolve())][cols] for r in test_rows]).astype(float)
-    if per_speaker:
-        xtr = standardised(xtr, [r.corpus + r.speaker for r in train_rows])
-        xte = standardised(xte, [r.speaker for r in test_rows])
-    else:
-        ref = xtr.mean(0), xtr.std(0) + 1e-6
-        xtr, xte = standardised(xtr, None, ref), standardised(xte, None, ref)
-    ytr = [r.emotion for r in train_rows]
-    lr = LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced").fit(xtr, ytr)
+    xtr, xte = matrices(feats, train_rows, test_rows, per_speaker, cols)
+    lr = regression(xtr, [r.emotion for r in train_rows])
     p = lr.predict_proba(xte)
     out = np.full((len(test_rows), len(labels)), 1e-3)  # a class the corpora lack: not zero
     for i, lab in enumerate(lr.classes_):
@@ -120,19 +132,9 @@ def arousal_only(feats: dict, engine, inputs, rows, train_rows, truth, per_speak
     """The prosodic view as an arousal-only input: a class-balanced logistic regression of
     high against low arousal on eGeMAPS, its P(high) - P(low) added to the trained arousal
     head's score at each weight of AROUSAL_WEIGHTS; binary arousal UA at each."""
-    from sklearn.linear_model import LogisticRegression
-
     train = [r for r in train_rows if AROUSAL.get(r.emotion, 0) != 0]
-    xtr = np.stack([feats[str(Path(r.path).resolve())] for r in train]).astype(float)
-    xte = np.stack([feats[str(Path(r.path).resolve())] for r in rows]).astype(float)
-    if per_speaker:
-        xtr = standardised(xtr, [r.corpus + r.speaker for r in train])
-        xte = standardised(xte, [r.speaker for r in rows])
-    else:
-        ref = xtr.mean(0), xtr.std(0) + 1e-6
-        xtr, xte = standardised(xtr, None, ref), standardised(xte, None, ref)
-    high = [AROUSAL[r.emotion] > 0 for r in train]
-    lr = LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced").fit(xtr, high)
+    xtr, xte = matrices(feats, train, rows, per_speaker)
+    lr = regression(xtr, [AROUSAL[r.emotion] > 0 for r in train])
     score = 2 * lr.predict_proba(xte)[:, 1] - 1
     head = engine.dimension_scores(inputs)[:, 0]
     return [arousal_ua(head + w * score, truth) for w in AROUSAL_WEIGHTS]

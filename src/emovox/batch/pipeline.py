@@ -149,7 +149,7 @@ def _execute(ray, cfg: BatchConfig, job, labels, extras, terminal, live) -> None
             "device": "cuda" if cfg.gpus_per_worker else "cpu",
             # grouped inputs come with their groups (predict(groups=)); the rest as said
             # a group's prior needs the whole group: ungrouped batches read under the model's
-            "analysis": {**cfg.analysis, **_actor_analysis(cfg.adapt)},
+            "analysis": {**cfg.analysis, **_actor_analysis(cfg.adapt, live is not None)},
             "schema": output.result_schema(labels, extras, cfg.segments),
             "run_id": run_id,
             "out": str(cfg.out),
@@ -370,10 +370,10 @@ def _labels(model: str | None) -> tuple[str, ...]:
     return tuple(runs.find_model(model).member_meta()[0]["labels"])
 
 
-def _actor_analysis(adapt: str) -> dict:
+def _actor_analysis(adapt: str, grouped: bool) -> dict:
     """What an actor's analysis settings say of grouping: grouped inputs come with their
     groups (predict(groups=)) and their prior as asked; the rest adapt as said and read
     under the model's prior (a batch is no group)."""
-    if adapt in ("none", "recording"):
-        return {"adapt": adapt, "prior": "model"}
-    return {"adapt": "recording"}
+    if grouped:
+        return {"adapt": "recording"}
+    return {"adapt": adapt, "prior": "model"}

@@ -19,12 +19,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from emovox.batch import plan
 
     args.adapt = adapting.chosen(args, column=True)
-    if args.prior == "group" and args.adapt in ("none", "recording"):
+    group = plan.grouping(args.adapt, plan.extra_columns(args.inputs))  # refused before start
+    if args.prior == "group" and group is None:
         raise ValueError(
             "--prior group reads each group's own prior: give the groups with --adapt folder "
             "or --adapt column:NAME"
         )
-    plan.grouping(args.adapt, plan.extra_columns(args.inputs))  # refused before any start
     if args.dry_run:
         return _dry_run(args)
     from emovox.batch import pipeline
